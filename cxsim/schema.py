@@ -1,0 +1,221 @@
+"""The scenario schema: every parameter of the model, its default, unit and range.
+
+Units: money in currency per year (budgets) or per month (price); quality,
+expectation and promise on a 0..1 scale of "how good the experience is";
+rates are probabilities per customer per day unless named otherwise.
+docs/MODEL.md gives each parameter's source.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from cxsim.ownership import PRESETS
+
+DEPARTMENTS = ("marketing", "sales", "digital", "product", "fulfilment", "billing", "service")
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+NonNegative = Annotated[float, Field(ge=0.0)]
+Positive = Annotated[float, Field(gt=0.0)]
+Kano = Literal["must_be", "one_dimensional", "attractive"]
+
+
+class Strict(BaseModel):
+    """Base for every section: unknown keys are errors, values are not coerced across types."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Network(Strict):
+    kind: Literal["small_world"] = "small_world"
+    degree: Annotated[int, Field(ge=2, le=100)] = 10
+    rewire: Probability = 0.1
+
+    @model_validator(mode="after")
+    def _even_degree(self):
+        if self.degree % 2:
+            raise ValueError(f"degree must be even (a ring lattice links k/2 each side), got {self.degree}")
+        return self
+
+
+class Market(Strict):
+    population: Annotated[int, Field(ge=1)] = 100_000
+    initial_customers: Annotated[int, Field(ge=0)] = 40_000
+    price_per_month: NonNegative = 50.0
+    value_dispersion: NonNegative = 0.5
+    switching_cost: Probability = 0.3
+    competitor_attractiveness: Probability = 0.5
+    promise: Probability = 0.75
+    advertising_rate: Probability = 0.0015
+    advertising_elasticity: NonNegative = 0.5
+    promise_pull: NonNegative = 3.0
+    wom_adoption: Probability = 0.02
+    wom_deterrence: Probability = 0.05
+    broadcast_reach: NonNegative = 50.0
+
+    @model_validator(mode="after")
+    def _customers_fit(self):
+        if self.initial_customers > self.population:
+            raise ValueError(
+                f"initial_customers ({self.initial_customers}) must not exceed population ({self.population})"
+            )
+        return self
+
+
+class Customers(Strict):
+    loss_aversion: Annotated[float, Field(ge=1.0, le=5.0)] = 2.0
+    tolerance: Annotated[float, Field(ge=0.0, le=0.5)] = 0.05
+    expectation_learning: Probability = 0.1
+    promise_learning: Probability = 0.05
+    gain_learning: Probability = 0.1
+    loss_learning: Probability = 0.3
+    memory_weight: Probability = 0.5
+    memory_halflife_days: Positive = 60.0
+    incident_halflife_days: Positive = 45.0
+    complaint_propensity: Probability = 0.25
+    wom_propensity: Probability = 0.02
+    wom_positive_slope: NonNegative = 1.0
+    wom_negative_slope: NonNegative = 3.0
+    broadcast_share: Probability = 0.3
+    survey_rate: Probability = 0.01
+    survey_response_rate: Probability = 0.1
+    survey_self_selection: NonNegative = 2.0
+    base_monthly_churn: Probability = 0.01
+    churn_attitude: NonNegative = 4.0
+    churn_incident: NonNegative = 0.8
+    churn_competitor: NonNegative = 2.0
+    churn_switching: NonNegative = 2.0
+    recovery_share: Probability = 0.5
+    handoff_loss: NonNegative = 0.1
+    wait_loss: NonNegative = 0.1
+    contact_fatigue: NonNegative = 0.01
+    rating_anchor: Annotated[float, Field(ge=0.0, le=10.0)] = 7.5
+    rating_slope: NonNegative = 10.0
+    network: Network = Network()
+
+
+class Journey(Strict):
+    usage_per_day: Probability = 0.2
+    digital_per_day: Probability = 0.1
+    orders_per_day: Probability = 0.033
+    marketing_contacts_per_day: Probability = 0.07
+    support_per_day: Probability = 0.015
+    billing_cycle_days: Annotated[int, Field(ge=1, le=365)] = 30
+    digital_purchase_share: Probability = 0.5
+    wom_after_churn_days: Annotated[int, Field(ge=0)] = 30
+    max_contact_attempts: Annotated[int, Field(ge=1, le=50)] = 4
+
+
+class Department(Strict):
+    budget: NonNegative
+    failure_rate: Probability
+    quality: Probability
+    severity: Probability
+    kano: Kano
+    quality_elasticity: NonNegative = 0.3
+    failure_elasticity: NonNegative = 0.7
+    lag_days: Annotated[float, Field(ge=1.0)] = 30.0
+    capacity_headroom: Positive = 1.5
+    handoff_share: Probability = 0.0
+
+
+DEPARTMENT_DEFAULTS: dict[str, dict] = {
+    "marketing": dict(budget=2.5e6, failure_rate=0.05, quality=0.70, severity=0.10, kano="attractive"),
+    "sales": dict(budget=1.5e6, failure_rate=0.05, quality=0.75, severity=0.30, kano="must_be"),
+    "digital": dict(budget=1.5e6, failure_rate=0.03, quality=0.75, severity=0.30, kano="one_dimensional"),
+    "product": dict(budget=2.5e6, failure_rate=0.03, quality=0.75, severity=0.40, kano="one_dimensional"),
+    "fulfilment": dict(budget=1.5e6, failure_rate=0.04, quality=0.75, severity=0.50, kano="must_be",
+                       handoff_share=0.3),
+    "billing": dict(budget=0.8e6, failure_rate=0.02, quality=0.75, severity=0.60, kano="must_be"),
+    "service": dict(budget=1.7e6, failure_rate=0.10, quality=0.70, severity=0.40, kano="one_dimensional",
+                    handoff_share=0.5),
+}
+
+
+class Departments(Strict):
+    marketing: Department
+    sales: Department
+    digital: Department
+    product: Department
+    fulfilment: Department
+    billing: Department
+    service: Department
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_defaults(cls, data):
+        """A file names only what it changes; each department keeps its own defaults for the rest."""
+        if not isinstance(data, dict):
+            return data
+        return {
+            name: {**DEPARTMENT_DEFAULTS[name], **data[name]} if isinstance(data.get(name), dict) else
+            data.get(name, DEPARTMENT_DEFAULTS[name])
+            for name in DEPARTMENTS
+        } | {k: v for k, v in data.items() if k not in DEPARTMENTS}
+
+    def __iter__(self):
+        return iter((name, getattr(self, name)) for name in DEPARTMENTS)
+
+
+class ContactCentre(Strict):
+    contacts_per_agent_hour: Positive = 6.0
+    hours_per_day: Annotated[float, Field(gt=0.0, le=24.0)] = 10.0
+    patience_minutes: Positive = 6.0
+    wait_tolerance_minutes: Positive = 3.0
+    first_contact_resolution: Probability = 0.8
+
+
+class Finance(Strict):
+    reinvestment_share: Probability = 0.5
+    budget_period_days: Annotated[int, Field(ge=1)] = 90
+
+
+class Ownership(Strict):
+    model: Literal[tuple(PRESETS)] = "cco_led"
+    objective: Literal["journey", "fixed"] = "journey"
+    review_every_days: Annotated[int, Field(ge=1)] = 30
+    listening_delay_days: Annotated[int, Field(ge=0)] = 14
+    listening_noise: NonNegative = 0.2
+    listening_source: Literal["operations", "complaints", "churn"] = "operations"
+    listening_scope: tuple[Literal[DEPARTMENTS], ...] = DEPARTMENTS
+    reallocation_rate: Probability = 0.3
+    reallocation_strength: NonNegative = 1.0
+    min_share: Annotated[float, Field(ge=0.0, le=0.14)] = 0.02
+    handoff_consistency: Probability = 0.8
+    promise_policy: Literal["fixed", "delivered_plus_markup"] = "delivered_plus_markup"
+    promise_markup: Annotated[float, Field(ge=-0.5, le=0.5)] = 0.0
+    overhead: Annotated[float, Field(ge=0.0, le=0.5)] = 0.01
+
+
+class Event(Strict):
+    day: Annotated[int, Field(ge=0)]
+    kind: Literal["outage", "promise", "budget_cut"]
+    target: Literal[DEPARTMENTS + ("all",)] = "all"
+    size: float
+    duration: Annotated[int, Field(ge=1)] | None = None
+
+    @model_validator(mode="after")
+    def _size_fits_kind(self):
+        lo, hi = {"outage": (0.0, 1.0), "budget_cut": (0.0, 1.0), "promise": (-1.0, 1.0)}[self.kind]
+        if not lo <= self.size <= hi:
+            raise ValueError(f"size of a {self.kind} event must be in [{lo}, {hi}], got {self.size}")
+        return self
+
+
+class Scenario(Strict):
+    name: str = "unnamed"
+    description: str = ""
+    seed: Annotated[int, Field(ge=0, lt=2**63)] = 42
+    days: Annotated[int, Field(ge=1, le=36500)] = 365
+    replicates: Annotated[int, Field(ge=1, le=10_000)] = 10
+    engine: Literal["numba", "agents"] = "numba"
+    market: Market = Market()
+    customers: Customers = Customers()
+    journey: Journey = Journey()
+    departments: Departments = Departments.model_validate({})
+    contact_centre: ContactCentre = ContactCentre()
+    finance: Finance = Finance()
+    ownership: Ownership = Ownership()
+    events: tuple[Event, ...] = ()
