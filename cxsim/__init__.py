@@ -1,0 +1,17 @@
+"""cxsim: an agent-based simulation of who should own an organisation's customer experience.
+
+    from cxsim import load_scenario, run
+    results = run(load_scenario("base", ["ownership.model=siloed"], population=20_000), replicates=5)
+    results.table(); results.plot()
+"""
+
+import os
+
+# Bit-identical engines need the same exp/log in compiled and plain Python code: no SVML vector maths.
+os.environ.setdefault("NUMBA_DISABLE_INTEL_SVML", "1")
+
+from cxsim.experiment import Results, run  # noqa: E402
+from cxsim.model import CXModel  # noqa: E402
+from cxsim.scenario import ScenarioError, load_scenario  # noqa: E402
+
+__all__ = ["CXModel", "Results", "ScenarioError", "load_scenario", "run"]

@@ -12,9 +12,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from cxsim.kernel import DEPARTMENTS
 from cxsim.ownership import PRESETS
 
-DEPARTMENTS = ("marketing", "sales", "digital", "product", "fulfilment", "billing", "service")
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 NonNegative = Annotated[float, Field(ge=0.0)]
@@ -46,12 +46,12 @@ class Market(Strict):
     price_per_month: NonNegative = 50.0
     value_dispersion: NonNegative = 0.5
     switching_cost: Probability = 0.3
-    competitor_attractiveness: Probability = 0.5
+    competitor_attractiveness: Probability = 0.6
     promise: Probability = 0.75
-    advertising_rate: Probability = 0.0015
+    advertising_rate: Probability = 0.0005
     advertising_elasticity: NonNegative = 0.5
     promise_pull: NonNegative = 3.0
-    wom_adoption: Probability = 0.02
+    wom_adoption: Probability = 0.01
     wom_deterrence: Probability = 0.05
     broadcast_reach: NonNegative = 50.0
 
@@ -66,6 +66,7 @@ class Market(Strict):
 
 class Customers(Strict):
     loss_aversion: Annotated[float, Field(ge=1.0, le=5.0)] = 2.0
+    performance_weight: NonNegative = 1.0
     tolerance: Annotated[float, Field(ge=0.0, le=0.5)] = 0.05
     expectation_learning: Probability = 0.1
     promise_learning: Probability = 0.05
@@ -77,15 +78,14 @@ class Customers(Strict):
     complaint_propensity: Probability = 0.25
     wom_propensity: Probability = 0.02
     wom_positive_slope: NonNegative = 1.0
-    wom_negative_slope: NonNegative = 3.0
+    wom_negative_slope: NonNegative = 1.0
     broadcast_share: Probability = 0.3
     survey_rate: Probability = 0.01
     survey_response_rate: Probability = 0.1
     survey_self_selection: NonNegative = 2.0
     base_monthly_churn: Probability = 0.01
-    churn_attitude: NonNegative = 4.0
+    churn_attitude: NonNegative = 2.5
     churn_incident: NonNegative = 0.8
-    churn_competitor: NonNegative = 2.0
     churn_switching: NonNegative = 2.0
     recovery_share: Probability = 0.5
     handoff_loss: NonNegative = 0.1
@@ -117,19 +117,19 @@ class Department(Strict):
     quality_elasticity: NonNegative = 0.3
     failure_elasticity: NonNegative = 0.7
     lag_days: Annotated[float, Field(ge=1.0)] = 30.0
-    capacity_headroom: Positive = 1.5
+    capacity_headroom: Positive = 2.0
     handoff_share: Probability = 0.0
 
 
 DEPARTMENT_DEFAULTS: dict[str, dict] = {
     "marketing": dict(budget=2.5e6, failure_rate=0.05, quality=0.70, severity=0.10, kano="attractive"),
-    "sales": dict(budget=1.5e6, failure_rate=0.05, quality=0.75, severity=0.30, kano="must_be"),
-    "digital": dict(budget=1.5e6, failure_rate=0.03, quality=0.75, severity=0.30, kano="one_dimensional"),
-    "product": dict(budget=2.5e6, failure_rate=0.03, quality=0.75, severity=0.40, kano="one_dimensional"),
-    "fulfilment": dict(budget=1.5e6, failure_rate=0.04, quality=0.75, severity=0.50, kano="must_be",
+    "sales": dict(budget=1.5e6, failure_rate=0.03, quality=0.75, severity=0.30, kano="must_be"),
+    "digital": dict(budget=1.5e6, failure_rate=0.02, quality=0.75, severity=0.30, kano="one_dimensional"),
+    "product": dict(budget=2.5e6, failure_rate=0.01, quality=0.75, severity=0.40, kano="one_dimensional"),
+    "fulfilment": dict(budget=1.5e6, failure_rate=0.03, quality=0.75, severity=0.50, kano="must_be",
                        handoff_share=0.3),
-    "billing": dict(budget=0.8e6, failure_rate=0.02, quality=0.75, severity=0.60, kano="must_be"),
-    "service": dict(budget=1.7e6, failure_rate=0.10, quality=0.70, severity=0.40, kano="one_dimensional",
+    "billing": dict(budget=0.8e6, failure_rate=0.01, quality=0.75, severity=0.60, kano="must_be"),
+    "service": dict(budget=1.7e6, failure_rate=0.08, quality=0.70, severity=0.40, kano="one_dimensional",
                     handoff_share=0.5),
 }
 
@@ -162,7 +162,7 @@ class Departments(Strict):
 class ContactCentre(Strict):
     contacts_per_agent_hour: Positive = 6.0
     hours_per_day: Annotated[float, Field(gt=0.0, le=24.0)] = 10.0
-    patience_minutes: Positive = 6.0
+    patience_minutes: Positive = 15.0
     wait_tolerance_minutes: Positive = 3.0
     first_contact_resolution: Probability = 0.8
 
@@ -181,7 +181,7 @@ class Ownership(Strict):
     listening_source: Literal["operations", "complaints", "churn"] = "operations"
     listening_scope: tuple[Literal[DEPARTMENTS], ...] = DEPARTMENTS
     reallocation_rate: Probability = 0.3
-    reallocation_strength: NonNegative = 1.0
+    reallocation_strength: NonNegative = 0.5
     min_share: Annotated[float, Field(ge=0.0, le=0.14)] = 0.02
     handoff_consistency: Probability = 0.8
     promise_policy: Literal["fixed", "delivered_plus_markup"] = "delivered_plus_markup"

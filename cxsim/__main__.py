@@ -1,0 +1,5 @@
+import sys
+
+from cxsim.cli import main
+
+sys.exit(main())

@@ -1,0 +1,110 @@
+"""Departments: budget -> quality, failure probability and capacity; service's contact-centre queue."""
+
+import math
+
+import mesa
+import numpy as np
+
+from cxsim import kernel
+from cxsim.kernel import DEPARTMENTS
+
+KANO_WEIGHTS = {  # (gain weight, loss weight): how much exceeding / falling short counts
+    "must_be": (0.1, 1.0),
+    "one_dimensional": (1.0, 1.0),
+    "attractive": (1.0, 0.1),
+}
+
+
+def erlang_a(arrivals_per_hour: float, service_per_hour: float, agents: int, patience_hours: float):
+    """Mean wait (hours) and abandonment probability of an M/M/c+M queue (Erlang-A), exactly.
+
+    The stationary distribution of the birth-death chain is summed in log space
+    until its tail is negligible (Garnett, Mandelbaum & Reiman 2002).
+    """
+    lam, mu, c, theta = arrivals_per_hour, service_per_hour, max(1, agents), 1.0 / patience_hours
+    if lam <= 0.0:
+        return 0.0, 0.0
+    n_max = c + int(max(50.0, 10.0 * lam / theta, 10.0 * math.sqrt(lam / theta)))
+    n = np.arange(1, n_max + 1)
+    death = np.minimum(n, c) * mu + np.maximum(n - c, 0) * theta
+    log_p = np.concatenate(([0.0], np.cumsum(np.log(lam / death))))
+    p = np.exp(log_p - log_p.max())
+    p /= p.sum()
+    queue = float(np.sum(np.maximum(np.arange(n_max + 1) - c, 0) * p))
+    return queue / lam, min(1.0, theta * queue / lam)
+
+
+class Department(mesa.Agent):
+    """A department: its budget reaches quality, failures and capacity with a lag and diminishing returns.
+
+    At reference budget b0 the department has its configured quality q0 and
+    failure rate f0; at effective budget b, q = q0 (b/b0)^eq and
+    f = f0 (b/b0)^-ef, and capacity scales with b. Load beyond capacity fails.
+    """
+
+    def __init__(self, model, name: str, config, reference_load: float):
+        super().__init__(model)
+        self.name = name
+        self.index = DEPARTMENTS.index(name)
+        self.config = config
+        self.budget = config.budget  # this year's allocation (currency per year)
+        self.effective_budget = config.budget  # what the budget has bought so far (lagged)
+        self.capacity = config.capacity_headroom * reference_load  # encounters per day at b0
+        self.load = reference_load  # yesterday's encounters
+        self.outage = 0.0
+        gain, loss = KANO_WEIGHTS[config.kano]
+        row = model.D[self.index]
+        row[kernel.SEVERITY], row[kernel.GAIN_WEIGHT], row[kernel.LOSS_WEIGHT] = config.severity, gain, loss
+        row[kernel.HANDOFF_SHARE] = config.handoff_share
+        self.step()
+
+    @property
+    def ratio(self) -> float:
+        return self.effective_budget / self.config.budget if self.config.budget > 0 else 1.0
+
+    def step(self):
+        self.effective_budget += (self.budget - self.effective_budget) / self.config.lag_days
+        r = max(self.ratio, 1e-6)
+        c = self.config
+        quality = min(1.0, c.quality * r ** c.quality_elasticity)
+        failure = min(0.95, c.failure_rate * r ** -c.failure_elasticity)
+        overload = max(0.0, 1.0 - self.capacity * r / self.load) if self.load > 0 else 0.0
+        failure = max(failure + (1.0 - failure) * overload, self.outage)
+        row = self.model.D[self.index]
+        row[kernel.QUALITY], row[kernel.FAILURE] = quality, failure
+
+
+class ServiceDepartment(Department):
+    """Service also runs the contact centre: complaints from everywhere queue here."""
+
+    def step(self):
+        super().step()
+        cc = self.model.config.contact_centre
+        hours = cc.hours_per_day
+        agents = max(1, round(self.capacity * self.ratio / (cc.contacts_per_agent_hour * hours)))
+        self.wait_hours, self.abandonment = erlang_a(self.load / hours, cc.contacts_per_agent_hour, agents,
+                                                     cc.patience_minutes / 60.0)
+        tolerance = cc.wait_tolerance_minutes / 60.0
+        G = self.model.G
+        G[kernel.WAIT_VALUE] = -self.model.config.customers.wait_loss * max(0.0, self.wait_hours - tolerance) / tolerance
+        G[kernel.ABANDON] = self.abandonment
+
+
+def reference_loads(scenario) -> dict[str, float]:
+    """Expected encounters per day of each department at the start: what capacity is sized for."""
+    n0 = scenario.market.initial_customers
+    prospects = scenario.market.population - n0
+    j, c = scenario.journey, scenario.customers
+    d = scenario.departments
+    purchases = prospects * scenario.market.advertising_rate
+    voice = c.complaint_propensity * (0.5 + scenario.market.switching_cost) * 2.0
+    rates = {"product": j.usage_per_day, "digital": j.digital_per_day, "fulfilment": j.orders_per_day,
+             "marketing": j.marketing_contacts_per_day, "billing": 1.0 / j.billing_cycle_days}
+    complaints = n0 * sum(r * getattr(d, k).failure_rate * min(1.0, voice * getattr(d, k).severity)
+                          for k, r in rates.items())
+    resolve = max(0.05, (1.0 - d.service.failure_rate) * scenario.ownership.handoff_consistency)
+    loads = {k: n0 * r for k, r in rates.items()}
+    loads["sales"] = purchases * (1.0 - j.digital_purchase_share)
+    loads["digital"] += purchases * j.digital_purchase_share
+    loads["service"] = n0 * j.support_per_day + complaints * min(j.max_contact_attempts, 1.0 / resolve)
+    return {k: max(1.0, v) for k, v in loads.items()}

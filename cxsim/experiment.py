@@ -1,0 +1,119 @@
+"""Replicates of a scenario and their tidy results: runs, run-days, departments, KPI means with 95% intervals."""
+
+import math
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numba
+import numpy as np
+import pandas as pd
+from scipy import stats
+from tqdm import tqdm
+
+from cxsim import metrics
+from cxsim.model import CXModel
+from cxsim.schema import Scenario
+
+
+def interval(values) -> dict:
+    """Mean and t-based 95% confidence interval of replicate values (None where undefined)."""
+    v = np.asarray([x for x in values if not math.isnan(x)], dtype=float)
+    clean = [None if math.isnan(x) else x for x in values]
+    if len(v) == 0:
+        return {"mean": None, "ci95": [None, None], "values": clean}
+    mean = float(v.mean())
+    if len(v) < 2:
+        return {"mean": mean, "ci95": [None, None], "values": clean}
+    half = float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
+    return {"mean": mean, "ci95": [mean - half, mean + half], "values": clean}
+
+
+@dataclass
+class Results:
+    """What `run` returns: tidy tables (one row per run, per run-day, per run-department) and summaries."""
+
+    scenario: Scenario
+    engine: str
+    runs: pd.DataFrame
+    days: pd.DataFrame
+    departments: pd.DataFrame
+
+    def kpis(self) -> dict[str, dict]:
+        return {k: interval(self.runs[k].tolist()) for k in metrics.KPIS}
+
+    def to_dict(self) -> dict:
+        """The JSON contract of `cxsim run --json`."""
+        dept = self.departments.groupby("department", sort=False)[["budget", "failures", "churn_attributed"]].mean()
+        return {
+            "scenario": self.scenario.name,
+            "engine": self.engine,
+            "seed": self.scenario.seed,
+            "days": self.scenario.days,
+            "population": self.scenario.market.population,
+            "replicates": int(len(self.runs)),
+            "kpis": self.kpis(),
+            "departments": {name: {k: float(v) for k, v in row.items()} for name, row in dept.iterrows()},
+        }
+
+    def table(self) -> pd.DataFrame:
+        """KPI, mean and 95% interval as a printable table."""
+        rows = [{"kpi": k, "mean": s["mean"], "ci95_low": s["ci95"][0], "ci95_high": s["ci95"][1]}
+                for k, s in self.kpis().items()]
+        return pd.DataFrame(rows).set_index("kpi")
+
+    def plot(self, path=None):
+        from cxsim.plots import trajectories
+        return trajectories(self.days, title=self.scenario.name, path=path)
+
+    def write(self, out_dir) -> list[Path]:
+        """Parquet tables and the trajectory plot into `out_dir`, each written to a temp name then renamed."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name, frame in (("runs", self.runs), ("days", self.days), ("departments", self.departments)):
+            written.append(atomic_write(out / f"{name}.parquet", lambda p, f=frame: f.to_parquet(p, index=False)))
+        written.append(atomic_write(out / "trajectories.png", lambda p: self.plot(p)))
+        return written
+
+
+def atomic_write(path: Path, write) -> Path:
+    """Call write(tmp) on a hidden temp file beside `path`, then rename it into place."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def run(scenario: Scenario, replicates: int | None = None, engine: str | None = None, threads: int | None = None,
+        progress: bool | None = None) -> Results:
+    """Run `replicates` replicates (seed, seed+1, ...) of a scenario and collect tidy results."""
+    engine = engine or scenario.engine
+    replicates = replicates or scenario.replicates
+    if threads:
+        numba.set_num_threads(threads)
+    if progress is None:
+        progress = sys.stderr.isatty()
+    bar = tqdm(total=replicates * scenario.days, disable=not progress, unit="day", desc=scenario.name,
+               file=sys.stderr, mininterval=0.5)
+    runs, days, depts = [], [], []
+    for r in range(replicates):
+        seed = scenario.seed + r
+        model = CXModel(scenario, seed=seed, engine=engine)
+        for _ in range(scenario.days):
+            model.step()
+            bar.update(1)
+        ids = {"scenario": scenario.name, "replicate": r, "seed": seed}
+        runs.append({**ids, "engine": engine, **metrics.run_kpis(model)})
+        days.append(metrics.daily_table(model).assign(**ids))
+        depts.append(metrics.department_table(model).assign(**ids))
+    bar.close()
+    return Results(scenario, engine, pd.DataFrame(runs), pd.concat(days, ignore_index=True),
+                   pd.concat(depts, ignore_index=True))

@@ -1,0 +1,408 @@
+"""The daily customer transition, written once.
+
+`customer_day` moves one customer through one day. The numba engine runs it in
+a `prange` loop over fixed chunks of customers (`step_population`); the agents
+engine calls its plain-Python form (`customer_day.py_func`) from each Mesa
+`Customer.step()`. Customers read only yesterday's word of mouth of others
+(`Population.wom_prev`) and write their own row, so the order of stepping does
+not matter and both engines give bit-identical results. Every draw comes from
+`rng.draw(key, customer, day, slot)` with a fixed slot per decision.
+
+Scales: quality, expectation and promise in 0..1; an encounter's value is its
+disconfirmation after the zone of tolerance and loss aversion; cumulative
+satisfaction `cs`, the peak and the last encounter share that scale. Attitude
+a = (1 - w) * cs + w * (peak + last) / 2 is what churn, word of mouth, ratings
+and surveys read.
+"""
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from cxsim.rng import draw
+
+# --- customer states
+PROSPECT, ACTIVE, CHURNED = 0, 1, 2
+NO_DEPT = -1
+DEPARTMENTS = ("marketing", "sales", "digital", "product", "fulfilment", "billing", "service")
+N_DEPT = len(DEPARTMENTS)
+MARKETING, SALES, DIGITAL, PRODUCT, FULFILMENT, BILLING, SERVICE = range(N_DEPT)
+CHUNK = 4096  # customers per chunk: partial sums per chunk make totals independent of the thread count
+
+# --- scalar parameters (P), filled by model.parameter_vector
+(LOSS_AVERSION, EXPECTATION_LEARNING, PROMISE_LEARNING, GAIN_LEARNING, LOSS_LEARNING,
+ MEMORY_WEIGHT, MEMORY_DECAY, INCIDENT_DECAY, VOICE_FACTOR, WOM_POS_SLOPE, WOM_NEG_SLOPE,
+ BROADCAST_SHARE, SURVEY_RATE, SURVEY_RESPONSE, SURVEY_SELF_SELECTION, CHURN_BASE, CHURN_ATTITUDE,
+ CHURN_INCIDENT, RECOVERY_SHARE, HANDOFF_LOSS, CONTACT_FATIGUE, RATING_ANCHOR, RATING_SLOPE,
+ USAGE_RATE, DIGITAL_RATE, ORDER_RATE, MARKETING_RATE, SUPPORT_RATE, BILLING_CYCLE,
+ DIGITAL_PURCHASE_SHARE, WOM_AFTER_CHURN, MAX_ATTEMPTS, WOM_ADOPTION, WOM_DETERRENCE,
+ INITIAL_CUSTOMERS, PERFORMANCE_WEIGHT, COMPETITOR_QUALITY, N_PARAMS) = range(38)
+
+# --- department table (D[k, column]), refreshed daily by the departments
+QUALITY, FAILURE, SEVERITY, GAIN_WEIGHT, LOSS_WEIGHT, HANDOFF_SHARE, N_DCOLS = range(7)
+
+# --- today's organisation-wide state (G), set by the model before customers step
+PROMISE, WAIT_VALUE, ABANDON, HANDOFF, AD_PROBABILITY, POS_EXPOSURE, NEG_EXPOSURE, N_GLOBALS = range(8)
+
+# --- what happened to a customer today: bits of Population.events
+ENCOUNTER_BIT = 0  # + k: met department k
+FAILURE_BIT = 7  # + k: department k failed this customer
+(ACQUIRED, CHURNED_TODAY, NEW_COMPLAINT, CONTACT, REPEAT_CONTACT, ABANDONED, GAVE_UP, RESOLVED,
+ HANDOFF_LOST, LOST_SALE, WOM_POSITIVE, WOM_NEGATIVE, BROADCAST, SURVEYED, BILLED) = range(14, 29)
+
+# --- draw slots
+(S_PURCHASE_AWARE, S_PURCHASE_CHANNEL, S_PURCHASE_FAIL, S_CONTACT_ABANDON, S_CONTACT_FAIL,
+ S_CONTACT_HANDOFF, S_SUPPORT, S_SUPPORT_ABANDON, S_SUPPORT_FAIL, S_USAGE, S_USAGE_FAIL, S_DIGITAL,
+ S_DIGITAL_FAIL, S_ORDER, S_ORDER_FAIL, S_ORDER_HANDOFF, S_MARKETING, S_MARKETING_FAIL, S_BILLING_FAIL,
+ S_RENEW, S_TALK, S_BROADCAST, S_SURVEY, S_VOICE) = range(24)
+# voice draws use S_VOICE + department index, so S_VOICE must stay last
+
+# --- per-day tallies (columns of the partial sums)
+(T_PROSPECTS, T_ACTIVE, T_CHURNED, T_ACQUISITIONS, T_CHURN, T_SILENT_CHURN, T_COMPLAINTS, T_CONTACTS,
+ T_REPEAT_CONTACTS, T_ABANDONED, T_GAVE_UP, T_RESOLVED, T_HANDOFF_LOST, T_LOST_SALES, T_WOM_POSITIVE,
+ T_WOM_NEGATIVE, T_BROADCAST_POSITIVE, T_BROADCAST_NEGATIVE, T_SURVEYED, T_SURVEY_PROMOTERS,
+ T_SURVEY_DETRACTORS, T_SURVEY_SATISFIED, T_SATISFIED, T_PROMOTERS, T_DETRACTORS, T_BILLED_VALUE,
+ T_ATTITUDE, T_EXPECTATION, T_RETAINED, T_UNHAPPY, T_UNHAPPY_COMPLAINED) = range(31)
+T_ENCOUNTERS = 31  # + k
+T_FAILURES = T_ENCOUNTERS + N_DEPT  # + k
+T_CHURN_BY = T_FAILURES + N_DEPT  # + k, and + N_DEPT for churn with no failure to blame
+T_COMPLAINTS_BY = T_CHURN_BY + N_DEPT + 1  # + k
+N_TALLIES = T_COMPLAINTS_BY + N_DEPT
+
+
+@njit(cache=True)
+def encounter_value(x, e, tolerance, gain_weight, loss_weight, P):
+    """Experienced value of quality x: performance against the alternative plus disconfirmation.
+
+    u = performance_weight * (x - competitor) + (x - e beyond the zone of tolerance);
+    gains count `gain_weight`, losses `loss_weight * loss_aversion` (Kano and prospect theory).
+    """
+    d = x - e
+    if d > tolerance:
+        d -= tolerance
+    elif d < -tolerance:
+        d += tolerance
+    else:
+        d = 0.0
+    u = P[PERFORMANCE_WEIGHT] * (x - P[COMPETITOR_QUALITY]) + d
+    return gain_weight * u if u >= 0.0 else loss_weight * P[LOSS_AVERSION] * u
+
+
+@njit(cache=True)
+def remember(v, cs, peak, P):
+    """Fold an encounter's value into cumulative satisfaction (losses learned faster) and the peak."""
+    eta = P[LOSS_LEARNING] if v < cs else P[GAIN_LEARNING]
+    cs += eta * (v - cs)
+    if abs(v) >= abs(peak):
+        peak = v
+    return cs, peak
+
+
+@njit(cache=True)
+def attitude(cs, peak, last, P):
+    """What a customer thinks of the firm: cumulative satisfaction blended with peak-end memory."""
+    w = P[MEMORY_WEIGHT]
+    return (1.0 - w) * cs + w * 0.5 * (peak + last)
+
+
+@njit(cache=True)
+def rating(a, P):
+    """Likelihood to recommend on the 0..10 survey scale."""
+    r = math.floor(P[RATING_ANCHOR] + P[RATING_SLOPE] * a + 0.5)
+    return min(10.0, max(0.0, r))
+
+
+@njit(cache=True)
+def touch(i, day, key, k, u_fail, x_extra, st, traits, P, D):
+    """Customer i meets department k: a failure with probability D[k, FAILURE], else its quality.
+
+    `st` is the customer's working state (e, cs, peak, last, incident, blame, blame_weight,
+    complaint, attempts, complained, bits); returns it updated. `traits` is (tolerance,
+    voice propensity). A failure may open a complaint (voice), which lands in service's
+    queue from tomorrow on.
+    """
+    e, cs, peak, last, incident, blame, blame_weight, complaint, attempts, complained, bits = st
+    failed = u_fail < D[k, FAILURE]
+    x = D[k, QUALITY] - (D[k, SEVERITY] if failed else 0.0)
+    v = encounter_value(x, e, traits[0], D[k, GAIN_WEIGHT], D[k, LOSS_WEIGHT], P) + x_extra
+    e += P[EXPECTATION_LEARNING] * (x - e)
+    cs, peak = remember(v, cs, peak, P)
+    last = v
+    bits |= 1 << (ENCOUNTER_BIT + k)
+    if failed:
+        bits |= 1 << (FAILURE_BIT + k)
+        incident += 1.0
+        if -v >= blame_weight:
+            blame, blame_weight = k, -v
+        if complaint == NO_DEPT and draw(key, i, day, S_VOICE + k) < traits[1] * 2.0 * D[k, SEVERITY]:
+            complaint, attempts, complained = k, 0, 1
+            bits |= 1 << NEW_COMPLAINT
+    return e, cs, peak, last, incident, blame, blame_weight, complaint, attempts, complained, bits
+
+
+@njit(cache=True)
+def customer_day(i, day, key, P, D, G, pop, indptr, indices):
+    """Move customer i through day `day`: acquisition, complaints, journey touchpoints, renewal, word of mouth."""
+    state = pop.state[i]
+    bits = 0
+    if state == PROSPECT:
+        # advertising reach and word of mouth from yesterday (Bass in agent form: p + q per message)
+        m_pos = 0
+        m_neg = 0
+        for j in range(indptr[i], indptr[i + 1]):
+            w = pop.wom_prev[indices[j]]
+            if w > 0:
+                m_pos += 1
+            elif w < 0:
+                m_neg += 1
+        stay = ((1.0 - G[AD_PROBABILITY]) * (1.0 - P[WOM_ADOPTION]) ** m_pos
+                * math.exp(-P[WOM_ADOPTION] * G[POS_EXPOSURE]))
+        deterred = (1.0 - P[WOM_DETERRENCE]) ** m_neg * math.exp(-P[WOM_DETERRENCE] * G[NEG_EXPOSURE])
+        if draw(key, i, day, S_PURCHASE_AWARE) < (1.0 - stay) * deterred:
+            k = DIGITAL if draw(key, i, day, S_PURCHASE_CHANNEL) < P[DIGITAL_PURCHASE_SHARE] else SALES
+            bits |= 1 << (ENCOUNTER_BIT + k)
+            if draw(key, i, day, S_PURCHASE_FAIL) < D[k, FAILURE]:
+                bits |= (1 << (FAILURE_BIT + k)) | (1 << LOST_SALE)
+            else:
+                bits |= 1 << ACQUIRED
+                pop.state[i] = ACTIVE
+                pop.expectation[i] = G[PROMISE]
+                pop.satisfaction[i] = 0.0
+                pop.peak[i] = 0.0
+                pop.last[i] = 0.0
+                pop.incident[i] = 0.0
+                pop.blame[i] = NO_DEPT
+                pop.blame_weight[i] = 0.0
+                pop.complaint[i] = NO_DEPT
+                pop.attempts[i] = 0
+                pop.complained[i] = 0
+                pop.tenure[i] = 0
+        pop.wom[i] = 0
+        pop.events[i] = bits
+        return
+
+    cs = float(pop.satisfaction[i])
+    peak = float(pop.peak[i])
+    last = float(pop.last[i])
+    tenure = pop.tenure[i] + 1
+    talk = 0
+    if state == ACTIVE:
+        e = float(pop.expectation[i])
+        incident = float(pop.incident[i]) * P[INCIDENT_DECAY]
+        blame_weight = float(pop.blame_weight[i]) * P[INCIDENT_DECAY]
+        peak *= P[MEMORY_DECAY]
+        traits = (float(pop.tolerance[i]), float(pop.complaint_propensity[i]) * P[VOICE_FACTOR])
+        st = (e, cs, peak, last, incident, int(pop.blame[i]), blame_weight, int(pop.complaint[i]),
+              int(pop.attempts[i]), int(pop.complained[i]), bits)
+
+        # an open complaint: one contact with service a day until resolved or given up
+        complaint = st[7]
+        if complaint != NO_DEPT:
+            e, cs, peak, last, incident, blame, blame_weight, complaint, attempts, complained, bits = st
+            bits |= (1 << CONTACT) | ((1 << REPEAT_CONTACT) if attempts > 0 else 0)
+            attempts += 1
+            if draw(key, i, day, S_CONTACT_ABANDON) < G[ABANDON]:
+                bits |= 1 << ABANDONED
+                cs, peak = remember(G[WAIT_VALUE], cs, peak, P)
+                last = G[WAIT_VALUE]
+            else:
+                cs, peak = remember(G[WAIT_VALUE], cs, peak, P)
+                bits |= 1 << (ENCOUNTER_BIT + SERVICE)
+                if draw(key, i, day, S_CONTACT_FAIL) < D[SERVICE, FAILURE]:
+                    bits |= 1 << (FAILURE_BIT + SERVICE)
+                    incident += 1.0
+                    last = G[WAIT_VALUE] - P[LOSS_AVERSION] * D[SERVICE, SEVERITY]
+                    cs, peak = remember(last, cs, peak, P)
+                elif draw(key, i, day, S_CONTACT_HANDOFF) >= G[HANDOFF]:
+                    bits |= 1 << HANDOFF_LOST
+                    last = G[WAIT_VALUE] - P[HANDOFF_LOSS]
+                    cs, peak = remember(-P[HANDOFF_LOSS], cs, peak, P)
+                else:
+                    # partial recovery: a share of the loss, less for every extra contact it took
+                    last = P[RECOVERY_SHARE] * P[LOSS_AVERSION] * D[complaint, SEVERITY] / attempts
+                    cs, peak = remember(last, cs, peak, P)
+                    bits |= 1 << RESOLVED
+                    complaint = NO_DEPT
+            if complaint != NO_DEPT and attempts >= P[MAX_ATTEMPTS]:
+                bits |= 1 << GAVE_UP
+                incident += 1.0
+                complaint = NO_DEPT
+            st = (e, cs, peak, last, incident, blame, blame_weight, complaint, attempts, complained, bits)
+        elif draw(key, i, day, S_SUPPORT) < P[SUPPORT_RATE]:
+            # a routine question: the wait is part of the service experience
+            bits = st[10] | (1 << CONTACT)
+            if draw(key, i, day, S_SUPPORT_ABANDON) < G[ABANDON]:
+                bits |= 1 << ABANDONED
+                cs, peak = remember(G[WAIT_VALUE], cs, peak, P)
+                st = (st[0], cs, peak, G[WAIT_VALUE], st[4], st[5], st[6], st[7], st[8], st[9], bits)
+            else:
+                st = st[:10] + (bits,)
+                st = touch(i, day, key, SERVICE, draw(key, i, day, S_SUPPORT_FAIL),
+                           G[WAIT_VALUE], st, traits, P, D)
+
+        # journey touchpoints of the day
+        if draw(key, i, day, S_USAGE) < P[USAGE_RATE]:
+            st = touch(i, day, key, PRODUCT, draw(key, i, day, S_USAGE_FAIL), 0.0, st, traits, P, D)
+        if draw(key, i, day, S_DIGITAL) < P[DIGITAL_RATE]:
+            st = touch(i, day, key, DIGITAL, draw(key, i, day, S_DIGITAL_FAIL), 0.0, st, traits, P, D)
+        if draw(key, i, day, S_ORDER) < P[ORDER_RATE]:
+            # an order may cross a handoff into fulfilment; lost context costs the customer effort
+            lost = draw(key, i, day, S_ORDER_HANDOFF) < D[FULFILMENT, HANDOFF_SHARE] * (1.0 - G[HANDOFF])
+            st = touch(i, day, key, FULFILMENT, draw(key, i, day, S_ORDER_FAIL),
+                       -P[HANDOFF_LOSS] if lost else 0.0, st, traits, P, D)
+            if lost:
+                st = st[:10] + (st[10] | (1 << HANDOFF_LOST),)
+        if draw(key, i, day, S_MARKETING) < P[MARKETING_RATE]:
+            st = touch(i, day, key, MARKETING, draw(key, i, day, S_MARKETING_FAIL),
+                       -P[CONTACT_FATIGUE], st, traits, P, D)
+            # the campaign restates the promise
+            st = (st[0] + P[PROMISE_LEARNING] * (G[PROMISE] - st[0]),) + st[1:]
+
+        e, cs, peak, last, incident, blame, blame_weight, complaint, attempts, complained, bits = st
+        if tenure % P[BILLING_CYCLE] == 0:
+            # the bill, then the renewal decision: a hazard in attitude and recent incidents
+            e, cs, peak, last, incident, blame, blame_weight, complaint, attempts, complained, bits = touch(
+                i, day, key, BILLING, draw(key, i, day, S_BILLING_FAIL), 0.0, st, traits, P, D)
+            bits |= 1 << BILLED
+            a = attitude(cs, peak, last, P)
+            hazard = P[CHURN_BASE] * math.exp(-P[CHURN_ATTITUDE] * a + P[CHURN_INCIDENT] * incident)
+            if draw(key, i, day, S_RENEW) < 1.0 - math.exp(-hazard):
+                bits |= 1 << CHURNED_TODAY
+                state = CHURNED
+                tenure = 0
+                if blame_weight < 0.01:
+                    blame = NO_DEPT
+        pop.expectation[i] = e
+        pop.incident[i] = incident
+        pop.blame[i] = blame
+        pop.blame_weight[i] = blame_weight
+        pop.complaint[i] = complaint
+        pop.attempts[i] = attempts
+        pop.complained[i] = complained
+        pop.state[i] = state
+        talk = 1
+    elif tenure <= P[WOM_AFTER_CHURN]:
+        talk = 1
+
+    # word of mouth: more likely the further from neutral, steeper on the negative side
+    a = attitude(cs, peak, last, P)
+    wom = 0
+    if talk:
+        slope = P[WOM_POS_SLOPE] * a if a >= 0.0 else -P[WOM_NEG_SLOPE] * a
+        if draw(key, i, day, S_TALK) < float(pop.wom_propensity[i]) * (1.0 + slope):
+            bits |= 1 << (WOM_POSITIVE if a >= 0.0 else WOM_NEGATIVE)
+            if draw(key, i, day, S_BROADCAST) < P[BROADCAST_SHARE]:
+                bits |= 1 << BROADCAST
+            else:
+                wom = 1 if a >= 0.0 else -1
+    if state == ACTIVE and draw(key, i, day, S_SURVEY) < P[SURVEY_RATE] * min(
+            1.0, P[SURVEY_RESPONSE] * (1.0 + P[SURVEY_SELF_SELECTION] * abs(a))):
+        bits |= 1 << SURVEYED
+    pop.satisfaction[i] = cs
+    pop.peak[i] = peak
+    pop.last[i] = last
+    pop.tenure[i] = tenure
+    pop.wom[i] = wom
+    pop.events[i] = bits
+
+
+@njit(cache=True)
+def accumulate(i, pop, P, row):
+    """Add customer i's state and today's events to a chunk's tallies."""
+    bits = pop.events[i]
+    state = pop.state[i]
+    for k in range(N_DEPT):
+        if bits & (1 << (ENCOUNTER_BIT + k)):
+            row[T_ENCOUNTERS + k] += 1.0
+        if bits & (1 << (FAILURE_BIT + k)):
+            row[T_FAILURES + k] += 1.0
+    if bits & (1 << NEW_COMPLAINT):
+        row[T_COMPLAINTS] += 1.0
+        row[T_COMPLAINTS_BY + pop.complaint[i]] += 1.0
+    if bits & (1 << CHURNED_TODAY):
+        row[T_CHURN] += 1.0
+        b = pop.blame[i]
+        row[T_CHURN_BY + (N_DEPT if b == NO_DEPT else b)] += 1.0
+        if pop.complained[i] == 0:
+            row[T_SILENT_CHURN] += 1.0
+    for bit, column in ((ACQUIRED, T_ACQUISITIONS), (CONTACT, T_CONTACTS), (REPEAT_CONTACT, T_REPEAT_CONTACTS),
+                        (ABANDONED, T_ABANDONED), (GAVE_UP, T_GAVE_UP), (RESOLVED, T_RESOLVED),
+                        (HANDOFF_LOST, T_HANDOFF_LOST), (LOST_SALE, T_LOST_SALES)):
+        if bits & (1 << bit):
+            row[column] += 1.0
+    positive = bits & (1 << WOM_POSITIVE)
+    negative = bits & (1 << WOM_NEGATIVE)
+    if positive:
+        row[T_WOM_POSITIVE] += 1.0
+    if negative:
+        row[T_WOM_NEGATIVE] += 1.0
+    if bits & (1 << BROADCAST):
+        row[T_BROADCAST_POSITIVE if positive else T_BROADCAST_NEGATIVE] += 1.0
+    if bits & (1 << BILLED):
+        row[T_BILLED_VALUE] += float(pop.value[i])
+    if state == PROSPECT:
+        row[T_PROSPECTS] += 1.0
+    elif state == CHURNED:
+        row[T_CHURNED] += 1.0
+    else:
+        row[T_ACTIVE] += 1.0
+        a = attitude(float(pop.satisfaction[i]), float(pop.peak[i]), float(pop.last[i]), P)
+        r = rating(a, P)
+        row[T_ATTITUDE] += a
+        row[T_EXPECTATION] += float(pop.expectation[i])
+        if a >= 0.0:
+            row[T_SATISFIED] += 1.0
+        else:
+            row[T_UNHAPPY] += 1.0
+            if pop.complained[i]:
+                row[T_UNHAPPY_COMPLAINED] += 1.0
+        if r >= 9.0:
+            row[T_PROMOTERS] += 1.0
+        elif r <= 6.0:
+            row[T_DETRACTORS] += 1.0
+        if i < P[INITIAL_CUSTOMERS]:
+            row[T_RETAINED] += 1.0
+        if bits & (1 << SURVEYED):
+            row[T_SURVEYED] += 1.0
+            if r >= 9.0:
+                row[T_SURVEY_PROMOTERS] += 1.0
+            elif r <= 6.0:
+                row[T_SURVEY_DETRACTORS] += 1.0
+            if a >= 0.0:
+                row[T_SURVEY_SATISFIED] += 1.0
+
+
+@njit(parallel=True, cache=True)
+def step_population(day, key, P, D, G, pop, indptr, indices, partial):
+    """The numba engine: every customer's day, then its tallies, chunk by chunk in parallel."""
+    n = pop.state.shape[0]
+    for c in prange(partial.shape[0]):
+        row = partial[c]
+        row[:] = 0.0
+        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            customer_day(i, day, key, P, D, G, pop, indptr, indices)
+            accumulate(i, pop, P, row)
+
+
+@njit(parallel=True, cache=True)
+def tally(pop, P, partial):
+    """The same tallies for customers already stepped (the agents engine), in the same chunk order."""
+    n = pop.state.shape[0]
+    for c in prange(partial.shape[0]):
+        row = partial[c]
+        row[:] = 0.0
+        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            accumulate(i, pop, P, row)
+
+
+def n_chunks(n):
+    return (n + CHUNK - 1) // CHUNK
+
+
+def totals(partial):
+    """Sum the chunks' tallies in a fixed order."""
+    out = np.zeros(partial.shape[1])
+    for c in range(partial.shape[0]):
+        out += partial[c]
+    return out

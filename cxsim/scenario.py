@@ -1,0 +1,310 @@
+"""Load TOML scenario files (with `extends`, presets and overrides) into a validated `Scenario`.
+
+Every problem with the input becomes a `ScenarioError` whose message names the
+file (or `--set`), the key path and what was expected; nothing else escapes.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import json
+import math
+import os
+import re
+import tomllib
+import types
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Union, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
+
+from cxsim.ownership import PRESETS
+from cxsim.schema import DEPARTMENT_DEFAULTS, DEPARTMENTS, Market, Scenario
+
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+MAX_DEPTH = 16  # a scenario is at most four tables deep; this guards the recursion below
+_KEY_PART = re.compile(r"[A-Za-z0-9_-]+")
+_BOUNDS = {"greater_than_equal": (">=", "ge"), "greater_than": (">", "gt"),
+           "less_than_equal": ("<=", "le"), "less_than": ("<", "lt")}
+_EXPECTED = {"model_type": "expected a table", "dict_type": "expected a table",
+             "tuple_type": "expected an array", "list_type": "expected an array",
+             "int_type": "expected an integer", "int_from_float": "expected an integer",
+             "float_type": "expected a number", "string_type": "expected a string",
+             "bool_type": "expected true or false", "finite_number": "expected a finite number"}
+
+Provenance = dict[tuple, tuple[str, int]]  # leaf key path -> (layer label, layer order)
+
+
+class ScenarioError(Exception):
+    """A bad scenario: the message names the file or option, the key path and what was expected."""
+
+
+def load_scenario(path: str | Path | None, overrides: Sequence[str] = (), *, population: int | None = None,
+                  days: int | None = None, seed: int | None = None, replicates: int | None = None,
+                  engine: str | None = None) -> Scenario:
+    """Merge the file's `extends` chain, `--set` overrides and option overrides; validate the result."""
+    layers: list[tuple[str, dict]] = []
+    top = "<defaults>"
+    if path is not None:
+        file = _locate(path)
+        top = str(file)
+        layers = _chain(file, top, [])
+    layers += [("--set", _override_layer(text)) for text in overrides]
+    merged: dict = {}
+    prov: Provenance = {}
+    for seq, (label, layer) in enumerate(layers):
+        _apply(merged, layer, label, seq, prov)
+    seq = len(layers)
+    if population is not None:
+        _apply(merged, _population_layer(merged, population), "--population", seq, prov)
+    for key, value in (("days", days), ("seed", seed), ("replicates", replicates), ("engine", engine)):
+        if value is not None:
+            seq += 1
+            _apply(merged, {key: value}, f"--{key}", seq, prov)
+    try:
+        return Scenario.model_validate_json(json.dumps(merged, default=str))
+    except ValidationError as e:
+        raise ScenarioError("\n".join(_describe(err, prov, top) for err in e.errors(include_url=False))) from None
+
+
+def scenario_to_dict(s: Scenario) -> dict:
+    """The validated scenario as a plain JSON-able dict."""
+    return s.model_dump(mode="json")
+
+
+def diff_parameters(a: Scenario, b: Scenario) -> dict[str, tuple]:
+    """Dotted keys whose values differ between two scenarios, mapped to (a_value, b_value)."""
+    fa, fb = _flatten(scenario_to_dict(a)), _flatten(scenario_to_dict(b))
+    return {k: (fa[k], fb[k]) for k in fa if fa[k] != fb[k]}
+
+
+def _locate(path: str | Path) -> Path:
+    """A bare name (no `/`, no `.toml`) is a bundled scenario; anything else is a file path."""
+    name = os.fspath(path)
+    if "/" in name or name.endswith(".toml"):
+        return Path(name)
+    bundled = SCENARIOS / f"{name}.toml"
+    if not bundled.is_file():
+        known = sorted(p.stem for p in SCENARIOS.glob("*.toml"))
+        raise ScenarioError(f"no bundled scenario named {name!r} (looked for {bundled}); "
+                            f"known: {', '.join(known) or 'none'}{_did_you_mean(name, known)}")
+    return bundled
+
+
+def _chain(file: Path, label: str, stack: list[tuple[Path, str]], where: str | None = None) -> list[tuple[str, dict]]:
+    """The layers of `file`'s extends chain, root first; `stack` holds the extending files."""
+    data = _read(file, label, where or f"cannot read scenario file {label}: ")
+    parent = data.pop("extends", None)
+    if parent is None:
+        return [(label, data)]
+    if not isinstance(parent, str):
+        raise ScenarioError(f"{label}: key extends: expected a string (a path relative to this file), "
+                            f"got {_show(parent)}")
+    target = file.parent / parent
+    stack = stack + [(_resolve(file), label)]
+    real = _resolve(target)
+    reals = [r for r, _ in stack]
+    if real in reals:
+        cycle = [name for _, name in stack[reals.index(real):]] + [os.path.normpath(target)]
+        raise ScenarioError(f"{label}: key extends: cycle {' -> '.join(cycle)}")
+    return _chain(target, os.path.normpath(target), stack, f"{label}: key extends: cannot read {real}: ") + [(label, data)]
+
+
+def _resolve(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, ValueError, RuntimeError):
+        return path.absolute()
+
+
+def _read(file: Path, label: str, where: str) -> dict:
+    try:
+        text = file.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ScenarioError(f"{label}: not UTF-8 text (bad byte at offset {e.start}); "
+                            "a scenario must be a UTF-8 TOML file") from None
+    except (OSError, ValueError) as e:
+        raise ScenarioError(where + (getattr(e, "strerror", None) or str(e))) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ScenarioError(f"{label}: invalid TOML: {e}") from None
+    except RecursionError:
+        raise ScenarioError(f"{label}: invalid TOML: nested too deeply") from None
+    _check_depth(data, label)
+    return data
+
+
+def _check_depth(value, label: str, depth: int = 0) -> None:
+    if depth > MAX_DEPTH:
+        raise ScenarioError(f"{label}: values nested more than {MAX_DEPTH} levels deep; "
+                            "a scenario is only a few tables deep")
+    for child in value.values() if isinstance(value, dict) else value if isinstance(value, list) else ():
+        _check_depth(child, label, depth + 1)
+
+
+def _override_layer(text: str) -> dict:
+    """`a.b.c=value` as a nested dict; the value is read as TOML, else taken as a plain string."""
+    if not isinstance(text, str) or "=" not in text:
+        raise ScenarioError(f"--set {text!r}: expected KEY=VALUE, e.g. --set departments.billing.budget=2e6")
+    key, _, raw = text.partition("=")
+    parts = key.strip().split(".")
+    if not all(_KEY_PART.fullmatch(p) for p in parts):
+        raise ScenarioError(f"--set {text!r}: key {key.strip()!r} is not a dotted key like market.population")
+    try:
+        value = tomllib.loads("v = " + raw)["v"]
+    except (tomllib.TOMLDecodeError, RecursionError):
+        value = raw
+    _check_depth(value, "--set", len(parts))
+    for part in reversed(parts):
+        value = {part: value}
+    return value
+
+
+def _apply(merged: dict, layer: dict, label: str, seq: int, prov: Provenance) -> None:
+    """Merge one layer; a layer naming `ownership.model` first resets ownership to that preset."""
+    own = layer.get("ownership")
+    if isinstance(own, dict) and "model" in own:
+        model = own["model"]
+        if not (isinstance(model, str) and model in PRESETS):
+            hint = _did_you_mean(model, list(PRESETS)) if isinstance(model, str) else ""
+            raise ScenarioError(f"{label}: key ownership.model: unknown ownership model {_show(model)}; "
+                                f"known: {', '.join(PRESETS)}{hint}")
+        merged.pop("ownership", None)
+        _forget(prov, ("ownership",))
+        layer = {**layer, "ownership": {**PRESETS[model], **own}}
+    _merge(merged, layer, (label, seq), prov, ())
+
+
+def _merge(dst: dict, src: dict, source: tuple[str, int], prov: Provenance, prefix: tuple) -> None:
+    """Tables merge key by key; arrays and scalars replace whole. Records who set each leaf."""
+    for key, value in src.items():
+        path = prefix + (key,)
+        if isinstance(value, dict) and isinstance(dst.get(key), dict):
+            _merge(dst[key], value, source, prov, path)
+        else:
+            _forget(prov, path)
+            dst[key] = copy.deepcopy(value)
+            _record(value, source, prov, path)
+
+
+def _record(value, source: tuple[str, int], prov: Provenance, path: tuple) -> None:
+    if isinstance(value, dict) and value:
+        for key, child in value.items():
+            _record(child, source, prov, path + (key,))
+    else:
+        prov[path] = source
+
+
+def _forget(prov: Provenance, prefix: tuple) -> None:
+    for path in [p for p in prov if p[:len(prefix)] == prefix]:
+        del prov[path]
+
+
+def _population_layer(merged: dict, population: int) -> dict:
+    """Set market.population and scale initial_customers and every budget in proportion."""
+    if isinstance(population, bool) or not isinstance(population, int) or population < 1:
+        raise ScenarioError(f"--population: expected a whole number of people >= 1, got {_show(population)}")
+    market = merged.get("market") if isinstance(merged.get("market"), dict) else {}
+    old = market.get("population", Market().population)
+    layer: dict = {"market": {"population": population}}
+    if not (_finite(old) and old > 0):
+        return layer
+    try:
+        factor = population / old
+        customers = market.get("initial_customers", Market().initial_customers)
+        if _finite(customers):
+            layer["market"]["initial_customers"] = min(population, max(0, round(customers * factor)))
+        # Budgets scale too (our addition to the design doc), so per-customer economics are unchanged.
+        departments = merged.get("departments", {})
+        if isinstance(departments, dict):
+            for name in DEPARTMENTS:
+                dept = departments.get(name, {})
+                budget = dept.get("budget", DEPARTMENT_DEFAULTS[name]["budget"]) if isinstance(dept, dict) else None
+                if _finite(budget):
+                    layer.setdefault("departments", {})[name] = {"budget": budget * factor}
+    except OverflowError:
+        raise ScenarioError(f"--population: {population} is too large to scale the scenario to") from None
+    return layer
+
+
+def _finite(x) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _describe(err: dict, prov: Provenance, top: str) -> str:
+    """One line for one pydantic error: `FILE: key a.b.c: what was expected, got value`."""
+    loc, kind = err["loc"], err["type"]
+    head = f"{_source(prov, loc, top)}: key {_dotted(loc)}: "
+    if kind == "extra_forbidden":
+        return head + "unknown key" + _did_you_mean(str(loc[-1]), _fields_at(loc[:-1]))
+    if kind == "value_error":
+        return head + str(err["ctx"]["error"])
+    if kind == "missing":
+        return head + "missing required key"
+    if kind in _BOUNDS:
+        symbol, name = _BOUNDS[kind]
+        expected = f"expected a number {symbol} {err['ctx'][name]}"
+    elif kind == "literal_error":
+        options = re.findall(r"'([^']*)'", err["ctx"]["expected"])
+        hint = _did_you_mean(err["input"], options) if isinstance(err["input"], str) else ""
+        expected = f"expected one of {err['ctx']['expected']}{hint}"
+    else:
+        expected = _EXPECTED.get(kind) or err["msg"].replace("Input should be", "expected")
+    return head + f"{expected}, got {_show(err['input'])}"
+
+
+def _source(prov: Provenance, loc: tuple, top: str) -> str:
+    """The layer that set `loc` (or an enclosing key), else the last to set anything inside it, else `top`."""
+    for i in range(len(loc), 0, -1):
+        if loc[:i] in prov:
+            return prov[loc[:i]][0]
+    inside = [src for path, src in prov.items() if path[:len(loc)] == loc]
+    return max(inside, key=lambda src: src[1])[0] if inside else top
+
+
+def _fields_at(loc: tuple) -> list[str]:
+    """Field names of the schema model at a key path (list items via the item type), [] if none."""
+    t = Scenario
+    for part in loc:
+        t = _unwrap(t)
+        if isinstance(part, int):
+            t = (get_args(t) or (None,))[0]
+        elif isinstance(t, type) and issubclass(t, BaseModel) and part in t.model_fields:
+            t = t.model_fields[part].annotation
+        else:
+            return []
+    t = _unwrap(t)
+    return list(t.model_fields) if isinstance(t, type) and issubclass(t, BaseModel) else []
+
+
+def _unwrap(t):
+    while get_origin(t) in (Annotated, Union, types.UnionType):
+        t = next(a for a in get_args(t) if a is not type(None))
+    return t
+
+
+def _did_you_mean(word: str, options: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, options, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _dotted(loc: tuple) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "(top level)"
+
+
+def _show(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in d.items():
+        if isinstance(value, dict):
+            out |= _flatten(value, f"{prefix}{key}.")
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
