@@ -25,7 +25,7 @@ Kano = Literal["must_be", "one_dimensional", "attractive"]
 class Strict(BaseModel):
     """Base for every section: unknown keys are errors, values are not coerced across types."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 
 class Network(Strict):

@@ -1,0 +1,26 @@
+import pytest
+
+from cxsim import load_scenario
+from cxsim.model import CXModel
+
+EVENTS = [
+    {"day": 10, "kind": "outage", "target": "digital", "size": 0.5, "duration": 5},
+    {"day": 20, "kind": "promise", "size": 0.3, "duration": 15},
+    {"day": 30, "kind": "budget_cut", "target": "service", "size": 0.5},
+]
+
+
+def small(population=600, days=60, overrides=(), **kw):
+    """The base scenario at classroom size, with every kind of event so that every branch runs."""
+    s = load_scenario("base", list(overrides), population=population, days=days, **kw)
+    return s.model_copy(update={"events": tuple(type(s).model_fields["events"].annotation.__args__[0](**e)
+                                                for e in EVENTS)})
+
+
+@pytest.fixture(scope="session")
+def scenario():
+    return small()
+
+
+def simulate(scenario, **kw):
+    return CXModel(scenario, **kw).run()

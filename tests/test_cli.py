@@ -1,0 +1,91 @@
+"""The command line: the JSON contract, output files, exit codes and clean errors."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cxsim.cli import main
+
+CONTRACT_KPIS = ["active_customers", "acquisitions", "churned", "retention", "silent_churn_share", "csat", "nps",
+                 "nps_survey", "complaints", "mean_service_wait_hours", "revenue", "cost", "profit", "wom_positive",
+                 "wom_negative"]
+SMALL = ["--days", "30", "--population", "800", "--replicates", "2"]
+
+
+def run_json(capsys, *args):
+    assert main(["run", "scenarios/base.toml", *SMALL, "--json", *args]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_run_json_contract(capsys):
+    out = run_json(capsys)
+    assert {"scenario", "engine", "seed", "days", "population", "replicates", "kpis", "departments"} <= set(out)
+    assert (out["days"], out["population"], out["replicates"]) == (30, 800, 2)
+    for k in CONTRACT_KPIS:
+        kpi = out["kpis"][k]
+        assert len(kpi["values"]) == 2 and kpi["mean"] == pytest.approx(sum(kpi["values"]) / 2)
+        lo, hi = kpi["ci95"]
+        assert lo <= kpi["mean"] <= hi
+    assert set(out["departments"]) >= {"marketing", "sales", "digital", "product", "fulfilment", "billing", "service"}
+    for d in out["departments"].values():
+        assert set(d) == {"budget", "failures", "churn_attributed"}
+    k = out["kpis"]
+    assert k["profit"]["values"] == pytest.approx([r - c for r, c in zip(k["revenue"]["values"], k["cost"]["values"])])
+
+
+def test_engines_agree_through_the_cli(capsys):
+    assert run_json(capsys, "--engine", "agents")["kpis"] == run_json(capsys, "--engine", "numba")["kpis"]
+
+
+def test_set_changes_results(capsys):
+    base = run_json(capsys)
+    cut = run_json(capsys, "--set", "departments.service.budget=1000")
+    assert cut["departments"]["service"]["budget"] < base["departments"]["service"]["budget"]
+
+
+def test_out_writes_tidy_parquet_and_a_plot(tmp_path, capsys):
+    assert main(["run", "base", *SMALL, "--out", str(tmp_path)]) == 0
+    assert "csat" in capsys.readouterr().out
+    runs = pd.read_parquet(tmp_path / "runs.parquet")
+    days = pd.read_parquet(tmp_path / "days.parquet")
+    depts = pd.read_parquet(tmp_path / "departments.parquet")
+    assert len(runs) == 2 and set(CONTRACT_KPIS) <= set(runs.columns)
+    assert len(days) == 2 * 30 and {"replicate", "day", "active_customers", "csat"} <= set(days.columns)
+    assert len(depts) == 2 * 8
+    png = (tmp_path / "trajectories.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp file left behind
+
+
+def test_check(capsys):
+    assert main(["check", "scenarios/base.toml"]) == 0
+    assert "ok" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("content, key", [
+    ("[market]\npopulaton = 5\n", "market.populaton"),
+    ("[customers]\ncomplaint_propensity = 1.3\n", "customers.complaint_propensity"),
+    ("[departments.billing]\nbudget = -1\n", "departments.billing.budget"),
+    ("[market]\npopulation = 0\n", "market.population"),
+    ("seed = 1\ndays = = 3\n", "line 2"),
+])
+def test_bad_input_exits_2_with_file_and_key_and_no_traceback(tmp_path, content, key):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(content)
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "cxsim", "run", str(bad), "--out", str(out)],
+                          capture_output=True, text=True, cwd=Path(__file__).parent.parent)
+    assert proc.returncode == 2
+    assert "bad.toml" in proc.stderr and key in proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    assert not out.exists()  # nothing written half-way
+
+
+def test_bad_option_values_exit_2(capsys):
+    assert main(["run", "base", "--days", "0"]) == 2
+    assert "days" in capsys.readouterr().err
+    assert main(["run", "base", "--threads", "0"]) == 2

@@ -1,0 +1,173 @@
+"""The model's invariants, mechanisms and one customer's path, each checked against what it must do."""
+
+import numpy as np
+import pytest
+
+from conftest import simulate, small
+from cxsim import kernel as K
+from cxsim.customers import FIELDS, Population
+from cxsim.departments import erlang_a
+from cxsim.model import LEDGER, parameter_vector
+
+
+def test_conservation_and_ranges(scenario):
+    m = simulate(scenario)
+    h = m.history
+    n = scenario.market.population
+    assert np.all(h[:, K.T_PROSPECTS] + h[:, K.T_ACTIVE] + h[:, K.T_CHURNED] == n)
+    assert np.isfinite(h).all() and np.isfinite(m.ledger).all()
+    budgets = m.ledger[:, [LEDGER.index(f"budget_{d}") for d in K.DEPARTMENTS]]
+    failures = m.ledger[:, [LEDGER.index(f"failure_{d}") for d in K.DEPARTMENTS]]
+    assert (budgets >= 0).all() and (m.ledger[:, LEDGER.index("pool")] >= 0).all()
+    assert ((failures >= 0) & (failures <= 1)).all()
+    assert (0 <= m.ledger[:, LEDGER.index("abandonment")]).all() and (m.ledger[:, LEDGER.index("abandonment")] <= 1).all()
+    assert (0 <= m.ledger[:, LEDGER.index("promise")]).all() and (m.ledger[:, LEDGER.index("promise")] <= 1).all()
+    # flows add up: churned customers on the last day = churn over the run (churn is absorbing)
+    assert h[-1, K.T_CHURNED] == h[:, K.T_CHURN].sum()
+    # every churn is attributed to exactly one department or to none
+    assert h[:, K.T_CHURN_BY:K.T_CHURN_BY + K.N_DEPT + 1].sum() == h[:, K.T_CHURN].sum()
+    assert h[:, K.T_COMPLAINTS_BY:K.T_COMPLAINTS_BY + K.N_DEPT].sum() == h[:, K.T_COMPLAINTS].sum()
+    for field in ("satisfaction", "expectation", "peak", "last", "incident"):
+        assert np.isfinite(getattr(m.population, field)).all()
+
+
+def test_outage_raises_that_departments_failures_only_in_its_window():
+    quiet = simulate(small(days=40).model_copy(update={"events": ()}))
+    s = small(days=40)
+    hit = simulate(s)
+    digital = K.T_FAILURES + K.DIGITAL
+    rate = lambda m, a, b: m.history[a:b, digital].sum() / m.history[a:b, K.T_ENCOUNTERS + K.DIGITAL].sum()
+    assert rate(hit, 10, 15) > 0.4 > rate(quiet, 10, 15)  # outage of size 0.5 on days 10-14
+    assert rate(hit, 0, 10) == rate(quiet, 0, 10)  # nothing differs before the event (common random numbers)
+
+
+def test_budget_cut_cuts_the_budget_and_raises_failures():
+    s = small(days=80)
+    m = simulate(s)
+    service_budget = m.ledger[:, LEDGER.index("budget_service")]
+    service_failure = m.ledger[:, LEDGER.index("failure_service")]
+    assert service_budget[30] < 0.6 * service_budget[29]  # cut by half from day 30
+    assert service_failure[79] > service_failure[29]  # the lagged budget buys less quality
+
+
+def test_promise_event_raises_the_promise_for_its_duration(scenario):
+    m = simulate(scenario)
+    promise = m.ledger[:, LEDGER.index("promise")]
+    assert promise[25] == pytest.approx(min(1.0, promise[19] * 1.3), rel=0.05)
+    assert promise[40] < promise[25]
+
+
+def test_owner_moves_budget_toward_the_department_that_fails():
+    base = dict(population=3000, days=180)
+    calm = simulate(small(**base))
+    broken = simulate(small(overrides=["departments.billing.failure_rate=0.2"], **base))
+    share = lambda m: m.owner.shares[K.BILLING]
+    assert share(broken) > share(calm)
+    fixed = simulate(small(overrides=["ownership.objective=\"fixed\"", "departments.billing.failure_rate=0.2"], **base))
+    assert np.allclose(fixed.owner.shares, fixed.owner.base_shares)
+
+
+def test_reinvestment_spiral_starves_budgets():
+    """Revenue funds budgets: a broken product loses customers, revenue, then budget."""
+    s = small(population=3000, days=270, overrides=["departments.product.failure_rate=0.3", "finance.reinvestment_share=1.0"])
+    ok = simulate(small(population=3000, days=270, overrides=["finance.reinvestment_share=1.0"]))
+    bad = simulate(s)
+    pool = LEDGER.index("pool")
+    assert bad.ledger[-1, pool] < ok.ledger[-1, pool]
+    assert bad.history[-1, K.T_ACTIVE] < ok.history[-1, K.T_ACTIVE]
+
+
+def test_erlang_a():
+    wait, abandon = erlang_a(1.0, 10.0, 10, 0.25)
+    assert wait < 1e-6 and abandon < 1e-5  # almost idle
+    # overloaded twice over, the fluid limit (Garnett et al. 2002): a share 1 - 1/rho abandons, and the
+    # mean time in queue over all arrivals is E[min(patience, ln(rho) / theta)] = (1 - 1/rho) / theta
+    wait, abandon = erlang_a(2000.0, 10.0, 100, 0.25)
+    assert abandon == pytest.approx(0.5, abs=0.03)
+    assert wait == pytest.approx(0.25 * 0.5, rel=0.05)
+    # nearly no abandonment: Erlang C; 2 agents, rho = 0.5 -> P(wait) = 1/3, W = P / (c mu - lambda)
+    wait, _ = erlang_a(1.0, 1.0, 2, 1e6)
+    assert wait == pytest.approx((1 / 3) / (2 - 1), rel=1e-3)
+
+
+class OneCustomer:
+    """A hand-built population of one active customer, stepped by the plain-Python transition."""
+
+    def __init__(self):
+        s = small(days=10)
+        self.pop = Population(*(np.zeros(1, dtype) for dtype in FIELDS.values()))
+        self.pop.state[0] = K.ACTIVE
+        self.pop.expectation[0] = 0.75
+        self.pop.complaint[0] = self.pop.blame[0] = K.NO_DEPT
+        self.pop.complaint_propensity[0] = 1.0
+        self.pop.tenure[0] = 5  # no bill in the next days
+        self.P = parameter_vector(s)
+        for rate in (K.USAGE_RATE, K.DIGITAL_RATE, K.ORDER_RATE, K.MARKETING_RATE, K.SUPPORT_RATE,
+                     K.SURVEY_RATE):
+            self.P[rate] = 0.0
+        self.P[K.VOICE_FACTOR] = 1.0
+        self.D = np.zeros((K.N_DEPT, K.N_DCOLS))
+        self.D[:, K.QUALITY] = 0.75
+        self.D[:, K.SEVERITY] = 0.5
+        self.D[:, K.GAIN_WEIGHT] = self.D[:, K.LOSS_WEIGHT] = 1.0
+        self.G = np.zeros(K.N_GLOBALS)
+        self.G[K.PROMISE] = 0.75
+        self.G[K.HANDOFF] = 1.0
+        self.day = 0
+
+    def step(self):
+        K.customer_day.py_func(0, self.day, np.uint64(7), self.P, self.D, self.G, self.pop,
+                               np.zeros(2, np.int64), np.zeros(0, np.int32))
+        self.day += 1
+        return int(self.pop.events[0])
+
+    def has(self, bits, bit):
+        return bool(bits & (1 << bit))
+
+
+def test_one_customer_failure_complaint_recovery():
+    c = OneCustomer()
+    assert c.step() == 0  # nothing happens on a quiet day
+    before = float(c.pop.satisfaction[0])
+
+    c.P[K.USAGE_RATE], c.D[K.PRODUCT, K.FAILURE] = 1.0, 1.0  # the product fails in use
+    bits = c.step()
+    assert c.has(bits, K.FAILURE_BIT + K.PRODUCT) and c.has(bits, K.NEW_COMPLAINT)
+    assert c.pop.complaint[0] == K.PRODUCT and c.pop.blame[0] == K.PRODUCT and c.pop.complained[0] == 1
+    hurt = float(c.pop.satisfaction[0])
+    assert hurt < before and c.pop.last[0] < 0 and c.pop.peak[0] == c.pop.last[0]
+
+    c.P[K.USAGE_RATE], c.D[K.PRODUCT, K.FAILURE] = 0.0, 0.0
+    c.G[K.HANDOFF] = 0.0  # the context is lost in the transfer: the customer must call again
+    bits = c.step()
+    assert c.has(bits, K.CONTACT) and c.has(bits, K.HANDOFF_LOST) and not c.has(bits, K.RESOLVED)
+    assert c.pop.complaint[0] == K.PRODUCT and c.pop.attempts[0] == 1
+    repeated = float(c.pop.satisfaction[0])
+    assert c.pop.last[0] < 0  # having to repeat oneself is a loss (cumulative satisfaction averages it in)
+
+    c.G[K.HANDOFF] = 1.0  # now service resolves it: a partial recovery
+    bits = c.step()
+    assert c.has(bits, K.REPEAT_CONTACT) and c.has(bits, K.RESOLVED)
+    assert c.pop.complaint[0] == K.NO_DEPT
+    recovered = float(c.pop.satisfaction[0])
+    assert repeated < recovered < before  # better, never back to where it was
+    assert c.pop.incident[0] > 0  # the incident stays in the churn hazard
+
+
+def test_unresolved_complaint_is_given_up_after_max_attempts():
+    c = OneCustomer()
+    c.P[K.USAGE_RATE], c.D[K.PRODUCT, K.FAILURE] = 1.0, 1.0
+    c.step()
+    c.P[K.USAGE_RATE], c.D[K.PRODUCT, K.FAILURE] = 0.0, 0.0
+    c.G[K.ABANDON] = 1.0  # nobody gets through
+    bits = [c.step() for _ in range(int(c.P[K.MAX_ATTEMPTS]))]
+    assert all(c.has(b, K.ABANDONED) for b in bits)
+    assert c.has(bits[-1], K.GAVE_UP) and not any(c.has(b, K.GAVE_UP) for b in bits[:-1])
+    assert c.pop.complaint[0] == K.NO_DEPT
+
+
+def test_loss_looms_larger_than_an_equal_gain():
+    P = parameter_vector(small())
+    gain = K.encounter_value(0.85, 0.75, 0.0, 1.0, 1.0, P) - K.encounter_value(0.75, 0.75, 0.0, 1.0, 1.0, P)
+    loss = K.encounter_value(0.75, 0.75, 0.0, 1.0, 1.0, P) - K.encounter_value(0.65, 0.75, 0.0, 1.0, 1.0, P)
+    assert loss > gain > 0
