@@ -80,6 +80,9 @@ def main(argv=None) -> int:
     except ScenarioError as e:
         print(f"cxsim: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (e.g. `| head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except KeyboardInterrupt:
         print("cxsim: interrupted", file=sys.stderr)
         return 130

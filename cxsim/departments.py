@@ -92,12 +92,14 @@ class ServiceDepartment(Department):
 
 def reference_loads(scenario) -> dict[str, float]:
     """Expected encounters per day of each department at the start: what capacity is sized for."""
-    n0 = scenario.market.initial_customers
-    prospects = scenario.market.population - n0
-    j, c = scenario.journey, scenario.customers
-    d = scenario.departments
-    purchases = prospects * scenario.market.advertising_rate
-    voice = c.complaint_propensity * (0.5 + scenario.market.switching_cost) * 2.0
+    m, j, c, d = scenario.market, scenario.journey, scenario.customers, scenario.departments
+    n0, net = m.initial_customers, c.network
+    prospects = m.population - n0
+    # purchase attempts: advertising plus word of mouth from the initial customers' share of each prospect's links
+    wom_per_prospect = (net.degree * n0 / max(1, m.population) * c.wom_propensity * (1.0 - c.broadcast_share)
+                        * m.wom_adoption)
+    purchases = prospects * (m.advertising_rate + wom_per_prospect)
+    voice = c.complaint_propensity * (0.5 + m.switching_cost) * 2.0
     rates = {"product": j.usage_per_day, "digital": j.digital_per_day, "fulfilment": j.orders_per_day,
              "marketing": j.marketing_contacts_per_day, "billing": 1.0 / j.billing_cycle_days}
     complaints = n0 * sum(r * getattr(d, k).failure_rate * min(1.0, voice * getattr(d, k).severity)

@@ -62,7 +62,7 @@ class Results:
         """KPI, mean and 95% interval as a printable table."""
         rows = [{"kpi": k, "mean": s["mean"], "ci95_low": s["ci95"][0], "ci95_high": s["ci95"][1]}
                 for k, s in self.kpis().items()]
-        return pd.DataFrame(rows).set_index("kpi")
+        return pd.DataFrame(rows).set_index("kpi").astype(float)
 
     def plot(self, path=None):
         from cxsim.plots import trajectories

@@ -48,10 +48,10 @@ class Market(Strict):
     switching_cost: Probability = 0.3
     competitor_attractiveness: Probability = 0.6
     promise: Probability = 0.75
-    advertising_rate: Probability = 0.0005
+    advertising_rate: Probability = 0.0002
     advertising_elasticity: NonNegative = 0.5
     promise_pull: NonNegative = 3.0
-    wom_adoption: Probability = 0.01
+    wom_adoption: Probability = 0.008
     wom_deterrence: Probability = 0.05
     broadcast_reach: NonNegative = 50.0
 

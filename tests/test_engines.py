@@ -27,7 +27,7 @@ def test_customers_are_mesa_agents_viewing_their_row(scenario):
     model = simulate(scenario.model_copy(update={"days": 5}), engine="agents")
     agents = model.agents_by_type[Customer]
     assert len(agents) == scenario.market.population
-    one = agents.select(lambda a: a.row == 7)[0]
+    one = agents.select(lambda a: a.row == 7).to_list()[0]
     assert one.state == model.population.state[7]
     assert one.satisfaction == model.population.satisfaction[7]
 
