@@ -9,6 +9,10 @@ from pathlib import Path
 from cxsim.scenario import ScenarioError, load_scenario
 
 
+def _number(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}"
+
+
 def _scenario_options(p: argparse.ArgumentParser):
     p.add_argument("scenario", help="scenario file (TOML) or the name of a bundled scenario, e.g. base")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -47,7 +51,7 @@ def cmd_run(args) -> int:
     else:
         print(f"{s.name}: {s.market.population} customers, {s.days} days, {len(results.runs)} replicates, "
               f"engine {results.engine}, ownership {s.ownership.model}\n")
-        print(results.table().to_string(float_format=lambda x: f"{x:,.3f}", na_rep="-"))
+        print(results.table().to_string(float_format=_number, na_rep="-"))
         dept = results.departments.groupby("department", sort=False).mean(numeric_only=True)
         print("\nper department (mean over replicates)")
         print(dept[["budget", "failures", "complaints_caused", "churn_attributed"]].to_string(

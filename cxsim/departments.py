@@ -55,7 +55,6 @@ class Department(mesa.Agent):
         gain, loss = KANO_WEIGHTS[config.kano]
         row = model.D[self.index]
         row[kernel.SEVERITY], row[kernel.GAIN_WEIGHT], row[kernel.LOSS_WEIGHT] = config.severity, gain, loss
-        row[kernel.HANDOFF_SHARE] = config.handoff_share
         self.step()
 
     @property
@@ -104,7 +103,7 @@ def reference_loads(scenario) -> dict[str, float]:
              "marketing": j.marketing_contacts_per_day, "billing": 1.0 / j.billing_cycle_days}
     complaints = n0 * sum(r * getattr(d, k).failure_rate * min(1.0, voice * getattr(d, k).severity)
                           for k, r in rates.items())
-    resolve = max(0.05, (1.0 - d.service.failure_rate) * scenario.ownership.handoff_consistency)
+    resolve = max(0.05, 1.0 - d.service.failure_rate)  # not the handoff: capacity must not depend on governance
     loads = {k: n0 * r for k, r in rates.items()}
     loads["sales"] = purchases * (1.0 - j.digital_purchase_share)
     loads["digital"] += purchases * j.digital_purchase_share

@@ -37,10 +37,10 @@ CHUNK = 4096  # customers per chunk: partial sums per chunk make totals independ
  CHURN_INCIDENT, RECOVERY_SHARE, HANDOFF_LOSS, CONTACT_FATIGUE, RATING_ANCHOR, RATING_SLOPE,
  USAGE_RATE, DIGITAL_RATE, ORDER_RATE, MARKETING_RATE, SUPPORT_RATE, BILLING_CYCLE,
  DIGITAL_PURCHASE_SHARE, WOM_AFTER_CHURN, MAX_ATTEMPTS, WOM_ADOPTION, WOM_DETERRENCE,
- INITIAL_CUSTOMERS, PERFORMANCE_WEIGHT, COMPETITOR_QUALITY, N_PARAMS) = range(38)
+ INITIAL_CUSTOMERS, PERFORMANCE_WEIGHT, COMPETITOR_QUALITY, ORDER_HANDOFF_SHARE, N_PARAMS) = range(39)
 
 # --- department table (D[k, column]), refreshed daily by the departments
-QUALITY, FAILURE, SEVERITY, GAIN_WEIGHT, LOSS_WEIGHT, HANDOFF_SHARE, N_DCOLS = range(7)
+QUALITY, FAILURE, SEVERITY, GAIN_WEIGHT, LOSS_WEIGHT, N_DCOLS = range(6)
 
 # --- today's organisation-wide state (G), set by the model before customers step
 PROMISE, WAIT_VALUE, ABANDON, HANDOFF, AD_PROBABILITY, POS_EXPOSURE, NEG_EXPOSURE, N_GLOBALS = range(8)
@@ -213,14 +213,15 @@ def customer_day(i, day, key, P, D, G, pop, indptr, indices):
                     bits |= 1 << (FAILURE_BIT + SERVICE)
                     incident += 1.0
                     last = G[WAIT_VALUE] - P[LOSS_AVERSION] * D[SERVICE, SEVERITY]
-                    cs, peak = remember(last, cs, peak, P)
+                    cs, peak = remember(-P[LOSS_AVERSION] * D[SERVICE, SEVERITY], cs, peak, P)
                 elif draw(key, i, day, S_CONTACT_HANDOFF) >= G[HANDOFF]:
                     bits |= 1 << HANDOFF_LOST
                     last = G[WAIT_VALUE] - P[HANDOFF_LOSS]
                     cs, peak = remember(-P[HANDOFF_LOSS], cs, peak, P)
                 else:
                     # partial recovery: a share of the loss, less for every extra contact it took
-                    last = P[RECOVERY_SHARE] * P[LOSS_AVERSION] * D[complaint, SEVERITY] / attempts
+                    last = (P[RECOVERY_SHARE] * P[LOSS_AVERSION] * D[complaint, LOSS_WEIGHT] * D[complaint, SEVERITY]
+                            / attempts)
                     cs, peak = remember(last, cs, peak, P)
                     bits |= 1 << RESOLVED
                     complaint = NO_DEPT
@@ -248,7 +249,7 @@ def customer_day(i, day, key, P, D, G, pop, indptr, indices):
             st = touch(i, day, key, DIGITAL, draw(key, i, day, S_DIGITAL_FAIL), 0.0, st, traits, P, D)
         if draw(key, i, day, S_ORDER) < P[ORDER_RATE]:
             # an order may cross a handoff into fulfilment; lost context costs the customer effort
-            lost = draw(key, i, day, S_ORDER_HANDOFF) < D[FULFILMENT, HANDOFF_SHARE] * (1.0 - G[HANDOFF])
+            lost = draw(key, i, day, S_ORDER_HANDOFF) < P[ORDER_HANDOFF_SHARE] * (1.0 - G[HANDOFF])
             st = touch(i, day, key, FULFILMENT, draw(key, i, day, S_ORDER_FAIL),
                        -P[HANDOFF_LOSS] if lost else 0.0, st, traits, P, D)
             if lost:
@@ -285,7 +286,7 @@ def customer_day(i, day, key, P, D, G, pop, indptr, indices):
     elif tenure <= P[WOM_AFTER_CHURN]:
         talk = 1
 
-    # word of mouth: more likely the further from neutral, steeper on the negative side
+    # word of mouth: more likely the further from neutral, with its own slope on each side
     a = attitude(cs, peak, last, P)
     wom = 0
     if talk:

@@ -14,7 +14,7 @@ KPIS = {
     "churned": "customers lost over the run",
     "retention": "share of the day-0 customers still active on the last day",
     "silent_churn_share": "share of churners who never complained",
-    "csat": "% of active customers whose attitude meets or beats expectations, last day",
+    "csat": "% of active customers with a non-negative attitude, last day",
     "nps": "true NPS of all active customers, last day",
     "nps_survey": "NPS measured by the self-selected survey over the run",
     "csat_survey": "CSAT measured by the survey over the run",

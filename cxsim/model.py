@@ -49,6 +49,7 @@ def parameter_vector(s: Scenario) -> np.ndarray:
         kernel.USAGE_RATE: j.usage_per_day,
         kernel.DIGITAL_RATE: j.digital_per_day,
         kernel.ORDER_RATE: j.orders_per_day,
+        kernel.ORDER_HANDOFF_SHARE: j.order_handoff_share,
         kernel.MARKETING_RATE: j.marketing_contacts_per_day,
         kernel.SUPPORT_RATE: j.support_per_day,
         kernel.BILLING_CYCLE: j.billing_cycle_days,
@@ -142,7 +143,7 @@ class CXModel(mesa.Model):
             d.load = today[kernel.T_ENCOUNTERS + k]
         self.service.load = today[kernel.T_CONTACTS]
         budgets = [d.budget for d in self.departments]
-        revenue = today[kernel.T_BILLED_VALUE] * m.price_per_month
+        revenue = today[kernel.T_BILLED_VALUE] * m.price_per_month * 12.0 * s.journey.billing_cycle_days / 365.0
         cost = (sum(budgets) + s.ownership.overhead * self.pool) / 365.0
         self.ledger[t] = (revenue, cost, self.pool, G[kernel.PROMISE], self.service.wait_hours,
                           self.service.abandonment, *budgets, *self.D[:, kernel.FAILURE])

@@ -29,7 +29,6 @@ class Strict(BaseModel):
 
 
 class Network(Strict):
-    kind: Literal["small_world"] = "small_world"
     degree: Annotated[int, Field(ge=2, le=100)] = 10
     rewire: Probability = 0.1
 
@@ -100,6 +99,7 @@ class Journey(Strict):
     usage_per_day: Probability = 0.2
     digital_per_day: Probability = 0.1
     orders_per_day: Probability = 0.033
+    order_handoff_share: Probability = 0.3
     marketing_contacts_per_day: Probability = 0.07
     support_per_day: Probability = 0.015
     billing_cycle_days: Annotated[int, Field(ge=1, le=365)] = 30
@@ -118,7 +118,6 @@ class Department(Strict):
     failure_elasticity: NonNegative = 0.7
     lag_days: Annotated[float, Field(ge=1.0)] = 30.0
     capacity_headroom: Positive = 2.0
-    handoff_share: Probability = 0.0
 
 
 DEPARTMENT_DEFAULTS: dict[str, dict] = {
@@ -126,11 +125,9 @@ DEPARTMENT_DEFAULTS: dict[str, dict] = {
     "sales": dict(budget=1.5e6, failure_rate=0.03, quality=0.75, severity=0.30, kano="must_be"),
     "digital": dict(budget=1.5e6, failure_rate=0.02, quality=0.75, severity=0.30, kano="one_dimensional"),
     "product": dict(budget=2.5e6, failure_rate=0.01, quality=0.75, severity=0.40, kano="one_dimensional"),
-    "fulfilment": dict(budget=1.5e6, failure_rate=0.03, quality=0.75, severity=0.50, kano="must_be",
-                       handoff_share=0.3),
+    "fulfilment": dict(budget=1.5e6, failure_rate=0.03, quality=0.75, severity=0.50, kano="must_be"),
     "billing": dict(budget=0.8e6, failure_rate=0.01, quality=0.75, severity=0.60, kano="must_be"),
-    "service": dict(budget=1.7e6, failure_rate=0.08, quality=0.70, severity=0.40, kano="one_dimensional",
-                    handoff_share=0.5),
+    "service": dict(budget=1.7e6, failure_rate=0.08, quality=0.70, severity=0.40, kano="one_dimensional"),
 }
 
 
@@ -164,7 +161,6 @@ class ContactCentre(Strict):
     hours_per_day: Annotated[float, Field(gt=0.0, le=24.0)] = 10.0
     patience_minutes: Positive = 15.0
     wait_tolerance_minutes: Positive = 3.0
-    first_contact_resolution: Probability = 0.8
 
 
 class Finance(Strict):
