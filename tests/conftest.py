@@ -2,6 +2,7 @@ import pytest
 
 from cxsim import load_scenario
 from cxsim.model import CXModel
+from cxsim.schema import Event
 
 EVENTS = [
     {"day": 10, "kind": "outage", "target": "digital", "size": 0.5, "duration": 5},
@@ -13,8 +14,7 @@ EVENTS = [
 def small(population=600, days=60, overrides=(), **kw):
     """The base scenario at classroom size, with every kind of event so that every branch runs."""
     s = load_scenario("base", list(overrides), population=population, days=days, **kw)
-    return s.model_copy(update={"events": tuple(type(s).model_fields["events"].annotation.__args__[0](**e)
-                                                for e in EVENTS)})
+    return s.model_copy(update={"events": tuple(Event(**e) for e in EVENTS)})
 
 
 @pytest.fixture(scope="session")
