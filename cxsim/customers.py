@@ -124,5 +124,5 @@ class Customer(mesa.Agent):
 
     def __getattr__(self, field):
         if field in FIELDS:
-            return self.model.population._asdict()[field][self.row]
+            return getattr(self.model.population, field)[self.row]
         raise AttributeError(field)

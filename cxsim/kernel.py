@@ -142,6 +142,57 @@ def touch(i, day, key, k, u_fail, x_extra, st, traits, P, D):
 
 
 @njit(cache=True)
+def with_bits(st, bits):
+    """The working state with more event bits set."""
+    return st[:10] + (st[10] | bits,)
+
+
+@njit(cache=True)
+def follow_up(i, day, key, st, P, D, G):
+    """One contact a day on an open complaint: it waits, then is abandoned, fails, loses context or is resolved."""
+    e, cs, peak, last, incident, blame, blame_weight, complaint, attempts, complained, bits = st
+    bits |= (1 << CONTACT) | ((1 << REPEAT_CONTACT) if attempts > 0 else 0)
+    attempts += 1
+    cs, peak = remember(G[WAIT_VALUE], cs, peak, P)
+    last = G[WAIT_VALUE]
+    if draw(key, i, day, S_CONTACT_ABANDON) < G[ABANDON]:
+        bits |= 1 << ABANDONED
+    else:
+        bits |= 1 << (ENCOUNTER_BIT + SERVICE)
+        if draw(key, i, day, S_CONTACT_FAIL) < D[SERVICE, FAILURE]:
+            bits |= 1 << (FAILURE_BIT + SERVICE)
+            incident += 1.0
+            loss = -P[LOSS_AVERSION] * D[SERVICE, SEVERITY]
+            last += loss
+            cs, peak = remember(loss, cs, peak, P)
+        elif draw(key, i, day, S_CONTACT_HANDOFF) >= G[HANDOFF]:
+            bits |= 1 << HANDOFF_LOST
+            last -= P[HANDOFF_LOSS]
+            cs, peak = remember(-P[HANDOFF_LOSS], cs, peak, P)
+        else:
+            # partial recovery: a share of the loss, less for every extra contact it took
+            last = P[RECOVERY_SHARE] * P[LOSS_AVERSION] * D[complaint, LOSS_WEIGHT] * D[complaint, SEVERITY] / attempts
+            cs, peak = remember(last, cs, peak, P)
+            bits |= 1 << RESOLVED
+            complaint = NO_DEPT
+    if complaint != NO_DEPT and attempts >= P[MAX_ATTEMPTS]:
+        bits |= 1 << GAVE_UP
+        incident += 1.0
+        complaint = NO_DEPT
+    return e, cs, peak, last, incident, blame, blame_weight, complaint, attempts, complained, bits
+
+
+@njit(cache=True)
+def routine_contact(i, day, key, st, traits, P, D, G):
+    """A routine question to service: the wait is part of the service experience."""
+    st = with_bits(st, 1 << CONTACT)
+    if draw(key, i, day, S_SUPPORT_ABANDON) < G[ABANDON]:
+        cs, peak = remember(G[WAIT_VALUE], st[1], st[2], P)
+        return with_bits((st[0], cs, peak, G[WAIT_VALUE]) + st[4:], 1 << ABANDONED)
+    return touch(i, day, key, SERVICE, draw(key, i, day, S_SUPPORT_FAIL), G[WAIT_VALUE], st, traits, P, D)
+
+
+@njit(cache=True)
 def customer_day(i, day, key, P, D, G, pop, indptr, indices):
     """Move customer i through day `day`: acquisition, complaints, journey touchpoints, renewal, word of mouth."""
     state = pop.state[i]
@@ -196,51 +247,10 @@ def customer_day(i, day, key, P, D, G, pop, indptr, indices):
         st = (e, cs, peak, last, incident, int(pop.blame[i]), blame_weight, int(pop.complaint[i]),
               int(pop.attempts[i]), int(pop.complained[i]), bits)
 
-        # an open complaint: one contact with service a day until resolved or given up
-        complaint = st[7]
-        if complaint != NO_DEPT:
-            e, cs, peak, last, incident, blame, blame_weight, complaint, attempts, complained, bits = st
-            bits |= (1 << CONTACT) | ((1 << REPEAT_CONTACT) if attempts > 0 else 0)
-            attempts += 1
-            if draw(key, i, day, S_CONTACT_ABANDON) < G[ABANDON]:
-                bits |= 1 << ABANDONED
-                cs, peak = remember(G[WAIT_VALUE], cs, peak, P)
-                last = G[WAIT_VALUE]
-            else:
-                cs, peak = remember(G[WAIT_VALUE], cs, peak, P)
-                bits |= 1 << (ENCOUNTER_BIT + SERVICE)
-                if draw(key, i, day, S_CONTACT_FAIL) < D[SERVICE, FAILURE]:
-                    bits |= 1 << (FAILURE_BIT + SERVICE)
-                    incident += 1.0
-                    last = G[WAIT_VALUE] - P[LOSS_AVERSION] * D[SERVICE, SEVERITY]
-                    cs, peak = remember(-P[LOSS_AVERSION] * D[SERVICE, SEVERITY], cs, peak, P)
-                elif draw(key, i, day, S_CONTACT_HANDOFF) >= G[HANDOFF]:
-                    bits |= 1 << HANDOFF_LOST
-                    last = G[WAIT_VALUE] - P[HANDOFF_LOSS]
-                    cs, peak = remember(-P[HANDOFF_LOSS], cs, peak, P)
-                else:
-                    # partial recovery: a share of the loss, less for every extra contact it took
-                    last = (P[RECOVERY_SHARE] * P[LOSS_AVERSION] * D[complaint, LOSS_WEIGHT] * D[complaint, SEVERITY]
-                            / attempts)
-                    cs, peak = remember(last, cs, peak, P)
-                    bits |= 1 << RESOLVED
-                    complaint = NO_DEPT
-            if complaint != NO_DEPT and attempts >= P[MAX_ATTEMPTS]:
-                bits |= 1 << GAVE_UP
-                incident += 1.0
-                complaint = NO_DEPT
-            st = (e, cs, peak, last, incident, blame, blame_weight, complaint, attempts, complained, bits)
+        if st[7] != NO_DEPT:
+            st = follow_up(i, day, key, st, P, D, G)
         elif draw(key, i, day, S_SUPPORT) < P[SUPPORT_RATE]:
-            # a routine question: the wait is part of the service experience
-            bits = st[10] | (1 << CONTACT)
-            if draw(key, i, day, S_SUPPORT_ABANDON) < G[ABANDON]:
-                bits |= 1 << ABANDONED
-                cs, peak = remember(G[WAIT_VALUE], cs, peak, P)
-                st = (st[0], cs, peak, G[WAIT_VALUE], st[4], st[5], st[6], st[7], st[8], st[9], bits)
-            else:
-                st = st[:10] + (bits,)
-                st = touch(i, day, key, SERVICE, draw(key, i, day, S_SUPPORT_FAIL),
-                           G[WAIT_VALUE], st, traits, P, D)
+            st = routine_contact(i, day, key, st, traits, P, D, G)
 
         # journey touchpoints of the day
         if draw(key, i, day, S_USAGE) < P[USAGE_RATE]:
@@ -253,7 +263,7 @@ def customer_day(i, day, key, P, D, G, pop, indptr, indices):
             st = touch(i, day, key, FULFILMENT, draw(key, i, day, S_ORDER_FAIL),
                        -P[HANDOFF_LOSS] if lost else 0.0, st, traits, P, D)
             if lost:
-                st = st[:10] + (st[10] | (1 << HANDOFF_LOST),)
+                st = with_bits(st, 1 << HANDOFF_LOST)
         if draw(key, i, day, S_MARKETING) < P[MARKETING_RATE]:
             st = touch(i, day, key, MARKETING, draw(key, i, day, S_MARKETING_FAIL),
                        -P[CONTACT_FATIGUE], st, traits, P, D)

@@ -69,14 +69,9 @@ def load_scenario(path: str | Path | None, overrides: Sequence[str] = (), *, pop
         raise ScenarioError("\n".join(_describe(err, prov, top) for err in e.errors(include_url=False))) from None
 
 
-def scenario_to_dict(s: Scenario) -> dict:
-    """The validated scenario as a plain JSON-able dict."""
-    return s.model_dump(mode="json")
-
-
 def diff_parameters(a: Scenario, b: Scenario) -> dict[str, tuple]:
     """Dotted keys whose values differ between two scenarios, mapped to (a_value, b_value)."""
-    fa, fb = _flatten(scenario_to_dict(a)), _flatten(scenario_to_dict(b))
+    fa, fb = _flatten(a.model_dump(mode="json")), _flatten(b.model_dump(mode="json"))
     return {k: (fa[k], fb[k]) for k in fa if fa[k] != fb[k]}
 
 

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cxsim.ownership import PRESETS
-from cxsim.scenario import SCENARIOS, ScenarioError, diff_parameters, load_scenario, scenario_to_dict
+from cxsim.scenario import SCENARIOS, ScenarioError, diff_parameters, load_scenario
 from cxsim.schema import DEPARTMENT_DEFAULTS, DEPARTMENTS, Market, Ownership, Scenario
 
 
@@ -37,7 +37,7 @@ def test_minimal_file(tmp_path):
 def test_defaults_equal_schema_defaults(tmp_path):
     assert load_scenario(None) == Scenario()
     assert load_scenario(write(tmp_path, "empty.toml", "")) == Scenario()
-    assert scenario_to_dict(load_scenario(None)) == Scenario().model_dump(mode="json")
+    assert load_scenario(None).model_dump(mode="json") == Scenario().model_dump(mode="json")
 
 
 def test_ownership_defaults_equal_cco_led_preset():
