@@ -6,15 +6,20 @@ import os
 import sys
 from pathlib import Path
 
+from cxsim import metrics
 from cxsim.scenario import ScenarioError, load_scenario
 
 
-def _number(x: float) -> str:
-    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}"
+def _scenario_options(p: argparse.ArgumentParser, many: bool = False):
+    if many:
+        p.add_argument("scenarios", nargs="+", metavar="scenario",
+                       help="scenario files (TOML) or bundled names; the first is the baseline")
+    else:
+        p.add_argument("scenario", help="scenario file (TOML) or the name of a bundled scenario, e.g. base")
+    _options(p)
 
 
-def _scenario_options(p: argparse.ArgumentParser):
-    p.add_argument("scenario", help="scenario file (TOML) or the name of a bundled scenario, e.g. base")
+def _options(p: argparse.ArgumentParser):
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a scenario key, e.g. departments.billing.budget=2e6 (repeatable)")
     p.add_argument("--replicates", type=int, help="replicates (seeds seed, seed+1, ...)")
@@ -25,9 +30,38 @@ def _scenario_options(p: argparse.ArgumentParser):
     p.add_argument("--engine", choices=["numba", "agents"], help="numba (fast) or agents (Mesa agents)")
 
 
-def _load(args):
-    return load_scenario(args.scenario, args.overrides, population=args.population, days=args.days,
-                         seed=args.seed, replicates=args.replicates, engine=args.engine)
+def _load(args, path=None, extra=()):
+    return load_scenario(path or args.scenario, [*args.overrides, *extra], **_load_options(args))
+
+
+def _load_options(args) -> dict:
+    return dict(population=args.population, days=args.days, seed=args.seed, replicates=args.replicates,
+                engine=args.engine)
+
+
+def _check_output_options(args):
+    if args.threads is not None and args.threads < 1:
+        raise ScenarioError(f"--threads: expected a whole number >= 1, got {args.threads}")
+    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise ScenarioError(f"--out {args.out}: expected a directory, found a file")
+
+
+def _varied(args) -> list:
+    """The scenarios to compare: each file as it is, or once per value of `--vary KEY=V1,V2,...`."""
+    if not args.vary:
+        return [_load(args, path) for path in args.scenarios]
+    key, sep, values = args.vary.partition("=")
+    options = [v.strip() for v in values.split(",")]
+    if not sep or not key.strip() or not all(options):
+        raise ScenarioError(f"--vary {args.vary}: expected KEY=VALUE1,VALUE2,... "
+                            "(e.g. ownership.model=cmo_led,cco_led)")
+    scenarios = []
+    for path in args.scenarios:
+        for value in options:
+            s = _load(args, path, [f"{key.strip()}={value}"])
+            label = value if len(args.scenarios) == 1 else f"{s.name}/{value}"
+            scenarios.append(s.model_copy(update={"name": label}))
+    return scenarios
 
 
 def cmd_check(args) -> int:
@@ -39,11 +73,9 @@ def cmd_check(args) -> int:
 
 def cmd_run(args) -> int:
     from cxsim.experiment import run
+    from cxsim.report import number
 
-    if args.threads is not None and args.threads < 1:
-        raise ScenarioError(f"--threads: expected a whole number >= 1, got {args.threads}")
-    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
-        raise ScenarioError(f"--out {args.out}: expected a directory, found a file")
+    _check_output_options(args)
     s = _load(args)
     results = run(s, threads=args.threads, progress=False if args.json else None)
     if args.json:
@@ -51,7 +83,7 @@ def cmd_run(args) -> int:
     else:
         print(f"{s.name}: {s.market.population} customers, {s.days} days, {len(results.runs)} replicates, "
               f"engine {results.engine}, ownership {s.ownership.model}\n")
-        print(results.table().to_string(float_format=_number, na_rep="-"))
+        print(results.table().to_string(float_format=number, na_rep="-"))
         dept = results.departments.groupby("department", sort=False).mean(numeric_only=True)
         print("\nper department (mean over replicates)")
         print(dept[["budget", "failures", "complaints_caused", "churn_attributed"]].to_string(
@@ -60,6 +92,61 @@ def cmd_run(args) -> int:
         for path in results.write(args.out):
             print(f"wrote {path}", file=sys.stderr)
     return 0
+
+
+def cmd_compare(args) -> int:
+    from cxsim import report
+    from cxsim.comparison import compare
+
+    _check_output_options(args)
+    scenarios = _varied(args)
+    comparison = compare(scenarios, threads=args.threads, progress=False if args.json else None)
+    if args.json:
+        print(json.dumps(comparison.to_dict(), indent=1, allow_nan=False))
+    else:
+        b = scenarios[0]
+        print(f"{len(scenarios)} scenarios, {b.market.population} customers, {b.days} days, "
+              f"{len(comparison.baseline.runs)} paired replicates (seeds from {b.seed}), baseline {b.name}")
+        for kpi in args.kpis or metrics.KPIS:
+            print(f"\n{kpi}: {metrics.KPIS[kpi]}")
+            print(report.text_table(report.COLUMNS, report.kpi_rows(comparison, kpi)))
+        print("\nclear differences against the baseline:")
+        print("\n".join(f"  {line}" for line in report.summary(comparison)) or "  none")
+    if args.out:
+        for path in report.write(comparison, args.out, command="cxsim " + " ".join(args.argv)):
+            print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def cmd_lesson(args) -> int:
+    from cxsim import lessons, report
+
+    if args.lesson is None:
+        for name, path in lessons.available().items():
+            print(f"{name}\n    {load_scenario(path).description}\n")
+        return 0
+    _check_output_options(args)
+    path = lessons.locate(args.lesson)
+    comparison, outcomes = lessons.run(path, threads=args.threads, progress=None, overrides=args.overrides,
+                                       **_load_options(args))
+    lesson = comparison.results[1].scenario
+    print(f"{lesson.name}: {lesson.description}\n")
+    print(f"against {comparison.baseline.scenario.name}: {comparison.baseline.scenario.description}\n")
+    rows = [[o.kpi, o.expected, report.signed(o.diff), report.interval_text(*o.ci95),
+             "shown" if o.shown else "not shown"] for o in outcomes]
+    print(report.text_table(["kpi", "claim", "paired diff", "95% CI", "outcome"], rows))
+    if args.out:
+        for path in report.write(comparison, args.out, command="cxsim " + " ".join(args.argv)):
+            print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def _kpi_list(text: str) -> list[str]:
+    names = [k.strip() for k in text.split(",")]
+    unknown = [k for k in names if k not in metrics.KPIS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown KPI {', '.join(unknown)}; known: {', '.join(metrics.KPIS)}")
+    return names
 
 
 def parser() -> argparse.ArgumentParser:
@@ -71,6 +158,23 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="directory for Parquet tables (runs, days, departments) and a PNG")
     run.add_argument("--json", action="store_true", help="print the result as one JSON object")
     run.set_defaults(func=cmd_run)
+    cmp = sub.add_parser("compare", help="run scenarios with common random numbers and compare them "
+                                         "against the first (paired differences, 95%% intervals, a report)")
+    _scenario_options(cmp, many=True)
+    cmp.add_argument("--vary", metavar="KEY=V1,V2,...",
+                     help="compare each scenario once per value of one key, e.g. ownership.model=cmo_led,cco_led")
+    cmp.add_argument("--kpis", type=_kpi_list, metavar="K1,K2", help="KPIs to print (default: all)")
+    cmp.add_argument("--threads", type=int, help="numba threads")
+    cmp.add_argument("--out", help="directory for the report (markdown, HTML, PNG figures, Parquet, JSON)")
+    cmp.add_argument("--json", action="store_true", help="print the comparison as one JSON object")
+    cmp.set_defaults(func=cmd_compare)
+    lesson = sub.add_parser("lesson", help="list the lessons, or run one against its control and show "
+                                           "whether each effect it claims appears")
+    lesson.add_argument("lesson", nargs="?", help="a lesson's name (see `cxsim lesson`) or a lesson file")
+    _options(lesson)
+    lesson.add_argument("--threads", type=int, help="numba threads")
+    lesson.add_argument("--out", help="directory for the comparison report")
+    lesson.set_defaults(func=cmd_lesson)
     check = sub.add_parser("check", help="validate a scenario file and exit")
     _scenario_options(check)
     check.set_defaults(func=cmd_check)
@@ -78,7 +182,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser().parse_args(argv)
+    args.argv = argv
     try:
         return args.func(args)
     except ScenarioError as e:

@@ -37,8 +37,8 @@ def erlang_a(arrivals_per_hour: float, service_per_hour: float, agents: int, pat
 class Department(mesa.Agent):
     """A department: its budget reaches quality, failures and capacity with a lag and diminishing returns.
 
-    At reference budget b0 the department has its configured quality q0 and
-    failure rate f0; at effective budget b, q = q0 (b/b0)^eq and
+    At its reference budget b0 the department has its configured quality q0
+    and failure rate f0; at effective budget b, q = q0 (b/b0)^eq and
     f = f0 (b/b0)^-ef, and capacity scales with b. Load beyond capacity fails.
     """
 
@@ -59,7 +59,7 @@ class Department(mesa.Agent):
 
     @property
     def ratio(self) -> float:
-        return self.effective_budget / self.config.budget if self.config.budget > 0 else 1.0
+        return self.effective_budget / self.config.reference_budget
 
     def step(self):
         self.effective_budget += (self.budget - self.effective_budget) / self.config.lag_days

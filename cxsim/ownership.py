@@ -1,8 +1,10 @@
 """Ownership models: presets of governance mechanisms, and the owner's budget policy.
 
 An ownership model is nothing but a set of mechanism parameters (the
-`[ownership]` section); no outcome is written down anywhere. A scenario that
-sets `ownership.model` starts from that preset; keys set beside it override it.
+`[ownership]` section); no outcome is written down anywhere, and the model's
+label is never read by the simulation. A scenario that sets `ownership.model`
+starts from that preset; keys set beside it override it. docs/MODEL.md gives
+the reasons for each preset's values.
 """
 
 import math
@@ -11,36 +13,59 @@ import mesa
 import numpy as np
 
 from cxsim import kernel, rng
-from cxsim.kernel import DEPARTMENTS
+from cxsim.kernel import DEPARTMENTS, DIGITAL, MARKETING, N_DEPT, SALES, SERVICE
+
+_OWNER = dict(review_every_days=30, listening_delay_days=14, listening_noise=0.2, listening_source="operations",
+              reallocation_rate=0.3, promise_policy="delivered_plus_markup", promise_markup=0.0)
 
 PRESETS: dict[str, dict] = {
-    # A chief customer officer: reads the whole journey's operational signals,
-    # moves money toward the departments whose failures hurt most, keeps the
-    # promise at delivered quality, and costs an office.
-    "cco_led": dict(objective="journey", review_every_days=30, listening_delay_days=14, listening_noise=0.2,
-                    listening_source="operations", handoff_consistency=0.8,
-                    promise_policy="delivered_plus_markup", promise_markup=0.0, overhead=0.01),
-    # No owner: each department keeps its budget; context is lost between silos.
-    "siloed": dict(objective="fixed", review_every_days=90, listening_delay_days=30, listening_noise=0.5,
-                   listening_source="operations", handoff_consistency=0.5,
-                   promise_policy="fixed", promise_markup=0.0, overhead=0.0),
+    # A chief customer officer: reads the whole journey's operational data, funds the
+    # departments whose failures hurt customers most per unit of budget, promises what
+    # is delivered, integrates the customer record, and costs an office.
+    "cco_led": dict(_OWNER, objective="journey", handoff_consistency=0.8, overhead=0.01),
+    # The voice of the customer decides: the same journey objective, but heard through
+    # complaints (fast, yet blind to the silent majority), with one shared customer view.
+    "customer_led": dict(_OWNER, objective="journey", listening_source="complaints", listening_delay_days=7,
+                         handoff_consistency=0.85, overhead=0.01),
+    # The CMO: money follows acquisition, marketing promises a little more than is delivered.
+    "cmo_led": dict(_OWNER, objective="acquisition", handoff_consistency=0.65, promise_markup=0.1,
+                    overhead=0.0),
+    # Sales: money follows conversion at the point of sale; sellers overpromise to close.
+    "sales_led": dict(_OWNER, objective="conversion", listening_delay_days=7, handoff_consistency=0.6,
+                      promise_markup=0.15, overhead=0.0),
+    # Service: money follows contact volume into the contact centre (speed of service),
+    # treating failure demand where it lands; the promise is left as it is.
+    "service_led": dict(_OWNER, objective="service", listening_delay_days=7, listening_source="complaints",
+                        handoff_consistency=0.7, promise_policy="fixed", overhead=0.0),
+    # A council of department heads: a compromise between the journey's harm and each
+    # department's own KPI, decided quarterly and cautiously; meetings cost a little.
+    "shared": dict(_OWNER, objective="consensus", review_every_days=90, listening_delay_days=21,
+                   listening_noise=0.3, reallocation_rate=0.2, handoff_consistency=0.7, promise_markup=0.05,
+                   overhead=0.005),
+    # No owner: each department argues for budget from its own failure rate against its
+    # own standard, late and noisily; context is lost between silos; the promise is fixed.
+    "siloed": dict(_OWNER, objective="own_kpi", review_every_days=90, listening_delay_days=30,
+                   listening_noise=0.5, handoff_consistency=0.5, promise_policy="fixed", overhead=0.0),
 }
+
+OBJECTIVES = ("journey", "acquisition", "conversion", "service", "own_kpi", "consensus", "fixed")
+# the departments each growth objective funds
+FUNNELS = {"acquisition": (MARKETING, SALES, DIGITAL), "conversion": (SALES, DIGITAL)}
 
 
 class Owner(mesa.Agent):
     """The CX owner: every review period it reads delayed, noisy signals, moves budget shares and sets the promise.
 
-    Signals per department come from `listening_source` over the review window
-    ending `listening_delay_days` ago; departments outside `listening_scope` are
-    not heard (their harm reads as zero). Each reading is multiplied by
-    lognormal noise of spread `listening_noise`.
-
-    Objectives (how the shares move):
-    - "journey": toward base_share * (harm / mean harm) ** strength,
-      so money follows the departments whose failures hurt customers most;
-    - "fixed": shares never move (each silo keeps its budget).
-    Each review closes `reallocation_rate` of the gap to the target; no share
-    falls below `min_share`.
+    Each objective turns what the owner hears over the review window (ending
+    `listening_delay_days` ago) into a need per department, 1 meaning "as
+    planned" (see `needs`). The target share of a heard department is
+    base_share * (need / mean need) ** reallocation_strength, rescaled so that
+    the heard departments keep their total; departments outside
+    `listening_scope` keep their shares. Each review closes
+    `reallocation_rate` of the gap to the target; no share falls below
+    `min_budget_fraction` of its base share. Every reading carries lognormal noise of spread
+    `listening_noise`. The first review's readings are the owner's reference
+    ("last period's numbers") for the growth and service objectives.
     """
 
     def __init__(self, model, config, base_shares: np.ndarray, promise: float):
@@ -50,6 +75,8 @@ class Owner(mesa.Agent):
         self.shares = base_shares.copy()
         self.base_promise = promise
         self.promise = promise
+        self.reference: dict[str, float] = {}
+        self.heard = np.array([d in config.listening_scope for d in DEPARTMENTS])
         self.key = rng.stream_key(model.seed, rng.OWNER)
 
     def step(self):
@@ -58,40 +85,91 @@ class Owner(mesa.Agent):
         end = day - c.listening_delay_days
         if day == 0 or day % c.review_every_days or end <= 0:
             return
-        window = self.model.history[max(0, end - c.review_every_days):end]
-        harm = self.listen(window)
-        if c.objective == "journey" and harm.sum() > 0:
-            target = self.base_shares * (harm / harm.mean()) ** c.reallocation_strength
-            target /= target.sum()
-            shares = (1.0 - c.reallocation_rate) * self.shares + c.reallocation_rate * target
-            shares = np.maximum(shares, c.min_share)
-            self.shares = shares / shares.sum()
+        window = self.model.history[max(0, end - c.review_every_days):end].sum(axis=0)
+        if c.objective != "fixed":
+            self.reallocate(self.needs(window))
         if c.promise_policy == "delivered_plus_markup":
             self.promise = min(1.0, max(0.0, self.delivered_quality(window) * (1.0 + c.promise_markup)))
 
-    def listen(self, window: np.ndarray) -> np.ndarray:
-        """Harm per department as the owner perceives it: delayed, noisy, limited to its scope."""
-        c = self.config
-        totals = window.sum(axis=0)
-        if c.listening_source == "operations":
-            signal = totals[kernel.T_FAILURES:kernel.T_FAILURES + kernel.N_DEPT] * self.model.D[:, kernel.SEVERITY]
-        elif c.listening_source == "complaints":
-            signal = totals[kernel.T_COMPLAINTS_BY:kernel.T_COMPLAINTS_BY + kernel.N_DEPT].copy()
-        else:
-            signal = totals[kernel.T_CHURN_BY:kernel.T_CHURN_BY + kernel.N_DEPT].copy()
-        sigma = c.listening_noise
-        for k in range(kernel.N_DEPT):
-            heard = DEPARTMENTS[k] in c.listening_scope
-            signal[k] *= math.exp(sigma * rng.normal(self.key, k, self.model.day, 0) - 0.5 * sigma * sigma) if heard else 0.0
-        return signal
+    def reallocate(self, need: np.ndarray):
+        """Move the heard departments' shares toward base * (need / mean need) ** strength."""
+        c, heard = self.config, self.heard
+        if not heard.any() or not np.all(np.isfinite(need)) or need[heard].sum() <= 0:
+            return
+        target = self.shares.copy()
+        tilt = self.base_shares[heard] * (need[heard] / need[heard].mean()) ** c.reallocation_strength
+        target[heard] = tilt / tilt.sum() * self.shares[heard].sum()
+        floor = c.min_budget_fraction * self.base_shares
+        shares = np.maximum((1.0 - c.reallocation_rate) * self.shares + c.reallocation_rate * target, floor)
+        self.shares = shares / shares.sum()
 
-    def delivered_quality(self, window: np.ndarray) -> float:
+    def needs(self, t: np.ndarray) -> np.ndarray:
+        """Each department's need for money under the owner's objective, from window totals `t`.
+
+        - journey: heard harm per unit of base budget (harm from `listening_source`:
+          failures x severity x Kano loss weight, complaints or churn attributed);
+        - acquisition / conversion: the funnel's departments need reference / observed
+          acquisitions (resp. conversion rate, acquisitions per purchase attempt), at
+          least 1; the rest need 1;
+        - service: the contact centre needs observed / reference contacts, at least 1;
+        - own_kpi: each department's observed failure rate over its own standard;
+        - consensus: the geometric mean of the journey and own_kpi needs.
+        """
+        o = self.config.objective
+        if o == "journey":
+            return self.harm_per_budget(t)
+        if o == "own_kpi":
+            return self.own_failure(t)
+        if o == "consensus":
+            return np.sqrt(self.harm_per_budget(t) * self.own_failure(t))
+        need = np.ones(N_DEPT)
+        if o == "service":
+            need[SERVICE] = max(1.0, self.heard_ratio("contacts", t[kernel.T_CONTACTS]))
+        else:
+            acquired = t[kernel.T_ACQUISITIONS]
+            reading = acquired if o == "acquisition" else acquired / max(1.0, acquired + t[kernel.T_LOST_SALES])
+            need[list(FUNNELS[o])] = max(1.0, 1.0 / max(self.heard_ratio(o, reading), 1e-9))
+        return need
+
+    def harm_per_budget(self, t: np.ndarray) -> np.ndarray:
+        """Harm per department as heard through `listening_source`, noisy, per unit of base budget share."""
+        c, D = self.config, self.model.D
+        if c.listening_source == "operations":
+            signal = t[kernel.T_FAILURES:kernel.T_FAILURES + N_DEPT] * D[:, kernel.SEVERITY] * D[:, kernel.LOSS_WEIGHT]
+        elif c.listening_source == "complaints":
+            signal = t[kernel.T_COMPLAINTS_BY:kernel.T_COMPLAINTS_BY + N_DEPT]
+        else:
+            signal = t[kernel.T_CHURN_BY:kernel.T_CHURN_BY + N_DEPT]
+        harm = signal * self.noise(N_DEPT, slot=0)
+        return np.divide(harm, self.base_shares, out=np.zeros(N_DEPT), where=self.base_shares > 0)
+
+    def own_failure(self, t: np.ndarray) -> np.ndarray:
+        """Each department's observed failure rate relative to its configured standard, noisy."""
+        met = t[kernel.T_ENCOUNTERS:kernel.T_ENCOUNTERS + N_DEPT]
+        failed = t[kernel.T_FAILURES:kernel.T_FAILURES + N_DEPT]
+        standard = np.array([d.config.failure_rate for d in self.model.departments])
+        rate = np.divide(failed, met, out=standard.copy(), where=met > 0)
+        return np.divide(rate, standard, out=np.ones(N_DEPT), where=standard > 0) * self.noise(N_DEPT, slot=N_DEPT)
+
+    def heard_ratio(self, name: str, value: float) -> float:
+        """A noisy reading relative to the first review's reading of the same signal (1 on the first review)."""
+        reading = value * self.noise(1, slot=2 * N_DEPT)[0]
+        if self.reference.get(name, 0.0) <= 0.0:
+            self.reference[name] = reading
+        return reading / self.reference[name] if reading > 0 else 0.0
+
+    def noise(self, n: int, slot: int) -> np.ndarray:
+        """Multiplicative lognormal listening noise with mean 1: one factor per reading, slots apart per signal."""
+        sigma, day = self.config.listening_noise, self.model.day
+        return np.array([math.exp(sigma * rng.normal(self.key, slot + k, day, 0) - 0.5 * sigma * sigma)
+                         for k in range(n)])
+
+    def delivered_quality(self, t: np.ndarray) -> float:
         """Encounter-weighted quality net of observed failures over the window."""
-        totals = window.sum(axis=0)
-        met = totals[kernel.T_ENCOUNTERS:kernel.T_ENCOUNTERS + kernel.N_DEPT]
-        failed = totals[kernel.T_FAILURES:kernel.T_FAILURES + kernel.N_DEPT]
+        met = t[kernel.T_ENCOUNTERS:kernel.T_ENCOUNTERS + N_DEPT]
+        failed = t[kernel.T_FAILURES:kernel.T_FAILURES + N_DEPT]
         D = self.model.D
         if met.sum() == 0:
             return self.promise
-        rate = np.divide(failed, met, out=np.zeros(kernel.N_DEPT), where=met > 0)
+        rate = np.divide(failed, met, out=np.zeros(N_DEPT), where=met > 0)
         return float(np.sum(met * (D[:, kernel.QUALITY] - D[:, kernel.SEVERITY] * rate)) / met.sum())

@@ -217,9 +217,10 @@ def _population_layer(merged: dict, population: int) -> dict:
         if isinstance(departments, dict):
             for name in DEPARTMENTS:
                 dept = departments.get(name, {})
-                budget = dept.get("budget", DEPARTMENT_DEFAULTS[name]["budget"]) if isinstance(dept, dict) else None
-                if _finite(budget):
-                    layer.setdefault("departments", {})[name] = {"budget": budget * factor}
+                for key in ("budget", "reference_budget"):
+                    value = dept.get(key, DEPARTMENT_DEFAULTS[name][key]) if isinstance(dept, dict) else None
+                    if _finite(value):
+                        layer.setdefault("departments", {}).setdefault(name, {})[key] = value * factor
     except OverflowError:
         raise ScenarioError(f"--population: {population} is too large to scale the scenario to") from None
     return layer

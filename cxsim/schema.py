@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cxsim.kernel import DEPARTMENTS
-from cxsim.ownership import PRESETS
+from cxsim.ownership import OBJECTIVES, PRESETS
 
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -110,6 +110,7 @@ class Journey(Strict):
 
 class Department(Strict):
     budget: NonNegative
+    reference_budget: Positive
     failure_rate: Probability
     quality: Probability
     severity: Probability
@@ -121,13 +122,14 @@ class Department(Strict):
 
 
 DEPARTMENT_DEFAULTS: dict[str, dict] = {
-    "marketing": dict(budget=2.5e6, failure_rate=0.05, quality=0.70, severity=0.10, kano="attractive"),
-    "sales": dict(budget=1.5e6, failure_rate=0.03, quality=0.75, severity=0.30, kano="must_be"),
-    "digital": dict(budget=1.5e6, failure_rate=0.02, quality=0.75, severity=0.30, kano="one_dimensional"),
-    "product": dict(budget=2.5e6, failure_rate=0.01, quality=0.75, severity=0.40, kano="one_dimensional"),
-    "fulfilment": dict(budget=1.5e6, failure_rate=0.03, quality=0.75, severity=0.50, kano="must_be"),
-    "billing": dict(budget=0.8e6, failure_rate=0.01, quality=0.75, severity=0.60, kano="must_be"),
-    "service": dict(budget=1.7e6, failure_rate=0.08, quality=0.70, severity=0.40, kano="one_dimensional"),
+    "marketing": dict(budget=2.5e6, reference_budget=2.5e6, failure_rate=0.05, quality=0.70, severity=0.10, kano="attractive"),
+    "sales": dict(budget=1.5e6, reference_budget=1.5e6, failure_rate=0.03, quality=0.75, severity=0.30, kano="must_be"),
+    "digital": dict(budget=1.5e6, reference_budget=1.5e6, failure_rate=0.02, quality=0.75, severity=0.30, kano="one_dimensional"),
+    "product": dict(budget=2.5e6, reference_budget=2.5e6, failure_rate=0.01, quality=0.75, severity=0.40, kano="one_dimensional"),
+    "fulfilment": dict(budget=1.5e6, reference_budget=1.5e6, failure_rate=0.03, quality=0.75, severity=0.50, kano="must_be"),
+    "billing": dict(budget=0.8e6, reference_budget=0.8e6, failure_rate=0.01, quality=0.75, severity=0.60, kano="must_be"),
+    "service": dict(budget=1.7e6, reference_budget=1.7e6, failure_rate=0.08, quality=0.70, severity=0.40, kano="one_dimensional",
+                    capacity_headroom=1.25),
 }
 
 
@@ -170,7 +172,7 @@ class Finance(Strict):
 
 class Ownership(Strict):
     model: Literal[tuple(PRESETS)] = "cco_led"
-    objective: Literal["journey", "fixed"] = "journey"
+    objective: Literal[OBJECTIVES] = "journey"
     review_every_days: Annotated[int, Field(ge=1)] = 30
     listening_delay_days: Annotated[int, Field(ge=0)] = 14
     listening_noise: NonNegative = 0.2
@@ -178,7 +180,7 @@ class Ownership(Strict):
     listening_scope: tuple[Literal[DEPARTMENTS], ...] = DEPARTMENTS
     reallocation_rate: Probability = 0.3
     reallocation_strength: NonNegative = 0.5
-    min_share: Annotated[float, Field(ge=0.0, le=0.14)] = 0.02
+    min_budget_fraction: Probability = 0.5
     handoff_consistency: Probability = 0.8
     promise_policy: Literal["fixed", "delivered_plus_markup"] = "delivered_plus_markup"
     promise_markup: Annotated[float, Field(ge=-0.5, le=0.5)] = 0.0
@@ -200,6 +202,13 @@ class Event(Strict):
         return self
 
 
+class Lesson(Strict):
+    """A teaching scenario's claim: against `control`, each KPI in `expect` comes out higher or lower."""
+
+    control: str
+    expect: dict[str, Literal["higher", "lower"]]
+
+
 class Scenario(Strict):
     name: str = "unnamed"
     description: str = ""
@@ -215,3 +224,4 @@ class Scenario(Strict):
     finance: Finance = Finance()
     ownership: Ownership = Ownership()
     events: tuple[Event, ...] = ()
+    lesson: Lesson | None = None

@@ -198,12 +198,12 @@ def test_unknown_preset_did_you_mean(tmp_path):
 
 
 def test_preset_resets_ownership_across_layers(tmp_path):
-    write(tmp_path, "base.toml", "[ownership]\noverhead = 0.3\nmin_share = 0.1\n")
+    write(tmp_path, "base.toml", "[ownership]\noverhead = 0.3\nmin_budget_fraction = 0.1\n")
     child = write(tmp_path, "child.toml", 'extends = "base.toml"\n[ownership]\nmodel = "siloed"\n'
                                           "listening_noise = 0.05\n")
     s = load_scenario(child)
     assert s.ownership.overhead == PRESETS["siloed"]["overhead"]
-    assert s.ownership.min_share == Ownership().min_share
+    assert s.ownership.min_budget_fraction == Ownership().min_budget_fraction
     assert s.ownership.listening_noise == 0.05
     # a later layer without `model` merges normally over the preset
     assert load_scenario(child, ["ownership.overhead=0.2"]).ownership.overhead == 0.2

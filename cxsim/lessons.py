@@ -1,0 +1,76 @@
+"""Lessons: teaching scenarios in `scenarios/lessons/`, each run against its control to show the effect it claims.
+
+A lesson file is a scenario with a `[lesson]` section: `control` (a scenario
+path relative to the lesson file) and `expect`, the KPIs that its description
+says come out higher or lower than in the control.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from cxsim import metrics
+from cxsim.comparison import Comparison, compare
+from cxsim.scenario import SCENARIOS, ScenarioError, load_scenario
+from cxsim.schema import Scenario
+
+LESSONS = SCENARIOS / "lessons"
+
+
+def available() -> dict[str, Path]:
+    """The bundled lessons by name."""
+    return {p.stem: p for p in sorted(LESSONS.glob("*.toml"))}
+
+
+def locate(name_or_path: str) -> Path:
+    """A bundled lesson's name, or a path to a lesson file."""
+    lessons = available()
+    if name_or_path in lessons:
+        return lessons[name_or_path]
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    raise ScenarioError(f"no lesson {name_or_path!r}: expected a file or one of {', '.join(lessons)}")
+
+
+def load(path: Path, **options) -> tuple[Scenario, Scenario]:
+    """The lesson's scenario and its control, both loaded with the same options (population, days, ...)."""
+    lesson = load_scenario(path, **options)
+    if lesson.lesson is None:
+        raise ScenarioError(f"{path}: not a lesson: expected a [lesson] section with control and expect")
+    unknown = [k for k in lesson.lesson.expect if k not in metrics.KPIS]
+    if unknown:
+        raise ScenarioError(f"{path}: key lesson.expect: unknown KPI {', '.join(unknown)}; "
+                            f"known: {', '.join(metrics.KPIS)}")
+    control = load_scenario(path.parent / lesson.lesson.control, **options)
+    return lesson, control
+
+
+@dataclass
+class Outcome:
+    """One claimed effect: the KPI, the claimed direction, the paired difference and whether it shows."""
+
+    kpi: str
+    expected: str
+    diff: float
+    ci95: list
+    shown: bool
+
+
+def outcomes(comparison: Comparison) -> list[Outcome]:
+    """Check each claim of the lesson (the comparison's second scenario) against its control (the first)."""
+    lesson = comparison.results[1].scenario
+    out = []
+    for kpi, direction in lesson.lesson.expect.items():
+        s = comparison.kpis[kpi][lesson.name]
+        lo, hi = s["diff_ci95"]
+        shown = lo is not None and (lo > 0 if direction == "higher" else hi < 0)
+        out.append(Outcome(kpi, direction, s["diff"], [lo, hi], shown))
+    return out
+
+
+def run(path: Path, replicates: int | None = None, threads: int | None = None, progress: bool | None = None,
+        **options) -> tuple[Comparison, list[Outcome]]:
+    """Run a lesson and its control with common random numbers; the outcome of each claim."""
+    lesson, control = load(path, **options)
+    comparison = compare([control, lesson], replicates=replicates, threads=threads, progress=progress)
+    return comparison, outcomes(comparison)

@@ -1,0 +1,124 @@
+"""The comparison report: markdown and HTML with the KPI table, figures, parameter differences and tidy tables."""
+
+import json
+from pathlib import Path
+
+import markdown
+
+from cxsim import metrics, plots
+from cxsim.comparison import Comparison
+from cxsim.experiment import atomic_write
+
+HEADLINE = ("retention", "churned", "acquisitions", "csat", "nps", "nps_survey", "complaints",
+            "mean_service_wait_hours", "profit")
+FIGURES = (  # file, caption, how it is drawn
+    ("effects.png", "Paired differences against the baseline (95% intervals)",
+     lambda c, p: plots.effects(c.table(), c.baseline.scenario.name, p)),
+    ("trajectories.png", "Trajectories with 95% bands over replicates", lambda c, p: plots.compared_trajectories(c.days(), p)),
+    ("churn_by_department.png", "Churn attributed to each department",
+     lambda c, p: plots.churn_by_department(c.departments(), p)),
+    ("budgets.png", "Budget allocation over time", lambda c, p: plots.budget_shares(c.days(), p)),
+)
+
+
+def number(x) -> str:
+    """A KPI value for a table: thousands separators for large numbers, 4 significant digits otherwise."""
+    if x is None or x != x:
+        return "-"
+    if abs(x) < 1e-12:  # float sums of identical replicates
+        return "0"
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}"
+
+
+def signed(x) -> str:
+    return number(x) if x is None or x != x or x < 0 else "+" + number(x)
+
+
+def interval_text(lo, hi) -> str:
+    return "-" if lo is None or lo != lo else f"[{number(lo)}, {number(hi)}]"
+
+
+def kpi_rows(c: Comparison, kpi: str) -> list[list[str]]:
+    """One KPI's rows: scenario, mean, 95% interval, difference vs baseline, its interval, verdict."""
+    rows = []
+    for name, s in c.kpis[kpi].items():
+        if "diff" in s:
+            diff = [signed(s["diff"]),
+                    interval_text(*s["diff_ci95"]), s["verdict"]]
+        else:
+            diff = ["baseline", "", ""]
+        rows.append([name, number(s["mean"]), interval_text(*s["ci95"]), *diff])
+    return rows
+
+
+COLUMNS = ["scenario", "mean", "95% CI", "diff vs baseline", "95% CI of diff", "verdict"]
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(str(x).replace("|", "\\|") for x in r) + " |" for r in rows])
+
+
+def text_table(header: list[str], rows: list[list[str]]) -> str:
+    """A plain-text table for the terminal, columns padded to their widest cell."""
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    return "\n".join("  ".join(str(x).ljust(w) for x, w in zip(r, widths)).rstrip() for r in [header, *rows])
+
+
+def summary(c: Comparison) -> list[str]:
+    """Plain sentences: which headline differences against the baseline are clear."""
+    out = []
+    for kpi in HEADLINE:
+        for name, s in c.kpis[kpi].items():
+            if s.get("verdict") == "clear":
+                out.append(f"{name}: {kpi} {signed(s['diff'])} vs {c.baseline.scenario.name} "
+                           f"(95% CI {interval_text(*s['diff_ci95'])})")
+    return out
+
+
+def render(c: Comparison, command: str | None) -> str:
+    b = c.baseline.scenario
+    lines = [f"# cxsim comparison: {', '.join(c.labels)}", "",
+             f"{len(c.labels)} scenarios, {b.market.population:,} people in the market, {b.days} days, "
+             f"{len(c.baseline.runs)} replicates each (seeds {b.seed}..{b.seed + len(c.baseline.runs) - 1}, "
+             f"the same for every scenario: common random numbers), engine {c.baseline.engine}. "
+             f"Baseline: **{b.name}**.", ""]
+    if command:
+        lines += ["Reproduce with:", "", f"    {command}", ""]
+    lines += ["Differences are paired by replicate; a difference is *clear* when its 95% interval excludes "
+              "zero and *noise* when it does not.", "", "## Clear differences against the baseline", ""]
+    lines += [f"- {s}" for s in summary(c)] or ["- none: every headline difference is within noise"]
+    lines += ["", "## Scenarios", ""]
+    lines += [f"- **{r.scenario.name}**: {r.scenario.description or '(no description)'}" for r in c.results]
+    for file, caption, _ in FIGURES:
+        lines += ["", f"## {caption}", "", f"![{caption}]({file})"]
+    lines += ["", "## KPIs", ""]
+    for kpi, meaning in metrics.KPIS.items():
+        lines += [f"### {kpi}", "", meaning, "", markdown_table(COLUMNS, kpi_rows(c, kpi)), ""]
+    lines += ["## Parameters that differ from the baseline", ""]
+    for name, diff in c.parameter_differences().items():
+        lines += [f"### {name}", ""]
+        rows = [[k, json.dumps(a), json.dumps(v)] for k, (a, v) in diff.items()]
+        lines += [markdown_table(["key", b.name, name], rows) if rows else "identical parameters", ""]
+    return "\n".join(lines) + "\n"
+
+
+def write(c: Comparison, out_dir, command: str | None = None) -> list[Path]:
+    """Write report.md, report.html, the figures, comparison.json and runs/days/departments Parquet to out_dir."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, frame in (("runs", c.runs()), ("days", c.days()), ("departments", c.departments())):
+        written.append(atomic_write(out / f"{name}.parquet", lambda p, f=frame: f.to_parquet(p, index=False)))
+    for file, _, draw in FIGURES:
+        written.append(atomic_write(out / file, lambda p, d=draw: d(c, p)))
+    text = render(c, command)
+    html = markdown.markdown(text, extensions=["tables"])
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>cxsim comparison</title><style>"
+            "body{font-family:sans-serif;max-width:70em;margin:2em auto}table{border-collapse:collapse}"
+            "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}img{max-width:100%}"
+            f"</style></head><body>{html}</body></html>")
+    body = json.dumps(c.to_dict(), indent=1, allow_nan=False)
+    for file, content in (("report.md", text), ("report.html", page), ("comparison.json", body)):
+        written.append(atomic_write(out / file, lambda p, t=content: Path(p).write_text(t, encoding="utf-8")))
+    return written
