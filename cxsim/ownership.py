@@ -58,14 +58,14 @@ class Owner(mesa.Agent):
 
     Each objective turns what the owner hears over the review window (ending
     `listening_delay_days` ago) into a need per department, 1 meaning "as
-    planned" (see `needs`). The target share of a heard department is
-    base_share * (need / mean need) ** reallocation_strength, rescaled so that
-    the heard departments keep their total; departments outside
-    `listening_scope` keep their shares. Each review closes
-    `reallocation_rate` of the gap to the target; no share falls below
-    `min_budget_fraction` of its base share. Every reading carries lognormal noise of spread
-    `listening_noise`. The first review's readings are the owner's reference
-    ("last period's numbers") for the growth and service objectives.
+    planned" (see `needs`). The heard departments keep their total share: each
+    gets its floor, `min_budget_fraction` of its base share, and the rest is
+    split in proportion to base_share * (need / mean need) ** reallocation_strength.
+    Departments outside `listening_scope` keep their shares. Each review closes
+    `reallocation_rate` of the gap to that target. Every reading carries
+    lognormal noise of spread `listening_noise`. The first review's readings
+    are the owner's reference ("last period's numbers") for the growth and
+    service objectives.
     """
 
     def __init__(self, model, config, base_shares: np.ndarray, promise: float):
@@ -98,10 +98,9 @@ class Owner(mesa.Agent):
             return
         target = self.shares.copy()
         tilt = self.base_shares[heard] * (need[heard] / need[heard].mean()) ** c.reallocation_strength
-        target[heard] = tilt / tilt.sum() * self.shares[heard].sum()
-        floor = c.min_budget_fraction * self.base_shares
-        shares = np.maximum((1.0 - c.reallocation_rate) * self.shares + c.reallocation_rate * target, floor)
-        self.shares = shares / shares.sum()
+        floor = c.min_budget_fraction * self.base_shares[heard]
+        target[heard] = floor + (self.shares[heard].sum() - floor.sum()) * tilt / tilt.sum()
+        self.shares = (1.0 - c.reallocation_rate) * self.shares + c.reallocation_rate * target
 
     def needs(self, t: np.ndarray) -> np.ndarray:
         """Each department's need for money under the owner's objective, from window totals `t`.

@@ -89,3 +89,10 @@ def test_bad_option_values_exit_2(capsys):
     assert main(["run", "base", "--days", "0"]) == 2
     assert "days" in capsys.readouterr().err
     assert main(["run", "base", "--threads", "0"]) == 2
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["compare"], ["lesson"], ["check"]])
+def test_help_prints(command, capsys):
+    with pytest.raises(SystemExit) as exit:
+        main([*command, "--help"])
+    assert exit.value.code == 0 and "usage: cxsim" in capsys.readouterr().out

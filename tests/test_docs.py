@@ -21,7 +21,8 @@ KEY = re.compile(r"^`([^`]+)`$")
 LITERAL = re.compile(r"`([^`]*)`")
 # preset table column -> ownership key
 PRESET_COLUMNS = {"objective": "objective", "review": "review_every_days", "delay": "listening_delay_days",
-                  "noise": "listening_noise", "source": "listening_source", "handoff": "handoff_consistency",
+                  "noise": "listening_noise", "source": "listening_source", "rate": "reallocation_rate",
+                  "handoff": "handoff_consistency",
                   "promise policy": "promise_policy", "markup": "promise_markup", "overhead": "overhead"}
 
 

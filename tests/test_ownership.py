@@ -1,0 +1,155 @@
+"""Ownership models: labels carry no outcome, and each objective moves budget as documented."""
+
+import numpy as np
+import pytest
+
+from conftest import simulate, small
+from cxsim import kernel as K
+from cxsim.kernel import DEPARTMENTS, N_DEPT
+from cxsim.model import CXModel
+from cxsim.ownership import FUNNELS, OBJECTIVES, PRESETS
+from cxsim.scenario import diff_parameters, load_scenario
+from cxsim.schema import Event
+
+
+def test_two_labels_with_identical_mechanisms_give_identical_results():
+    cmo = small(population=1500, days=150, overrides=["ownership.model=cmo_led"])
+    relabelled = cmo.model_copy(update={"ownership": cmo.ownership.model_copy(update={"model": "cco_led"})})
+    a, b = simulate(cmo), simulate(relabelled)
+    assert np.array_equal(a.history, b.history) and np.array_equal(a.ledger, b.ledger)
+    # and the mechanisms do matter: the real CCO preset gives a different history
+    cco = simulate(small(population=1500, days=150, overrides=["ownership.model=cco_led"]))
+    assert not np.array_equal(a.history, cco.history)
+
+
+def test_every_preset_is_a_valid_distinct_mechanism_set():
+    seen = set()
+    for name, preset in PRESETS.items():
+        s = load_scenario(None, [f"ownership.model={name}"])
+        assert s.ownership.objective in OBJECTIVES
+        key = tuple(sorted((k, str(v)) for k, v in preset.items()))
+        assert key not in seen, f"{name} duplicates another preset's mechanisms"
+        seen.add(key)
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_ownership_scenario_files_change_only_the_ownership(name):
+    base, other = load_scenario("base"), load_scenario(name)
+    changed = {k.split(".")[0] for k in diff_parameters(base, other)}
+    assert changed <= {"ownership", "name", "description"}
+    assert other.ownership.model == name and other.name == name and other.description
+
+
+def owner_for(objective: str, **ownership):
+    """A CCO-led model at classroom size whose owner has `objective`, no noise and no delay."""
+    s = small(population=800, days=60, overrides=[f'ownership.objective="{objective}"', "ownership.listening_noise=0",
+                                                    *(f"ownership.{k}={v}" for k, v in ownership.items())])
+    return CXModel(s).owner
+
+
+def window(**tallies) -> np.ndarray:
+    """Window totals: 1000 encounters and the standard failure count at every department, plus `tallies`."""
+    t = np.zeros(K.N_TALLIES)
+    t[K.T_ENCOUNTERS:K.T_ENCOUNTERS + N_DEPT] = 1000.0
+    for name, value in tallies.items():
+        t[getattr(K, name)] = value
+    return t
+
+
+def standard_failures(owner) -> np.ndarray:
+    return np.array([d.config.failure_rate * 1000.0 for d in owner.model.departments])
+
+
+def test_journey_funds_the_department_whose_failures_hurt_most():
+    owner = owner_for("journey")
+    t = window()
+    t[K.T_FAILURES:K.T_FAILURES + N_DEPT] = 10.0
+    t[K.T_FAILURES + K.BILLING] = 200.0
+    before = owner.shares.copy()
+    owner.reallocate(owner.needs(t))
+    assert owner.shares[K.BILLING] > before[K.BILLING]
+    assert np.argmax(owner.shares / owner.base_shares) == K.BILLING
+    assert owner.shares.sum() == pytest.approx(1.0)
+
+
+def test_complaint_listening_cannot_see_what_nobody_complains_about():
+    owner = owner_for("journey", listening_source='"complaints"')
+    t = window()
+    t[K.T_FAILURES + K.BILLING] = 500.0  # failures nobody complains about
+    t[K.T_COMPLAINTS_BY:K.T_COMPLAINTS_BY + N_DEPT] = 5.0
+    t[K.T_COMPLAINTS_BY + K.DIGITAL] = 50.0
+    need = owner.needs(t)
+    assert np.argmax(need) == K.DIGITAL and need[K.BILLING] < need[K.DIGITAL]
+
+
+@pytest.mark.parametrize("objective", ["acquisition", "conversion"])
+def test_growth_objectives_fund_their_funnel_when_sales_fall(objective):
+    owner = owner_for(objective)
+    reference = window(T_ACQUISITIONS=100.0, T_LOST_SALES=5.0)
+    assert np.all(owner.needs(reference) == 1.0)  # the first review sets the reference
+    worse = window(T_ACQUISITIONS=50.0, T_LOST_SALES=50.0)
+    need = owner.needs(worse)
+    funnel = list(FUNNELS[objective])
+    assert np.all(need[funnel] > 1.0)
+    assert np.all(np.delete(need, funnel) == 1.0)
+    before = owner.shares.copy()
+    owner.reallocate(need)
+    assert np.all(owner.shares[funnel] > before[funnel])
+    # acquisitions above the reference never take money from the funnel
+    assert np.all(owner.needs(window(T_ACQUISITIONS=200.0)) == 1.0)
+
+
+def test_service_objective_staffs_up_when_contacts_rise():
+    owner = owner_for("service")
+    owner.needs(window(T_CONTACTS=100.0))
+    need = owner.needs(window(T_CONTACTS=150.0))
+    assert need[K.SERVICE] == pytest.approx(1.5)
+    assert np.all(np.delete(need, K.SERVICE) == 1.0)
+
+
+def test_silos_argue_from_their_own_failure_rate():
+    owner = owner_for("own_kpi")
+    t = window()
+    t[K.T_FAILURES:K.T_FAILURES + N_DEPT] = standard_failures(owner)
+    t[K.T_FAILURES + K.FULFILMENT] *= 2.0
+    need = owner.needs(t)
+    assert need[K.FULFILMENT] == pytest.approx(2.0)
+    assert np.allclose(np.delete(need, K.FULFILMENT), 1.0)
+
+
+def test_consensus_is_the_geometric_mean_of_journey_and_own_kpi():
+    t = window()
+    t[K.T_FAILURES:K.T_FAILURES + N_DEPT] = 20.0
+    t[K.T_FAILURES + K.PRODUCT] = 80.0
+    journey, own, both = (owner_for(o).needs(t) for o in ("journey", "own_kpi", "consensus"))
+    assert both == pytest.approx(np.sqrt(journey * own))
+
+
+def test_scope_and_floor_bound_the_reallocation():
+    owner = owner_for("journey", listening_scope='["billing", "service", "product"]', min_budget_fraction=0.8,
+                      reallocation_rate=1.0)
+    t = window()
+    t[K.T_FAILURES + K.BILLING] = 500.0
+    before = owner.shares.copy()
+    owner.reallocate(owner.needs(t))
+    unheard = [DEPARTMENTS.index(d) for d in ("marketing", "sales", "digital", "fulfilment")]
+    assert np.allclose(owner.shares[unheard], before[unheard])
+    assert np.all(owner.shares >= 0.8 * owner.base_shares - 1e-12)
+    assert owner.shares[K.BILLING] > before[K.BILLING]
+
+
+def test_fixed_objective_never_moves_budget():
+    m = simulate(small(population=800, days=120, overrides=['ownership.objective="fixed"']))
+    assert np.array_equal(m.owner.shares, m.owner.base_shares)
+
+
+def test_cmo_raises_marketing_share_when_acquisitions_fall():
+    """A marketing outage from day 45 cuts acquisitions; the CMO answers with more money for the funnel."""
+    s = load_scenario("cmo_led", ["ownership.listening_noise=0"], population=3000, days=240)
+    quiet = CXModel(s).run()
+    outage = s.model_copy(update={"events": (Event(day=45, kind="outage", target="marketing", size=0.8),)})
+    hit = CXModel(outage).run()
+    acquisitions = K.T_ACQUISITIONS
+    assert hit.history[60:, acquisitions].sum() < quiet.history[60:, acquisitions].sum()
+    assert hit.owner.shares[K.MARKETING] > quiet.owner.shares[K.MARKETING]
+    assert hit.owner.shares[K.MARKETING] > hit.owner.base_shares[K.MARKETING]
