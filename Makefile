@@ -7,8 +7,12 @@ export MPLBACKEND ?= Agg
 
 .PHONY: run test setup clean
 
+# the main job: every ownership model on the base organisation, paired, with a report in out/ownership
+OWNERSHIP := siloed cco_led customer_led cmo_led sales_led service_led shared
+
 run: $(STAMP)
-	$(VENV)/bin/cxsim run scenarios/base.toml --replicates 5 --out out/base
+	$(VENV)/bin/cxsim compare $(OWNERSHIP:%=scenarios/%.toml) --population 20000 --replicates 5 \
+	    --kpis retention,churned,acquisitions,csat,nps,nps_survey,complaints,profit --out out/ownership
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -110,8 +110,8 @@ def cmd_compare(args) -> int:
         for kpi in args.kpis or metrics.KPIS:
             print(f"\n{kpi}: {metrics.KPIS[kpi]}")
             print(report.text_table(report.COLUMNS, report.kpi_rows(comparison, kpi)))
-        print("\nclear differences against the baseline:")
-        print("\n".join(f"  {line}" for line in report.summary(comparison)) or "  none")
+        print("\nin short (95% paired intervals):")
+        print("\n".join(f"  {line}" for line in report.digest(comparison, args.kpis or report.HEADLINE)))
     if args.out:
         for path in report.write(comparison, args.out, command="cxsim " + " ".join(args.argv)):
             print(f"wrote {path}", file=sys.stderr)

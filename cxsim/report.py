@@ -65,15 +65,17 @@ def text_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join("  ".join(str(x).ljust(w) for x, w in zip(r, widths)).rstrip() for r in [header, *rows])
 
 
-def summary(c: Comparison) -> list[str]:
-    """Plain sentences: which headline differences against the baseline are clear."""
-    out = []
-    for kpi in HEADLINE:
-        for name, s in c.kpis[kpi].items():
-            if s.get("verdict") == "clear":
-                out.append(f"{name}: {kpi} {signed(s['diff'])} vs {c.baseline.scenario.name} "
-                           f"(95% CI {interval_text(*s['diff_ci95'])})")
-    return out
+def digest(c: Comparison, kpis=HEADLINE) -> list[str]:
+    """One line per scenario: which KPIs came out clearly higher or lower than the baseline, which are noise."""
+    lines = []
+    for name in c.labels[1:]:
+        verdicts = {k: c.kpis[k][name] for k in kpis}
+        groups = {"higher": [k for k, s in verdicts.items() if s["verdict"] == "clear" and s["diff"] > 0],
+                  "lower": [k for k, s in verdicts.items() if s["verdict"] == "clear" and s["diff"] < 0],
+                  "noise": [k for k, s in verdicts.items() if s["verdict"] != "clear"]}
+        parts = [f"{g}: {', '.join(ks)}" for g, ks in groups.items() if ks]
+        lines.append(f"{name} vs {c.baseline.scenario.name}: {'; '.join(parts)}")
+    return lines
 
 
 def render(c: Comparison, command: str | None) -> str:
@@ -86,8 +88,8 @@ def render(c: Comparison, command: str | None) -> str:
     if command:
         lines += ["Reproduce with:", "", f"    {command}", ""]
     lines += ["Differences are paired by replicate; a difference is *clear* when its 95% interval excludes "
-              "zero and *noise* when it does not.", "", "## Clear differences against the baseline", ""]
-    lines += [f"- {s}" for s in summary(c)] or ["- none: every headline difference is within noise"]
+              "zero and *noise* when it does not.", "", "## In short", ""]
+    lines += [f"- {line}" for line in digest(c)]
     lines += ["", "## Scenarios", ""]
     lines += [f"- **{r.scenario.name}**: {r.scenario.description or '(no description)'}" for r in c.results]
     for file, caption, _ in FIGURES:

@@ -75,7 +75,7 @@ def test_compare_prints_a_table_per_kpi_and_the_clear_differences(capsys):
     assert text.count("\nretention:") == 1 and text.count("\ncsat:") == 1 and "\nnps:" not in text
     for label in ("siloed", "cco_led", "cmo_led"):
         assert f"\n{label} " in text
-    assert "clear differences against the baseline:" in text
+    assert "in short (95% paired intervals):" in text and "cco_led vs siloed: " in text
 
 
 def test_set_applies_to_every_compared_scenario(capsys):
