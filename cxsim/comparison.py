@@ -24,6 +24,7 @@ from cxsim.schema import Scenario
 def unpaired_interval(a, b) -> list:
     """Welch 95% interval of mean(b) - mean(a), treating the replicates as independent samples."""
     a, b = np.asarray(a, float), np.asarray(b, float)
+    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
     if min(len(a), len(b)) < 2:
         return [None, None]
     va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)

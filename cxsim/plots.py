@@ -16,6 +16,13 @@ PANELS = (  # column, title, unit, rolling window (days)
 )
 
 
+def _save(fig, path):
+    if path is not None:
+        fig.savefig(path, dpi=110, format="png")
+        plt.close(fig)
+    return fig
+
+
 def _band(ax, days, column, window, scale=1.0, label=None):
     wide = days.pivot_table(index="day", columns="replicate", values=column) * scale
     if window > 1:
@@ -63,13 +70,6 @@ COMPARED = (  # the comparison's trajectory panels: column, title, unit, rolling
 EFFECTS = (("retention", "Retention", "share of day-0 customers", 1.0), ("csat", "CSAT", "% points", 1.0),
            ("nps", "NPS (true)", "NPS points", 1.0), ("churned", "Churned", "customers", 1.0),
            ("complaints", "Complaints", "complaints", 1.0), ("profit", "Profit", "thousand (currency)", 1e-3))
-
-
-def _save(fig, path):
-    if path is not None:
-        fig.savefig(path, dpi=110, format="png")
-        plt.close(fig)
-    return fig
 
 
 def compared_trajectories(days, path=None):
