@@ -198,15 +198,20 @@ def run_sweep(sweep: Sweep, out: str | Path, cores: Cores | None = None, *, resu
         raise ScenarioError(f"--resume: {out} holds no sweep to resume (no sweep.json)")
     cores = cores or Cores()
     runs = expand(sweep, MODEL_VERSION)
+    if not cores.scheduler and cores.cluster == "local":
+        local_workers(cores)
     store = Store(out, store_meta(sweep))
     try:
-        store.write_design(design_table(runs))
         unique = list({r.run_id: r for r in runs}.values())
         done = store.done()
         todo = [r for r in unique if r.run_id not in done]
         summary = Summary(total=len(unique), skipped=len(unique) - len(todo))
-        if todo:
-            _execute(sweep, todo, store, cores, summary, max_failures, batch, flush_seconds, progress)
+        if not todo:
+            store.begin(design_table(runs))
+            return summary
+        with client_for(cores, sweep) as client:
+            store.begin(design_table(runs))
+            _execute(client, sweep, todo, store, summary, max_failures, batch, flush_seconds, progress)
         return summary
     finally:
         store.close()
@@ -232,7 +237,7 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def _execute(sweep, todo, store, cores, summary, max_failures, batch, flush_seconds, progress):
+def _execute(client, sweep, todo, store, summary, max_failures, batch, flush_seconds, progress):
     from distributed import as_completed
     from tqdm import tqdm
 
@@ -274,35 +279,34 @@ def _execute(sweep, todo, store, cores, summary, max_failures, batch, flush_seco
             raise _Stop(f"{summary.failed} failed runs (--max-failures {max_failures})")
 
     try:
-        with client_for(cores, sweep) as client:
-            window = max(4, 2 * sum(client.nthreads().values()))
-            timed = []  # seconds of the runs finished so far
-            ids_of: dict[str, list[str]] = {}  # task key -> its run ids
-            futures = as_completed()
+        window = max(4, 2 * sum(client.nthreads().values()))
+        timed = []  # seconds of the runs finished so far
+        ids_of: dict[str, list[str]] = {}  # task key -> its run ids
+        futures = as_completed()
 
-            def submit():
-                size = batch or batch_size(sum(timed) / len(timed) if timed else None, len(pending), window)
-                tasks = [task_of(pending.pop(), sweep) for _ in range(min(size, len(pending)))]
-                future = client.submit(run_batch, tasks, key=f"cxsim-run-{tasks[0]['run_id']}", pure=False)
-                ids_of[future.key] = [t["run_id"] for t in tasks]
-                futures.add(future)
+        def submit():
+            size = batch or batch_size(sum(timed) / len(timed) if timed else None, len(pending), window)
+            tasks = [task_of(pending.pop(), sweep) for _ in range(min(size, len(pending)))]
+            future = client.submit(run_batch, tasks, key=f"cxsim-run-{tasks[0]['run_id']}", pure=False)
+            ids_of[future.key] = [t["run_id"] for t in tasks]
+            futures.add(future)
 
-            while pending and len(ids_of) < window:
+        while pending and len(ids_of) < window:
+            submit()
+        for future in futures:
+            ids = ids_of.pop(future.key)
+            try:
+                results = future.result()
+            except Exception as e:  # the task itself was lost (e.g. KilledWorker): its runs failed
+                results = [{"run_id": i, "error": f"{type(e).__name__}: {e}"} for i in ids]
+            future.release()
+            for result in results:
+                record(result)
+                timed.append(result.get("seconds", 0.0))
+            if pending:
                 submit()
-            for future in futures:
-                ids = ids_of.pop(future.key)
-                try:
-                    results = future.result()
-                except Exception as e:  # the task itself was lost (e.g. KilledWorker): its runs failed
-                    results = [{"run_id": i, "error": f"{type(e).__name__}: {e}"} for i in ids]
-                future.release()
-                for result in results:
-                    record(result)
-                    timed.append(result.get("seconds", 0.0))
-                if pending:
-                    submit()
-                if time.monotonic() - last_flush >= flush_seconds:
-                    flush()
+            if time.monotonic() - last_flush >= flush_seconds:
+                flush()
     except _Stop as e:
         summary.stopped = str(e)
     except KeyboardInterrupt:

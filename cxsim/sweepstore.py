@@ -45,7 +45,12 @@ class Store:
             raise ScenarioError(f"--out {out}: another sweep is writing to this directory") from None
         self._check(meta)
         self._recover()
-        atomic_write(self.out / "sweep.json", lambda p: Path(p).write_text(json.dumps(meta, indent=1)))
+        self.meta = meta
+
+    def begin(self, design: pd.DataFrame) -> None:
+        """Record the sweep and its design (once the workers are there)."""
+        atomic_write(self.out / "sweep.json", lambda p: Path(p).write_text(json.dumps(self.meta, indent=1)))
+        atomic_write(self.out / "design.parquet", lambda p: design.to_parquet(p, index=False))
 
     def _check(self, meta: dict) -> None:
         """A store keeps the KPIs, daily setting and model version it was made with."""
@@ -74,9 +79,6 @@ class Store:
     def done(self) -> set[str]:
         """Ids of the runs already stored."""
         return {i for p in self.parts("runs") for i in pq.read_table(p, columns=["run_id"]).column(0).to_pylist()}
-
-    def write_design(self, design: pd.DataFrame) -> None:
-        atomic_write(self.out / "design.parquet", lambda p: design.to_parquet(p, index=False))
 
     def flush(self, runs: list[dict], days: list[pd.DataFrame], errors: list[dict]) -> None:
         """Commit buffered results as one part per table: days, errors, then runs (the commit marker)."""
