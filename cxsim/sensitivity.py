@@ -63,7 +63,7 @@ def plot(table: pd.DataFrame, sweep: Sweep, path=None):
     by = list(sweep.design.by)
     groups = [()] if not by else list(table[by].drop_duplicates().itertuples(index=False, name=None))
     kpis = list(dict.fromkeys(table["kpi"]))
-    fig, axes = plt.subplots(len(kpis), len(groups), squeeze=False, sharey=True,
+    fig, axes = plt.subplots(len(kpis), len(groups), squeeze=False, sharey=True, sharex="row",
                              figsize=(2.6 * len(groups) + 1.6, 0.35 * len(sweep.free) * len(kpis) + 1.2 * len(kpis)))
     first, total = ("S1", "ST") if sweep.design.kind == "sobol" else ("mu_star", "sigma")
     pos = np.arange(len(sweep.free))
@@ -76,8 +76,8 @@ def plot(table: pd.DataFrame, sweep: Sweep, path=None):
         ax.barh(pos + 0.2, sel[total], 0.4, xerr=sel.get(f"{total}_conf"), label=total, color="tab:orange")
         ax.axvline(0, color="grey", lw=0.5)
         ax.set_yticks(pos, [_label(p) for p in sweep.free])
-        ax.invert_yaxis()
         ax.set_title(f"{kpi}" + (f" | {', '.join(map(str, group))}" if group else ""), fontsize=9)
+    axes[0, 0].invert_yaxis()  # the first parameter on top (once: the panels share the y axis)
     axes[0, -1].legend(fontsize=8, loc="lower right")
     fig.suptitle(f"{sweep.name}: {sweep.design.kind} indices, 95% intervals", fontsize=10)
     fig.tight_layout()

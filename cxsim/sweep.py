@@ -302,7 +302,8 @@ def _execute(client, sweep, todo, store, summary, max_failures, batch, flush_sec
             future.release()
             for result in results:
                 record(result)
-                timed.append(result.get("seconds", 0.0))
+                if "kpis" in result:
+                    timed.append(result["seconds"])
             if pending:
                 submit()
             if time.monotonic() - last_flush >= flush_seconds:
@@ -323,6 +324,9 @@ def add_arguments(p) -> None:
     """The options of `cxsim sweep` (and `cxsim sensitivity`)."""
     p.add_argument("sweep", help="sweep file (TOML)")
     p.add_argument("--out", help="results directory (default: out/<sweep file name>)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a key of the sweep file, e.g. design.samples=16 or "
+                        "parameters.ownership.model='[\"cco_led\",\"siloed\"]' (repeatable)")
     p.add_argument("--resume", action="store_true", help="require an existing store and continue it "
                    "(restarting with the same command resumes too)")
     p.add_argument("--workers", type=int, help="local worker processes (default: cores / threads per worker)")
@@ -348,7 +352,7 @@ def from_arguments(args) -> tuple[Sweep, str, Cores, dict]:
     """The sweep, output directory, cores and run options that `add_arguments`' flags describe."""
     from cxsim.sweepfile import load_sweep
 
-    sweep = load_sweep(args.sweep, samples=args.samples, replicates=args.replicates,
+    sweep = load_sweep(args.sweep, args.overrides, samples=args.samples, replicates=args.replicates,
                        population=args.population, days=args.days)
     flags = {k: getattr(args, k) for k in ("queue", "account", "cores", "memory", "walltime", "jobs", "interface")}
     cluster = sweep.cluster.model_validate({**sweep.cluster.model_dump(), **{k: v for k, v in flags.items()

@@ -33,6 +33,8 @@ import itertools
 import json
 import math
 import os
+import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
@@ -180,14 +182,17 @@ class Run:
     scenario: str  # the resolved scenario as JSON
 
 
-def load_sweep(path: str | Path, *, samples: int | None = None, replicates: int | None = None,
-               population: int | None = None, days: int | None = None) -> Sweep:
-    """Read and validate a sweep file; the keyword options override the file's values."""
+def load_sweep(path: str | Path, overrides: Sequence[str] = (), *, samples: int | None = None,
+               replicates: int | None = None, population: int | None = None, days: int | None = None) -> Sweep:
+    """Read and validate a sweep file; `overrides` (`KEY=VALUE`, dotted keys of the sweep file, e.g.
+    `design.samples=16` or `parameters.ownership.model=["cco_led","siloed"]`) and the keyword options
+    override the file's values."""
     file = Path(path)
     data = _read(file, str(file), f"cannot read sweep file {file}: ")
     data["parameters"] = _flat_parameters(data.get("parameters"), str(file))
-    if isinstance(data.get("set"), dict):
-        data["set"] = _flatten(data["set"])
+    data["set"] = _flatten(data["set"]) if isinstance(data.get("set"), dict) else data.get("set", {})
+    for text in overrides:
+        _override(data, text)
     if isinstance(data.get("scenario"), str) and ("/" in data["scenario"] or data["scenario"].endswith(".toml")):
         data["scenario"] = os.path.normpath(file.parent / data["scenario"])
     if samples is not None:
@@ -204,6 +209,32 @@ def load_sweep(path: str | Path, *, samples: int | None = None, replicates: int 
             raise ScenarioError(f"{file}: {f'key {where}: ' if where else ''}{err['ctx']['error']}") from None
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].replace("Input should be", "expected")
         raise ScenarioError(f"{file}: key {where}: {msg}, got {err['input']!r}") from None
+
+
+def _override(data: dict, text: str) -> None:
+    """Apply one `--set KEY=VALUE` to the sweep file's data; VALUE is read as TOML, else as a string."""
+    key, sep, raw = text.partition("=")
+    parts = key.strip().split(".")
+    if not sep or not all(parts):
+        raise ScenarioError(f"--set {text!r}: expected KEY=VALUE with a dotted key, e.g. design.samples=16")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    head, rest = parts[0], ".".join(parts[1:])
+    if head in ("parameters", "set") and rest and isinstance(data[head], dict):
+        if head == "parameters" and parts[-1] in SPEC_FIELDS and len(parts) > 2:
+            spec = data["parameters"].setdefault(".".join(parts[1:-1]), {})
+            spec[parts[-1]] = value
+        else:
+            data[head][rest] = {"values": value} if head == "parameters" and isinstance(value, list) else value
+        return
+    table = data
+    for part in parts[:-1]:
+        table = table.setdefault(part, {})
+        if not isinstance(table, dict):
+            raise ScenarioError(f"--set {text!r}: {part} is not a table")
+    table[parts[-1]] = value
 
 
 def _flat_parameters(table, label: str) -> dict:

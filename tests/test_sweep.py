@@ -118,7 +118,7 @@ def test_bad_sweep_files_exit_2_naming_file_and_key(tmp_path, capsys, text, expe
 def test_bad_flags_exit_2(tmp_path, capsys):
     path = sweep_file(tmp_path)
     for flags, expected in ((["--workers", "64"], "--workers 64"), (["--threads-per-worker", "0"], "--threads"),
-                            (["--resume"], "--resume"), (["--scheduler", "tcp://127.0.0.1:9"], "--scheduler")):
+                            (["--resume"], "--resume"), (["--scheduler", "bogus://127.0.0.1:9"], "--scheduler bogus")):
         assert main(["sweep", str(path), "--out", str(tmp_path / "o"), *flags]) == 2
         assert expected in capsys.readouterr().err
 
