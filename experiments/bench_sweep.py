@@ -1,7 +1,7 @@
 """Throughput of a sweep: the same runs one after another in this process, then on a local Dask cluster.
 
     .venv/bin/python experiments/bench_sweep.py experiments/budget_sweep.toml --population 2000 --days 180 \
-        --replicates 1 --workers 2
+        --replicates 1 --workers 2 [--set 'parameters.ownership.model=["siloed","cco_led"]']
 
 Prints runs/s for serial runs with 1 and with all numba threads, and for the sweep on `--workers`
 worker processes of one numba thread each (run time alone, and with the cluster's start).
@@ -21,13 +21,14 @@ from cxsim.sweepfile import expand, load_sweep
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("sweep")
+    p.add_argument("--set", dest="overrides", action="append", default=[], help="override a sweep-file key")
     p.add_argument("--population", type=int)
     p.add_argument("--days", type=int)
     p.add_argument("--replicates", type=int)
     p.add_argument("--samples", type=int)
     p.add_argument("--workers", type=int, default=2)
     args = p.parse_args()
-    sweep = load_sweep(args.sweep, samples=args.samples, replicates=args.replicates, population=args.population,
+    sweep = load_sweep(args.sweep, args.overrides, samples=args.samples, replicates=args.replicates, population=args.population,
                        days=args.days)
     runs = list({r.run_id: r for r in expand(sweep, MODEL_VERSION)}.values())
     tasks = [task_of(r, sweep) for r in runs]
