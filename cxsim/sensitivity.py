@@ -44,7 +44,11 @@ def analyze(sweep: Sweep, out: str | Path) -> pd.DataFrame:
         block = means.iloc[g * len(X):(g + 1) * len(X)]
         for kpi in sweep.kpis:
             y = block[kpi].to_numpy(dtype=float)
-            if kind == "sobol":
+            if np.ptp(y) == 0:  # SALib would warn and divide by zero: nothing moves this KPI here
+                print(f"note: {kpi} does not vary{' under ' + ', '.join(map(str, group)) if group else ''}: "
+                      "its indices are 0", file=sys.stderr)
+                si = {c: np.zeros(len(sweep.free)) for c in COLUMNS[kind]}
+            elif kind == "sobol":
                 si = sobol.analyze(problem, y, calc_second_order=sweep.design.second_order, conf_level=0.95,
                                    seed=sweep.seed, print_to_console=False)
             else:

@@ -175,9 +175,16 @@ def client_for(cores: Cores, sweep: Sweep):
         with dask.config.set({f"distributed.nanny.pre-spawn-environ.{k}": v
                               for k, v in worker_environment(cores.threads).items()}):
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                   dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)
+                                   dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
+                                   preload=["cxsim.sweep"])
     with cluster, Client(cluster) as client:
         yield client
+
+
+def dask_setup(worker):
+    """Dask preload of local workers: Ctrl-C reaches them too, but it is the sweep's to handle (it flushes
+    its results and closes the cluster), so they ignore it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def design_table(runs: list[Run]) -> pd.DataFrame:
