@@ -65,7 +65,7 @@ def cmd_run(args) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cxsim", description="Simulate who should own the customer experience.")
     sub = p.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run a scenario's replicates and report KPIs with 95% intervals")
+    run = sub.add_parser("run", help="run a scenario's replicates and report KPIs with 95%% intervals")
     _scenario_options(run)
     run.add_argument("--threads", type=int, help="numba threads")
     run.add_argument("--out", help="directory for Parquet tables (runs, days, departments) and a PNG")

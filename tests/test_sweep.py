@@ -82,6 +82,25 @@ def test_sampled_designs_cross_the_by_values(tmp_path, kind, samples, rows):
     assert all(isinstance(p["departments.service.budget"], int) for p in pts)  # an integer range stays integer
 
 
+def test_set_overrides_keys_of_the_sweep_file(tmp_path):
+    sweep = load_sweep(sweep_file(tmp_path), ['parameters.ownership.model=["siloed"]', "replicates=1",
+                                              "parameters.departments.service.budget.steps=3",
+                                              "set.market.price_per_month=40.0", "design.kind=latin_hypercube",
+                                              "design.samples=5"])
+    assert sweep.parameters["ownership.model"].values == ("siloed",)
+    assert sweep.parameters["departments.service.budget"].steps == 3
+    assert sweep.set == {"customers.complaint_propensity": 0.3, "market.price_per_month": 40.0}
+    assert (sweep.replicates, sweep.design.kind, len(points(sweep))) == (1, "latin_hypercube", 5)
+    assert all('"price_per_month":40.0' in r.scenario for r in expand(sweep, MODEL_VERSION))
+
+
+def test_help_lists_sweep_and_sensitivity(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    assert "sweep" in capsys.readouterr().out
+
+
 # --- bad sweep files ------------------------------------------------------------------------------
 
 BAD = [
@@ -118,7 +137,8 @@ def test_bad_sweep_files_exit_2_naming_file_and_key(tmp_path, capsys, text, expe
 def test_bad_flags_exit_2(tmp_path, capsys):
     path = sweep_file(tmp_path)
     for flags, expected in ((["--workers", "64"], "--workers 64"), (["--threads-per-worker", "0"], "--threads"),
-                            (["--resume"], "--resume"), (["--scheduler", "bogus://127.0.0.1:9"], "--scheduler bogus")):
+                            (["--resume"], "--resume"), (["--scheduler", "bogus://127.0.0.1:9"], "--scheduler bogus"),
+                            (["--set", "design"], "--set 'design'")):
         assert main(["sweep", str(path), "--out", str(tmp_path / "o"), *flags]) == 2
         assert expected in capsys.readouterr().err
 
