@@ -225,6 +225,7 @@ def run_sweep(sweep: Sweep, out: str | Path, cores: Cores | None = None, *, resu
 
 
 TASK_SECONDS = 1.0  # batch tiny runs until a task takes about this long
+FLUSH_RUNS = 2000  # commit at least this often, whatever the time, to bound the driver's memory
 
 
 def batch_size(seconds_per_run: float | None, remaining: int, window: int) -> int:
@@ -313,7 +314,7 @@ def _execute(client, sweep, todo, store, summary, max_failures, batch, flush_sec
                     timed.append(result["seconds"])
             if pending:
                 submit()
-            if time.monotonic() - last_flush >= flush_seconds:
+            if time.monotonic() - last_flush >= flush_seconds or len(buffer["runs"]) >= FLUSH_RUNS:
                 flush()
     except _Stop as e:
         summary.stopped = str(e)
