@@ -8,8 +8,9 @@ get small task dicts (the resolved scenario as JSON, never a pickled model)
 and build the model from the installed package.
 
     from cxsim.sweep import load
+    from cxsim.plots import kpi_against
     runs = load("out/budget")       # one row per run: run id, parameters, seed, KPIs
-    plot(runs, "retention", "departments.service.budget", hue="ownership.model", path="retention.png")
+    kpi_against(runs, "retention", "departments.service.budget", hue="ownership.model", path="retention.png")
 """
 
 from __future__ import annotations
@@ -33,8 +34,7 @@ import pandas as pd
 
 from cxsim.scenario import ScenarioError
 from cxsim.sweepfile import Run, Sweep, expand
-from cxsim.plots import kpi_against as plot  # noqa: F401  (the analysis helpers: plot and load)
-from cxsim.sweepstore import Store, load  # noqa: F401
+from cxsim.sweepstore import Store, load  # noqa: F401  (load: a sweep's results in one call)
 
 # Modules whose code decides a run's results: their source is part of every run id.
 MODEL_MODULES = ("kernel", "rng", "model", "customers", "departments", "ownership", "schema", "scenario", "metrics")

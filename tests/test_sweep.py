@@ -358,10 +358,10 @@ departments.marketing.budget = { range = [1e6, 4e6] }
 
 
 def test_plot_kpi_against_parameters(tmp_path):
-    from cxsim.sweep import plot
+    from cxsim.plots import kpi_against
     sweep = load_sweep(sweep_file(tmp_path, population=300, replicates=2))
     run_sweep(sweep, tmp_path / "out", Cores(workers=1))
-    fig = plot(tmp_path / "out", "profit", "departments.service.budget", hue="ownership.model",
+    fig = kpi_against(tmp_path / "out", "profit", "departments.service.budget", hue="ownership.model",
                path=tmp_path / "p.png")
     ax = fig.axes[0]
     assert len(ax.lines) == 2 and [t.get_text() for t in ax.get_legend().get_texts()] == [
