@@ -59,10 +59,15 @@ def run_task(task: dict) -> dict:
         if task["model_version"] != MODEL_VERSION:
             raise RuntimeError(f"worker has model version {MODEL_VERSION}, the sweep {task['model_version']}: "
                                "install the same cxsim on every worker")
+        import numba
+
         from cxsim import metrics
         from cxsim.model import CXModel
         from cxsim.schema import Scenario
 
+        # numba threads of this task (thread-local): a worker started without NUMBA_NUM_THREADS would
+        # otherwise use every core in every worker process
+        numba.set_num_threads(min(task["threads"], numba.config.NUMBA_NUM_THREADS))
         model = CXModel(Scenario.model_validate_json(task["scenario"])).run()
         kpis = metrics.run_kpis(model)
         out["kpis"] = {k: kpis[k] for k in task["kpis"]}
@@ -80,9 +85,9 @@ def run_batch(tasks: list[dict]) -> list[dict]:
     return [run_task(t) for t in tasks]
 
 
-def task_of(run: Run, sweep: Sweep) -> dict:
+def task_of(run: Run, sweep: Sweep, threads: int = 1) -> dict:
     return {"run_id": run.run_id, "scenario": run.scenario, "kpis": list(sweep.kpis), "daily": sweep.daily,
-            "model_version": MODEL_VERSION}
+            "threads": threads, "model_version": MODEL_VERSION}
 
 
 @dataclass
@@ -218,7 +223,8 @@ def run_sweep(sweep: Sweep, out: str | Path, cores: Cores | None = None, *, resu
             return summary
         with client_for(cores, sweep) as client:
             store.begin(design_table(runs))
-            _execute(client, sweep, todo, store, summary, max_failures, batch, flush_seconds, progress)
+            _execute(client, sweep, todo, store, summary, cores.threads, max_failures, batch, flush_seconds,
+                     progress)
         return summary
     finally:
         store.close()
@@ -245,7 +251,7 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def _execute(client, sweep, todo, store, summary, max_failures, batch, flush_seconds, progress):
+def _execute(client, sweep, todo, store, summary, threads, max_failures, batch, flush_seconds, progress):
     from distributed import as_completed
     from tqdm import tqdm
 
@@ -294,7 +300,7 @@ def _execute(client, sweep, todo, store, summary, max_failures, batch, flush_sec
 
         def submit():
             size = batch or batch_size(sum(timed) / len(timed) if timed else None, len(pending), window)
-            tasks = [task_of(pending.pop(), sweep) for _ in range(min(size, len(pending)))]
+            tasks = [task_of(pending.pop(), sweep, threads) for _ in range(min(size, len(pending)))]
             future = client.submit(run_batch, tasks, key=f"cxsim-run-{tasks[0]['run_id']}", pure=False)
             ids_of[future.key] = [t["run_id"] for t in tasks]
             futures.add(future)

@@ -31,12 +31,11 @@ def main():
     sweep = load_sweep(args.sweep, args.overrides, samples=args.samples, replicates=args.replicates, population=args.population,
                        days=args.days)
     runs = list({r.run_id: r for r in expand(sweep, MODEL_VERSION)}.values())
-    tasks = [task_of(r, sweep) for r in runs]
     print(f"{sweep.name}: {len(runs)} runs of {sweep.population or 'base'} people x {sweep.days or 'base'} days, "
           f"{os.cpu_count()} cores")
-    run_task(tasks[0])  # compile (or load numba's cache) before timing
+    run_task(task_of(runs[0], sweep))  # compile (or load numba's cache) before timing
     for threads in sorted({1, numba.config.NUMBA_NUM_THREADS}):
-        numba.set_num_threads(threads)
+        tasks = [task_of(r, sweep, threads) for r in runs]
         start = time.perf_counter()
         for t in tasks:
             assert "error" not in run_task(t)
