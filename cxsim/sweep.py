@@ -345,7 +345,8 @@ def add_arguments(p) -> None:
                    "(restarting with the same command resumes too)")
     p.add_argument("--workers", type=int, help="local worker processes (default: cores / threads per worker)")
     p.add_argument("--threads-per-worker", type=int, default=1, dest="threads", help="numba threads per worker")
-    p.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786")
+    p.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 "
+                   "(default: local, a cluster of worker processes on this machine)")
     p.add_argument("--cluster", choices=["local", "slurm"], default="local", help="where to start workers")
     for flag, kind, what in (("queue", str, "SLURM partition"), ("account", str, "SLURM account"),
                              ("cores", int, "cores per SLURM job"), ("memory", str, "memory per SLURM job, e.g. 8GB"),
@@ -373,7 +374,8 @@ def from_arguments(args) -> tuple[Sweep, str, Cores, dict]:
                                                                              if v is not None}})
     sweep = sweep.model_copy(update={"cluster": cluster})
     out = args.out or os.path.join("out", Path(args.sweep).stem)
-    cores = Cores(scheduler=args.scheduler, cluster=args.cluster, workers=args.workers, threads=args.threads)
+    scheduler = None if args.scheduler == "local" else args.scheduler
+    cores = Cores(scheduler=scheduler, cluster=args.cluster, workers=args.workers, threads=args.threads)
     if args.max_failures is not None and args.max_failures < 1:
         raise ScenarioError(f"--max-failures: expected a whole number >= 1, got {args.max_failures}")
     if args.batch is not None and args.batch < 1:
