@@ -99,8 +99,9 @@ def _read(out: Path, table: str) -> pd.DataFrame:
 
 
 def load(out: str | Path, table: str = "runs") -> pd.DataFrame:
-    """A sweep's results in one DataFrame: `runs` (one row per run), `days` (per run-day), `errors` or
-    `design` (per design point and replicate, with that run's KPIs where it has finished)."""
+    """A sweep's results in one DataFrame: `runs` (one row per run), `days` (per run-day), `errors` (the
+    last error of each run that has not succeeded since) or `design` (per design point and replicate,
+    with that run's KPIs where it has finished)."""
     out = Path(out)
     if not (out / "sweep.json").is_file():
         raise ScenarioError(f"{out}: not a sweep directory (no sweep.json)")
@@ -114,7 +115,10 @@ def load(out: str | Path, table: str = "runs") -> pd.DataFrame:
     if table == "errors":
         errors = _read(out, "errors")
         done = set(_read(out, "runs").get("run_id", []))
-        return errors[~errors["run_id"].isin(done)].reset_index(drop=True) if not errors.empty else errors
+        if errors.empty:
+            return errors
+        latest = errors.drop_duplicates("run_id", keep="last")  # a run retried on resume may fail again
+        return latest[~latest["run_id"].isin(done)].reset_index(drop=True)
     if table not in TABLES:
         raise ScenarioError(f"table: expected one of runs, days, errors, design; got {table!r}")
     return _read(out, table)
