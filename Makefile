@@ -19,14 +19,14 @@ test: $(STAMP)
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	@set -e; if [ ! -x $(PY) ]; then \
 	    base=$$(PYTHON=$(PYTHON) scripts/find-python); \
 	    echo "creating $(VENV) with $$base"; \
 	    $$base -m venv $(VENV); \
 	fi
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,cluster]'
 	@touch $(STAMP)
 
 clean:

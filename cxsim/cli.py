@@ -178,6 +178,12 @@ def parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate a scenario file and exit")
     _scenario_options(check)
     check.set_defaults(func=cmd_check)
+    from cxsim import sensitivity, sweep
+    for module, what in ((sweep, "run a sweep file's design on Dask; results stream to a Parquet store"),
+                         (sensitivity, "run a Sobol or Morris sweep; sensitivity indices per KPI, table and plot")):
+        command = sub.add_parser(module.__name__.split(".")[-1], help=what)
+        module.add_arguments(command)
+        command.set_defaults(func=module.main)
     return p
 
 

@@ -147,3 +147,27 @@ def budget_shares(days, path=None):
     fig.legend(*axes.flat[0].get_legend_handles_labels(), loc="outside right upper")
     fig.suptitle("Budget allocation over time")
     return _save(fig, path)
+
+
+def kpi_against(runs, kpi: str, x: str, hue: str | None = None, path=None):
+    """A sweep's KPI against one parameter (and one line per value of a second): mean over replicates
+    with its 95% confidence band. `runs` is `cxsim.sweep.load(dir)` or a directory."""
+    from cxsim.experiment import interval
+    from cxsim.sweepstore import load
+
+    if not hasattr(runs, "groupby"):
+        runs = load(runs)
+    fig, ax = plt.subplots(figsize=(6.5, 4.2), constrained_layout=True)
+    for value, group in runs.groupby(hue, sort=True) if hue else [(None, runs)]:
+        stats = [(xv, interval(g[kpi].tolist())) for xv, g in group.groupby(x, sort=True)]
+        xs = [xv for xv, _ in stats]
+        line = ax.plot(xs, [s["mean"] for _, s in stats], marker="o", ms=3,
+                       label=None if hue is None else f"{hue} = {value}")[0]
+        lo, hi = ([s["ci95"][k] if s["ci95"][k] is not None else s["mean"] for _, s in stats] for k in (0, 1))
+        ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
+    ax.set_xlabel(x)
+    ax.set_ylabel(kpi)
+    ax.set_title(f"{kpi} against {x} (mean and 95% interval over replicates)", fontsize=10)
+    if hue:
+        ax.legend(fontsize=8)
+    return _save(fig, path)

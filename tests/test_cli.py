@@ -91,8 +91,11 @@ def test_bad_option_values_exit_2(capsys):
     assert main(["run", "base", "--threads", "0"]) == 2
 
 
-@pytest.mark.parametrize("command", [[], ["run"], ["compare"], ["lesson"], ["check"]])
+@pytest.mark.parametrize("command", [[], ["run"], ["compare"], ["lesson"], ["check"], ["sweep"], ["sensitivity"]])
 def test_help_prints(command, capsys):
     with pytest.raises(SystemExit) as exit:
         main([*command, "--help"])
-    assert exit.value.code == 0 and "usage: cxsim" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert exit.value.code == 0 and "usage: cxsim" in out
+    if not command:
+        assert all(c in out for c in ("run", "compare", "lesson", "check", "sweep", "sensitivity"))

@@ -1,0 +1,396 @@
+"""Run a sweep on Dask: a local cluster of worker processes, a running scheduler, or SLURM.
+
+The driver keeps a bounded window of tasks in flight, takes results with
+`as_completed` as they finish, and commits them to the Parquet store in parts
+(`cxsim.sweepstore`). Runs already stored are skipped, so a killed sweep
+restarted with the same command neither redoes nor duplicates a run. Workers
+get small task dicts (the resolved scenario as JSON, never a pickled model)
+and build the model from the installed package.
+
+    from cxsim.sweep import load
+    from cxsim.plots import kpi_against
+    runs = load("out/budget")       # one row per run: run id, parameters, seed, KPIs
+    kpi_against(runs, "retention", "departments.service.budget", hue="ownership.model", path="retention.png")
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import importlib.metadata
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from cxsim.scenario import ScenarioError
+from cxsim.sweepfile import Run, Sweep, expand
+from cxsim.sweepstore import Store, load  # noqa: F401  (load: a sweep's results in one call)
+
+# Modules whose code decides a run's results: their source is part of every run id.
+MODEL_MODULES = ("kernel", "rng", "model", "customers", "departments", "ownership", "schema", "scenario", "metrics")
+
+
+def _model_version() -> str:
+    here = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for name in MODEL_MODULES:
+        digest.update((here / f"{name}.py").read_bytes())
+    return f"{importlib.metadata.version('cxsim')}+{digest.hexdigest()[:12]}"
+
+
+MODEL_VERSION = _model_version()
+
+
+def run_task(task: dict) -> dict:
+    """One run on a worker: build the model from the scenario JSON, step it, return KPIs (or the error)."""
+    out = {"run_id": task["run_id"], "worker": f"{socket.gethostname()}:{os.getpid()}"}
+    start = time.perf_counter()
+    try:
+        if task["model_version"] != MODEL_VERSION:
+            raise RuntimeError(f"worker has model version {MODEL_VERSION}, the sweep {task['model_version']}: "
+                               "install the same cxsim on every worker")
+        import numba
+
+        from cxsim import metrics
+        from cxsim.model import CXModel
+        from cxsim.schema import Scenario
+
+        # numba threads of this task (thread-local): a worker started without NUMBA_NUM_THREADS would
+        # otherwise use every core in every worker process
+        numba.set_num_threads(min(task["threads"], numba.config.NUMBA_NUM_THREADS))
+        model = CXModel(Scenario.model_validate_json(task["scenario"])).run()
+        kpis = metrics.run_kpis(model)
+        out["kpis"] = {k: kpis[k] for k in task["kpis"]}
+        if task["daily"]:
+            out["days"] = metrics.daily_table(model).assign(run_id=task["run_id"])
+    except Exception as e:  # a failing run is a result too: recorded, and the sweep goes on
+        out["error"] = f"{type(e).__name__}: {e}"
+        out["traceback"] = traceback.format_exc()
+    out["seconds"] = time.perf_counter() - start
+    return out
+
+
+def run_batch(tasks: list[dict]) -> list[dict]:
+    """Several small runs in one Dask task, so that per-task overhead does not dominate."""
+    return [run_task(t) for t in tasks]
+
+
+def task_of(run: Run, sweep: Sweep, threads: int = 1) -> dict:
+    return {"run_id": run.run_id, "scenario": run.scenario, "kpis": list(sweep.kpis), "daily": sweep.daily,
+            "threads": threads, "model_version": MODEL_VERSION}
+
+
+@dataclass
+class Summary:
+    total: int = 0
+    skipped: int = 0
+    done: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    stopped: str = ""  # why the sweep stopped early, if it did
+    errors: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        rate = f", {self.done / self.seconds:.2f} runs/s" if self.done and self.seconds else ""
+        text = (f"{self.total} runs: {self.done} done, {self.skipped} skipped (already stored), "
+                f"{self.failed} failed; {self.seconds:.1f} s{rate}")
+        return text + (f"; stopped: {self.stopped}" if self.stopped else "")
+
+
+@dataclass
+class Cores:
+    """Where to run: a local cluster (workers x numba threads), a scheduler address, or SLURM."""
+
+    scheduler: str | None = None  # tcp://HOST:PORT of a running scheduler
+    cluster: str = "local"  # local | slurm
+    workers: int | None = None
+    threads: int = 1  # numba threads per worker process
+
+
+def available_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def local_workers(cores: Cores) -> int:
+    """Worker processes for a local cluster: workers x numba threads must not exceed the cores."""
+    n, threads = available_cores(), cores.threads
+    if threads < 1:
+        raise ScenarioError(f"--threads-per-worker: expected a whole number >= 1, got {threads}")
+    workers = cores.workers if cores.workers is not None else max(1, n // threads)
+    if workers < 1 or workers * threads > n:
+        raise ScenarioError(f"--workers {workers} x --threads-per-worker {threads}: expected at most {n} "
+                            f"(the cores here) and at least 1 worker")
+    return workers
+
+
+def worker_environment(threads: int) -> dict:
+    """Environment for worker processes: numba threads and the shared numba cache."""
+    env = {"NUMBA_NUM_THREADS": str(threads)}
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        env["NUMBA_CACHE_DIR"] = os.path.abspath(os.environ["NUMBA_CACHE_DIR"])
+    return env
+
+
+def slurm_cluster(cfg, threads: int = 1):
+    """A dask-jobqueue SLURMCluster: per job `cfg.cores` cores split into worker processes of `threads`
+    numba threads each, one Dask thread per worker (a run uses its numba threads)."""
+    from dask_jobqueue import SLURMCluster
+
+    processes = cfg.processes or max(1, cfg.cores // threads)
+    if processes * threads > cfg.cores:
+        raise ScenarioError(f"[cluster] processes {processes} x --threads-per-worker {threads}: "
+                            f"expected at most cores = {cfg.cores}")
+    env = worker_environment(threads)
+    prologue = [f"export {k}={v}" for k, v in env.items()] + list(cfg.job_script_prologue)
+    return SLURMCluster(queue=cfg.queue, account=cfg.account, cores=processes, processes=processes,
+                        job_cpu=cfg.cores, memory=cfg.memory, walltime=cfg.walltime, interface=cfg.interface,
+                        job_extra_directives=list(cfg.job_extra_directives), job_script_prologue=prologue,
+                        python=sys.executable, scheduler_options={"dashboard": False})
+
+
+@contextlib.contextmanager
+def client_for(cores: Cores, sweep: Sweep):
+    """A Dask client on the chosen cluster, closed (with the cluster) on exit."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    if cores.scheduler:
+        try:
+            client = Client(cores.scheduler, timeout="20s")
+        except (OSError, TimeoutError, ValueError) as e:
+            raise ScenarioError(f"--scheduler {cores.scheduler}: cannot connect ({e})") from None
+        with client:
+            yield client
+        return
+    if cores.cluster == "slurm":
+        cluster = slurm_cluster(sweep.cluster, cores.threads)
+        cluster.scale(jobs=sweep.cluster.jobs)
+    else:
+        workers = local_workers(cores)
+        with dask.config.set({f"distributed.nanny.pre-spawn-environ.{k}": v
+                              for k, v in worker_environment(cores.threads).items()}):
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                   dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
+                                   preload=["cxsim.sweep"])
+    with cluster, Client(cluster) as client:
+        yield client
+
+
+def dask_setup(worker):
+    """Dask preload of local workers: Ctrl-C reaches them too, but it is the sweep's to handle (it flushes
+    its results and closes the cluster), so they ignore it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def design_table(runs: list[Run]) -> pd.DataFrame:
+    return pd.DataFrame([{"point": r.point, "replicate": r.replicate, "seed": r.seed, "run_id": r.run_id,
+                          **r.params} for r in runs])
+
+
+def store_meta(sweep: Sweep) -> dict:
+    return {"name": sweep.name, "model_version": MODEL_VERSION, "kpis": list(sweep.kpis), "daily": sweep.daily,
+            "parameters": list(sweep.parameters), "sweep": sweep.model_dump(mode="json")}
+
+
+def run_sweep(sweep: Sweep, out: str | Path, cores: Cores | None = None, *, resume: bool = False,
+              max_failures: int | None = None, batch: int | None = None, flush_seconds: float = 5.0,
+              progress: bool | None = None) -> Summary:
+    """Run every run of the sweep not yet in the store at `out`; results stream into the store."""
+    if resume and not (Path(out) / "sweep.json").is_file():
+        raise ScenarioError(f"--resume: {out} holds no sweep to resume (no sweep.json)")
+    cores = cores or Cores()
+    runs = expand(sweep, MODEL_VERSION)
+    if not cores.scheduler and cores.cluster == "local":
+        local_workers(cores)
+    store = Store(out, store_meta(sweep))
+    try:
+        unique = list({r.run_id: r for r in runs}.values())
+        done = store.done()
+        todo = [r for r in unique if r.run_id not in done]
+        summary = Summary(total=len(unique), skipped=len(unique) - len(todo))
+        if not todo:
+            store.begin(design_table(runs))
+            return summary
+        with client_for(cores, sweep) as client:
+            store.begin(design_table(runs))
+            _execute(client, sweep, todo, store, summary, cores.threads, max_failures, batch, flush_seconds,
+                     progress)
+        return summary
+    finally:
+        store.close()
+
+
+TASK_SECONDS = 1.0  # batch tiny runs until a task takes about this long
+FLUSH_RUNS = 2000  # commit at least this often, whatever the time, to bound the driver's memory
+
+
+def batch_size(seconds_per_run: float | None, remaining: int, window: int) -> int:
+    """Runs per task: one until runs have been timed, then enough for about TASK_SECONDS per task
+    (at most 32), but never so many that the window's tasks could not share the remaining runs."""
+    if not seconds_per_run:
+        return 1
+    want = min(32, max(1, int(TASK_SECONDS / seconds_per_run)))
+    return max(1, min(want, remaining // window))
+
+
+class _Stop(Exception):
+    pass
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _execute(client, sweep, todo, store, summary, threads, max_failures, batch, flush_seconds, progress):
+    from distributed import as_completed
+    from tqdm import tqdm
+
+    by_id = {r.run_id: r for r in todo}
+    pending = list(reversed(todo))  # popped from the end: design order
+    buffer = {"runs": [], "days": [], "errors": []}
+    last_flush = time.monotonic()
+    start = time.perf_counter()
+    bar = tqdm(total=summary.total, initial=summary.skipped, unit="run", desc=sweep.name, file=sys.stderr,
+               disable=not (sys.stderr.isatty() if progress is None else progress), mininterval=0.5)
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous is signal.SIG_DFL and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)  # a killed job (SLURM, kill) flushes like Ctrl-C
+
+    def flush():
+        nonlocal last_flush
+        store.flush(buffer["runs"], buffer["days"], buffer["errors"])
+        for rows in buffer.values():
+            rows.clear()
+        last_flush = time.monotonic()
+
+    def record(result: dict):
+        run = by_id[result["run_id"]]
+        ids = {"run_id": run.run_id, "replicate": run.replicate, "seed": run.seed, **run.params}
+        if "error" in result:
+            summary.failed += 1
+            summary.errors.append(f"{run.run_id} {run.params} seed {run.seed}: {result['error']}")
+            buffer["errors"].append({**ids, "error": result["error"], "traceback": result.get("traceback", ""),
+                                     "time": time.time()})
+        else:
+            summary.done += 1
+            buffer["runs"].append({**ids, **result["kpis"], "seconds": result["seconds"],
+                                   "worker": result["worker"]})
+            if "days" in result:
+                buffer["days"].append(result["days"])
+        bar.update(1)
+        bar.set_postfix(failed=summary.failed, refresh=False)
+        if max_failures is not None and summary.failed >= max_failures:
+            raise _Stop(f"{summary.failed} failed runs (--max-failures {max_failures})")
+
+    try:
+        window = max(4, 2 * sum(client.nthreads().values()))
+        timed = []  # seconds of the runs finished so far
+        ids_of: dict[str, list[str]] = {}  # task key -> its run ids
+        futures = as_completed()
+
+        def submit():
+            size = batch or batch_size(sum(timed) / len(timed) if timed else None, len(pending), window)
+            tasks = [task_of(pending.pop(), sweep, threads) for _ in range(min(size, len(pending)))]
+            future = client.submit(run_batch, tasks, key=f"cxsim-run-{tasks[0]['run_id']}", pure=False)
+            ids_of[future.key] = [t["run_id"] for t in tasks]
+            futures.add(future)
+
+        while pending and len(ids_of) < window:
+            submit()
+        for future in futures:
+            ids = ids_of.pop(future.key)
+            try:
+                results = future.result()
+            except Exception as e:  # the task itself was lost (e.g. KilledWorker): its runs failed
+                results = [{"run_id": i, "error": f"{type(e).__name__}: {e}"} for i in ids]
+            future.release()
+            for result in results:
+                record(result)
+                if "kpis" in result:
+                    timed.append(result["seconds"])
+            if pending:
+                submit()
+            if time.monotonic() - last_flush >= flush_seconds or len(buffer["runs"]) >= FLUSH_RUNS:
+                flush()
+    except _Stop as e:
+        summary.stopped = str(e)
+    except KeyboardInterrupt:
+        summary.stopped = "interrupted"
+    finally:
+        flush()
+        bar.close()
+        if previous is signal.SIG_DFL and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, previous)
+        summary.seconds = time.perf_counter() - start
+
+
+def add_arguments(p) -> None:
+    """The options of `cxsim sweep` (and `cxsim sensitivity`)."""
+    p.add_argument("sweep", help="sweep file (TOML)")
+    p.add_argument("--out", help="results directory (default: out/<sweep file name>)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a key of the sweep file, e.g. design.samples=16 or "
+                        "parameters.ownership.model='[\"cco_led\",\"siloed\"]' (repeatable)")
+    p.add_argument("--resume", action="store_true", help="require an existing store and continue it "
+                   "(restarting with the same command resumes too)")
+    p.add_argument("--workers", type=int, help="local worker processes (default: cores / threads per worker)")
+    p.add_argument("--threads-per-worker", type=int, default=1, dest="threads", help="numba threads per worker")
+    p.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 "
+                   "(default: local, a cluster of worker processes on this machine)")
+    p.add_argument("--cluster", choices=["local", "slurm"], default="local", help="where to start workers")
+    for flag, kind, what in (("queue", str, "SLURM partition"), ("account", str, "SLURM account"),
+                             ("cores", int, "cores per SLURM job"), ("memory", str, "memory per SLURM job, e.g. 8GB"),
+                             ("walltime", str, "time limit per SLURM job, e.g. 02:00:00"),
+                             ("jobs", int, "SLURM jobs"), ("interface", str, "network interface, e.g. ib0")):
+        p.add_argument(f"--{flag}", type=kind, help=f"{what} (overrides [cluster] {flag})")
+    p.add_argument("--max-failures", type=int, help="stop after this many failed runs")
+    p.add_argument("--batch", type=int, help="runs per Dask task (default: adaptive, about 1 s per task)")
+    p.add_argument("--flush-seconds", type=float, default=5.0, help="commit results to the store this often")
+    for flag, what in (("samples", "design.samples"), ("replicates", "replicates"),
+                       ("population", "population (budgets scale too)"), ("days", "days")):
+        p.add_argument(f"--{flag}", type=int, help=f"override the sweep file's {what}")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, help="progress bar on stderr "
+                   "(default: when stderr is a terminal)")
+
+
+def from_arguments(args) -> tuple[Sweep, str, Cores, dict]:
+    """The sweep, output directory, cores and run options that `add_arguments`' flags describe."""
+    from cxsim.sweepfile import load_sweep
+
+    sweep = load_sweep(args.sweep, args.overrides, samples=args.samples, replicates=args.replicates,
+                       population=args.population, days=args.days)
+    flags = {k: getattr(args, k) for k in ("queue", "account", "cores", "memory", "walltime", "jobs", "interface")}
+    cluster = sweep.cluster.model_validate({**sweep.cluster.model_dump(), **{k: v for k, v in flags.items()
+                                                                             if v is not None}})
+    sweep = sweep.model_copy(update={"cluster": cluster})
+    out = args.out or os.path.join("out", Path(args.sweep).stem)
+    scheduler = None if args.scheduler == "local" else args.scheduler
+    cores = Cores(scheduler=scheduler, cluster=args.cluster, workers=args.workers, threads=args.threads)
+    if args.max_failures is not None and args.max_failures < 1:
+        raise ScenarioError(f"--max-failures: expected a whole number >= 1, got {args.max_failures}")
+    if args.batch is not None and args.batch < 1:
+        raise ScenarioError(f"--batch: expected a whole number >= 1, got {args.batch}")
+    if not args.flush_seconds > 0:
+        raise ScenarioError(f"--flush-seconds: expected a number > 0, got {args.flush_seconds}")
+    options = {"resume": args.resume, "max_failures": args.max_failures, "batch": args.batch,
+               "flush_seconds": args.flush_seconds, "progress": args.progress}
+    return sweep, out, cores, options
+
+
+def main(args) -> int:
+    sweep, out, cores, options = from_arguments(args)
+    summary = run_sweep(sweep, out, cores, **options)
+    print(f"{sweep.name}: {summary}; results in {out}")
+    for line in summary.errors[:5]:
+        print(f"  failed: {line}", file=sys.stderr)
+    return 130 if summary.stopped == "interrupted" else 1 if summary.failed else 0

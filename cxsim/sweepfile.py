@@ -1,0 +1,332 @@
+"""Sweep files (TOML): a base scenario, parameters, a design; validated, then expanded into runs.
+
+A run is a pure function of its fully resolved scenario (which carries its
+seed); its id is a hash of that scenario and the model version, so the same
+sweep file always gives the same runs with the same ids.
+
+    name = "service vs marketing budget"
+    scenario = "base"                 # a bundled name or a path relative to this file
+    population = 5000                 # optional: like `cxsim run --population` (budgets scale too)
+    days = 365                        # optional
+    seed = 1                          # replicate r runs with seed + r (common random numbers)
+    replicates = 3
+    kpis = ["retention", "profit"]    # default: every KPI in cxsim.metrics.KPIS
+    daily = false                     # keep one row per run-day as well
+
+    [set]                             # inline overrides of the scenario (dotted keys)
+    "customers.complaint_propensity" = 0.3
+
+    [design]
+    kind = "grid"                     # grid | latin_hypercube | sobol | morris | random
+    samples = 64                      # rows (latin_hypercube, random); N (sobol); trajectories (morris)
+    by = ["ownership.model"]          # optional: repeat the design for each value of these parameters
+
+    [parameters]
+    "departments.service.budget" = { range = [5e5, 3e6], steps = 6 }
+    "ownership.model" = ["cmo_led", "cco_led"]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import os
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from cxsim import metrics
+from cxsim.scenario import ScenarioError, _read, load_scenario
+
+Scalar = bool | int | float | str
+SPEC_FIELDS = {"values", "range", "steps", "log"}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+
+
+class Parameter(_Strict):
+    """Either a list of values, or a numeric range (with `steps` for a grid, `log` for a log scale)."""
+
+    values: tuple[Scalar, ...] | None = None
+    range: tuple[int, int] | tuple[float, float] | None = None
+    steps: Annotated[int, Field(ge=2, le=10_000)] | None = None
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _one_kind(self):
+        if (self.values is None) == (self.range is None):
+            raise ValueError("give either `values` (a list) or `range` ([low, high])")
+        if self.values is not None and not self.values:
+            raise ValueError("`values` must not be empty")
+        if self.range is not None:
+            lo, hi = self.range
+            if not lo < hi:
+                raise ValueError(f"`range` must be [low, high] with low < high, got {list(self.range)}")
+            if self.log and lo <= 0:
+                raise ValueError(f"a log range must be positive, got {list(self.range)}")
+        elif self.steps is not None or self.log:
+            raise ValueError("`steps` and `log` apply to a `range`, not to `values`")
+        return self
+
+    @property
+    def integer(self) -> bool:
+        return self.range is not None and all(isinstance(x, int) for x in self.range)
+
+    def at(self, u: float) -> Scalar:
+        """The value at position u in [0, 1]: a share of the range, or the n-th of n values."""
+        if self.values is not None:
+            return self.values[min(int(u * len(self.values)), len(self.values) - 1)]
+        lo, hi = self.range
+        x = lo * (hi / lo) ** u if self.log else lo + u * (hi - lo)
+        return round(x) if self.integer else float(x)
+
+    def grid(self) -> list[Scalar]:
+        if self.values is not None:
+            return list(self.values)
+        return [self.at(u) for u in np.linspace(0.0, 1.0, self.steps)]
+
+    def corners(self) -> list[Scalar]:
+        return list(self.values) if self.values is not None else [self.at(0.0), self.at(1.0)]
+
+
+class Design(_Strict):
+    kind: Literal["grid", "latin_hypercube", "sobol", "morris", "random"] = "grid"
+    samples: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    levels: Annotated[int, Field(ge=2, le=100)] = 4
+    second_order: bool = False
+    by: tuple[str, ...] = ()
+
+
+class Cluster(_Strict):
+    """SLURM settings for `--cluster slurm` (flags override them)."""
+
+    queue: str | None = None
+    account: str | None = None
+    cores: Annotated[int, Field(ge=1)] = 1
+    processes: Annotated[int, Field(ge=1)] | None = None
+    memory: str = "2GB"
+    walltime: str = "01:00:00"
+    jobs: Annotated[int, Field(ge=1)] = 1
+    interface: str | None = None
+    job_extra_directives: tuple[str, ...] = ()
+    job_script_prologue: tuple[str, ...] = ()
+
+
+class Sweep(_Strict):
+    name: str = "sweep"
+    description: str = ""
+    scenario: str = "base"
+    population: Annotated[int, Field(ge=1)] | None = None
+    days: Annotated[int, Field(ge=1)] | None = None
+    seed: Annotated[int, Field(ge=0, lt=2**62)] = 1
+    replicates: Annotated[int, Field(ge=1, le=10_000)] = 1
+    kpis: tuple[str, ...] = tuple(metrics.KPIS)
+    daily: bool = False
+    set: dict[str, Scalar | list] = {}
+    design: Design = Design()
+    parameters: dict[str, Parameter]
+    cluster: Cluster = Cluster()
+    source: str = "<sweep>"  # the file it came from, for messages
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        unknown = [k for k in self.kpis if k not in metrics.KPIS]
+        if unknown:
+            raise ValueError(f"key kpis: unknown KPI {unknown[0]!r}; known: {', '.join(metrics.KPIS)}")
+        if not self.parameters:
+            raise ValueError("key parameters: a sweep needs at least one parameter")
+        for key in self.design.by:
+            if key not in self.parameters or self.parameters[key].values is None:
+                raise ValueError(f"key design.by: {key!r} must be a parameter with `values`")
+        kind, free = self.design.kind, [p for k, p in self.parameters.items() if k not in self.design.by]
+        if kind == "grid":
+            for key, p in self.parameters.items():
+                if p.values is None and p.steps is None:
+                    raise ValueError(f"key parameters.{key}: a grid needs `values`, or `range` with `steps`")
+        elif self.design.samples is None:
+            raise ValueError(f"key design.samples: a {kind} design needs `samples`")
+        if kind in ("sobol", "morris") and len(free) < 2:
+            raise ValueError(f"key design.kind: a {kind} design needs at least two parameters outside design.by")
+        if kind == "sobol" and self.design.samples & (self.design.samples - 1):
+            raise ValueError(f"key design.samples: Sobol (Saltelli) needs a power of 2, got {self.design.samples}")
+        return self
+
+    @property
+    def free(self) -> list[str]:
+        """The parameters the design samples (all but the `by` ones)."""
+        return [k for k in self.parameters if k not in self.design.by]
+
+    def problem(self) -> dict:
+        """SALib's problem: every free parameter on the unit interval (`Parameter.at` maps it)."""
+        return {"num_vars": len(self.free), "names": self.free, "bounds": [[0.0, 1.0]] * len(self.free)}
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run: a design point's parameters, its replicate and seed, the resolved scenario and its id."""
+
+    run_id: str
+    point: int
+    replicate: int
+    seed: int
+    params: dict
+    scenario: str  # the resolved scenario as JSON
+
+
+def load_sweep(path: str | Path, overrides: Sequence[str] = (), *, samples: int | None = None,
+               replicates: int | None = None, population: int | None = None, days: int | None = None) -> Sweep:
+    """Read and validate a sweep file; `overrides` (`KEY=VALUE`, dotted keys of the sweep file, e.g.
+    `design.samples=16` or `parameters.ownership.model=["cco_led","siloed"]`) and the keyword options
+    override the file's values."""
+    file = Path(path)
+    data = _read(file, str(file), f"cannot read sweep file {file}: ")
+    data["parameters"] = _flat_parameters(data.get("parameters"), str(file))
+    data["set"] = _flatten(data["set"]) if isinstance(data.get("set"), dict) else data.get("set", {})
+    for text in overrides:
+        _override(data, text)
+    if isinstance(data.get("scenario"), str) and ("/" in data["scenario"] or data["scenario"].endswith(".toml")):
+        data["scenario"] = os.path.normpath(file.parent / data["scenario"])
+    if samples is not None:
+        data.setdefault("design", {})["samples"] = samples
+    for key, value in (("replicates", replicates), ("population", population), ("days", days)):
+        if value is not None:
+            data[key] = value
+    try:
+        return Sweep.model_validate_json(json.dumps({**data, "source": str(file)}, default=str))
+    except ValidationError as e:
+        err = e.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in err["loc"] if p not in ("function-after", "tagged-union"))
+        if err["type"] == "value_error":
+            raise ScenarioError(f"{file}: {f'key {where}: ' if where else ''}{err['ctx']['error']}") from None
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].replace("Input should be", "expected")
+        raise ScenarioError(f"{file}: key {where}: {msg}, got {err['input']!r}") from None
+
+
+def _override(data: dict, text: str) -> None:
+    """Apply one `--set KEY=VALUE` to the sweep file's data; VALUE is read as TOML, else as a string."""
+    key, sep, raw = text.partition("=")
+    parts = key.strip().split(".")
+    if not sep or not all(parts):
+        raise ScenarioError(f"--set {text!r}: expected KEY=VALUE with a dotted key, e.g. design.samples=16")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    head, rest = parts[0], ".".join(parts[1:])
+    if head in ("parameters", "set") and rest and isinstance(data[head], dict):
+        if head == "parameters" and parts[-1] in SPEC_FIELDS and len(parts) > 2:
+            spec = data["parameters"].setdefault(".".join(parts[1:-1]), {})
+            spec[parts[-1]] = value
+        else:
+            data[head][rest] = {"values": value} if head == "parameters" and isinstance(value, list) else value
+        return
+    table = data
+    for part in parts[:-1]:
+        table = table.setdefault(part, {})
+        if not isinstance(table, dict):
+            raise ScenarioError(f"--set {text!r}: {part} is not a table")
+    table[parts[-1]] = value
+
+
+def _flat_parameters(table, label: str) -> dict:
+    """`[parameters]` with dotted keys quoted or as nested tables; a bare list means `values`."""
+    if not isinstance(table, dict):
+        raise ScenarioError(f"{label}: key parameters: expected a table of dotted scenario keys")
+    out = {}
+    for key, spec in _flatten(table, stop=lambda v: not (set(v) - SPEC_FIELDS)).items():
+        out[key] = {"values": spec} if isinstance(spec, list) else spec
+    return out
+
+
+def _flatten(d: dict, prefix: str = "", stop=lambda v: False) -> dict:
+    out = {}
+    for key, value in d.items():
+        if isinstance(value, dict) and value and not stop(value):
+            out |= _flatten(value, f"{prefix}{key}.", stop)
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def unit_design(sweep: Sweep) -> np.ndarray:
+    """The design of the free parameters on the unit cube, one row per point (grid: none)."""
+    from SALib.sample import latin, morris, sobol
+
+    d, n, seed = sweep.design, sweep.design.samples, sweep.seed
+    problem = sweep.problem()
+    if d.kind == "sobol":
+        return sobol.sample(problem, n, calc_second_order=d.second_order, seed=seed)
+    if d.kind == "morris":
+        return morris.sample(problem, n, num_levels=d.levels, seed=seed)
+    if d.kind == "latin_hypercube":
+        return latin.sample(problem, n, seed=seed)
+    return np.random.default_rng(seed).random((n, len(sweep.free)))
+
+
+def points(sweep: Sweep) -> list[dict]:
+    """Every design point's parameter values (the `by` values crossed with the design of the others)."""
+    ps = sweep.parameters
+    if sweep.design.kind == "grid":
+        keys = list(ps)
+        return [dict(zip(keys, combo)) for combo in itertools.product(*(ps[k].grid() for k in keys))]
+    rows = unit_design(sweep)
+    groups = itertools.product(*(ps[k].values for k in sweep.design.by))
+    return [{**dict(zip(sweep.design.by, group)), **{k: ps[k].at(u) for k, u in zip(sweep.free, row)}}
+            for group in groups for row in rows]
+
+
+def expand(sweep: Sweep, model_version: str) -> list[Run]:
+    """Validate every parameter's corners, then build each point's scenario for every replicate."""
+    _build(sweep, [], None, "key scenario")
+    _build(sweep, _overrides(sweep.set), None, "key set")
+    for key, p in sweep.parameters.items():
+        for value in p.corners():
+            _build(sweep, _overrides({**sweep.set, key: value}), None, f"key parameters.{key}: value {value!r}")
+    runs = []
+    for i, params in enumerate(points(sweep)):
+        overrides = _overrides({**sweep.set, **params})
+        for r in range(sweep.replicates):
+            seed = sweep.seed + r
+            text = _build(sweep, overrides, seed, f"design point {i} {params}")
+            run_id = hashlib.sha256(f"{model_version}\n{text}".encode()).hexdigest()[:20]
+            runs.append(Run(run_id, i, r, seed, params, text))
+    return runs
+
+
+def _build(sweep: Sweep, overrides: list[str], seed: int | None, what: str) -> str:
+    try:
+        s = load_scenario(sweep.scenario, overrides, population=sweep.population, days=sweep.days, seed=seed)
+    except ScenarioError as e:
+        raise ScenarioError(f"{sweep.source}: {what}: {str(e).removeprefix('--set: ')}") from None
+    return json.dumps(s.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+
+def _overrides(values: dict) -> list[str]:
+    """`KEY=VALUE` strings for `load_scenario`; `ownership.model` first, as it resets the ownership table."""
+    keys = sorted(values, key=lambda k: k != "ownership.model")
+    return [f"{k}={_toml(values[k])}" for k in keys]
+
+
+def _toml(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float) and not math.isfinite(v):
+        return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
+    if isinstance(v, int | float):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_toml(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{json.dumps(k)} = {_toml(x)}" for k, x in v.items()) + "}"
+    raise ScenarioError(f"cannot write {v!r} as a TOML value")

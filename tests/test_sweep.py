@@ -1,0 +1,365 @@
+"""Sweeps on Dask: designs, equality with serial runs, a separate scheduler, killed workers, a killed
+sweep resumed, SLURM job scripts, sensitivity, and clear errors for bad sweep files.
+
+Every server listens on 127.0.0.1; every process a test starts is ended by its id."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cxsim.cli import main
+from cxsim.sweep import Cores, MODEL_VERSION, load, run_sweep, run_task, slurm_cluster, task_of
+from cxsim.sweepfile import Cluster, expand, load_sweep, points
+
+BIN = Path(sys.executable).parent
+SWEEP = """
+name = "t"
+scenario = "base"
+population = {population}
+days = {days}
+seed = 7
+replicates = {replicates}
+kpis = ["retention", "profit", "complaints", "nps"]
+daily = {daily}
+
+[set]
+"customers.complaint_propensity" = 0.3
+
+[design]
+kind = "grid"
+
+[parameters]
+departments.service.budget = {{ range = [500000, 3000000], steps = {steps} }}
+"ownership.model" = ["cco_led", "siloed"]
+"""
+VOLATILE = ["seconds", "worker"]  # how long a run took and where: not results
+
+
+def sweep_file(tmp_path, name="s.toml", population=400, days=20, replicates=2, steps=2, daily="false", text=None):
+    path = tmp_path / name
+    path.write_text(text or SWEEP.format(population=population, days=days, replicates=replicates, steps=steps,
+                                         daily=daily))
+    return path
+
+
+def results(out) -> pd.DataFrame:
+    return load(out).drop(columns=VOLATILE).sort_values("run_id").reset_index(drop=True)
+
+
+# --- design expansion -----------------------------------------------------------------------------
+
+def test_grid_expands_every_combination_with_stable_ids(tmp_path):
+    sweep = load_sweep(sweep_file(tmp_path, steps=3, replicates=2))
+    runs = expand(sweep, MODEL_VERSION)
+    assert len(runs) == 3 * 2 * 2
+    assert {(r.params["departments.service.budget"], r.params["ownership.model"]) for r in runs} == {
+        (b, m) for b in (500000, 1750000, 3000000) for m in ("cco_led", "siloed")}
+    assert {r.seed for r in runs} == {7, 8}  # replicate r: seed + r, the same for every point
+    assert len({r.run_id for r in runs}) == len(runs)
+    assert [r.run_id for r in expand(load_sweep(sweep_file(tmp_path, steps=3)), MODEL_VERSION)] == [
+        r.run_id for r in runs]
+    assert [r.run_id for r in expand(sweep, MODEL_VERSION + "x")] != [r.run_id for r in runs]
+
+
+@pytest.mark.parametrize("kind, samples, rows", [("latin_hypercube", 5, 5), ("random", 6, 6), ("sobol", 4, 4 * 4),
+                                                 ("morris", 3, 3 * 3)])
+def test_sampled_designs_cross_the_by_values(tmp_path, kind, samples, rows):
+    text = SWEEP.format(population=400, days=20, replicates=1, steps=2, daily="false").replace(
+        'kind = "grid"', f'kind = "{kind}"\nsamples = {samples}\nby = ["ownership.model"]').replace(
+        ", steps = 2", "") + "market.price_per_month = { range = [30.0, 70.0] }\n"
+    sweep = load_sweep(sweep_file(tmp_path, text=text))
+    pts = points(sweep)
+    assert len(pts) == 2 * rows
+    assert [p["ownership.model"] for p in pts] == ["cco_led"] * rows + ["siloed"] * rows
+    assert [p["market.price_per_month"] for p in pts[:rows]] == [p["market.price_per_month"] for p in pts[rows:]]
+    assert all(30 <= p["market.price_per_month"] <= 70 for p in pts)
+    assert all(isinstance(p["departments.service.budget"], int) for p in pts)  # an integer range stays integer
+
+
+def test_set_overrides_keys_of_the_sweep_file(tmp_path):
+    sweep = load_sweep(sweep_file(tmp_path), ['parameters.ownership.model=["siloed"]', "replicates=1",
+                                              "parameters.departments.service.budget.steps=3",
+                                              "set.market.price_per_month=40.0", "design.kind=latin_hypercube",
+                                              "design.samples=5"])
+    assert sweep.parameters["ownership.model"].values == ("siloed",)
+    assert sweep.parameters["departments.service.budget"].steps == 3
+    assert sweep.set == {"customers.complaint_propensity": 0.3, "market.price_per_month": 40.0}
+    assert (sweep.replicates, sweep.design.kind, len(points(sweep))) == (1, "latin_hypercube", 5)
+    assert all('"price_per_month":40.0' in r.scenario for r in expand(sweep, MODEL_VERSION))
+
+
+# --- bad sweep files ------------------------------------------------------------------------------
+
+BAD = [
+    ('kpis = ["retentio"]', "key kpis: unknown KPI 'retentio'"),
+    ("replicates = 0", "key replicates"),
+    ('[design]\nkind = "sobl"', "key design.kind"),
+    ('[design]\nkind = "sobol"\nsamples = 6\n[parameters]\nmarket.price_per_month = { range = [30.0, 60.0] }\n'
+     "market.switching_cost = { range = [0.1, 0.5] }", "key design.samples: Sobol (Saltelli) needs a power of 2"),
+    ('[parameters]\n"departments.servce.budget" = [1.0]', "key parameters.departments.servce.budget"),
+    ('[parameters]\n"departments.service.budget" = [-1.0]', "key parameters.departments.service.budget: value -1.0"),
+    ('[parameters]\n"ownership.model" = ["cmo_lead"]', "unknown ownership model 'cmo_lead'"),
+    ('[parameters]\n"departments.service.budget" = { range = [3, 1] }', "low < high"),
+    ('[parameters]\n"departments.service.budget" = { range = [1, 3] }', "a grid needs `values`, or `range` with"),
+    ("colour = 1", "key colour: unknown key"),
+    ('scenario = "nope"', "key scenario: no bundled scenario named 'nope'"),
+    ('[set]\n"market.populaton" = 5', "key set: key market.populaton: unknown key"),
+    ("parameters = 3", "key parameters"),
+    ("days = [", "invalid TOML"),
+]
+
+
+@pytest.mark.parametrize("text, expected", BAD)
+def test_bad_sweep_files_exit_2_naming_file_and_key(tmp_path, capsys, text, expected):
+    if "[parameters]" not in text and not text.startswith("parameters"):
+        text += '\n[parameters]\n"departments.service.budget" = [1e6, 2e6]\n'
+    path = sweep_file(tmp_path, "bad.toml", text=text)
+    out = tmp_path / "out"
+    assert main(["sweep", str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"cxsim: {path}") and expected in err and "Traceback" not in err
+    assert not out.exists()  # nothing written
+
+
+def test_bad_flags_exit_2(tmp_path, capsys):
+    path = sweep_file(tmp_path)
+    for flags, expected in ((["--workers", "64"], "--workers 64"), (["--threads-per-worker", "0"], "--threads"),
+                            (["--resume"], "--resume"), (["--scheduler", "bogus://127.0.0.1:9"], "--scheduler bogus"),
+                            (["--set", "design"], "--set 'design'")):
+        assert main(["sweep", str(path), "--out", str(tmp_path / "o"), *flags]) == 2
+        assert expected in capsys.readouterr().err
+
+
+# --- local cluster vs serial ----------------------------------------------------------------------
+
+def test_two_local_workers_give_the_serial_results(tmp_path):
+    sweep = load_sweep(sweep_file(tmp_path, daily="true"))
+    summary = run_sweep(sweep, tmp_path / "out", Cores(workers=2), batch=1)
+    runs = expand(sweep, MODEL_VERSION)
+    assert (summary.total, summary.done, summary.failed) == (8, 8, 0)
+    stored = load(tmp_path / "out").set_index("run_id")
+    assert sorted(stored.index) == sorted(r.run_id for r in runs)
+    assert stored["worker"].nunique() == 2  # both workers took part
+    days = load(tmp_path / "out", "days")
+    for run in runs:
+        serial = run_task(task_of(run, sweep))
+        row = stored.loc[run.run_id]
+        assert {k: row[k] for k in sweep.kpis} == serial["kpis"]
+        assert (row["seed"], row["replicate"], row["ownership.model"]) == (run.seed, run.replicate,
+                                                                           run.params["ownership.model"])
+        mine = days[days["run_id"] == run.run_id].sort_values("day").reset_index(drop=True)
+        pd.testing.assert_frame_equal(mine, serial["days"])
+    again = run_sweep(sweep, tmp_path / "out", Cores(workers=2))
+    assert (again.done, again.skipped) == (0, 8)
+    assert len(load(tmp_path / "out")) == 8
+
+
+def test_failing_runs_are_recorded_and_max_failures_stops(tmp_path, monkeypatch):
+    # the driver claims another model version: every worker refuses the run, as it would a mismatched install
+    monkeypatch.setattr("cxsim.sweep.MODEL_VERSION", "0-other")
+    sweep = load_sweep(sweep_file(tmp_path, replicates=3))
+    summary = run_sweep(sweep, tmp_path / "all", Cores(workers=1), batch=1)
+    assert (summary.done, summary.failed) == (0, 12) and not summary.stopped
+    errors = load(tmp_path / "all", "errors")
+    assert len(errors) == 12 and errors["error"].str.contains("model version").all()
+    stopped = run_sweep(sweep, tmp_path / "few", Cores(workers=1), batch=1, max_failures=2)
+    assert "max-failures" in stopped.stopped and 2 <= stopped.failed < 12
+
+
+def test_a_store_refuses_other_kpis(tmp_path, capsys):
+    path = sweep_file(tmp_path, population=300, replicates=1)
+    assert main(["sweep", str(path), "--out", str(tmp_path / "o"), "--workers", "1"]) == 0
+    path.write_text(path.read_text().replace('"nps"]', '"csat"]'))
+    assert main(["sweep", str(path), "--out", str(tmp_path / "o"), "--workers", "1"]) == 2
+    assert "kpis" in capsys.readouterr().err
+
+
+# --- a separate scheduler and workers -------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def scheduler(tmp_path_factory):
+    """`dask scheduler` and `dask worker` (two worker processes) on 127.0.0.1, started as separate processes."""
+    where = tmp_path_factory.mktemp("dask")
+    file = where / "scheduler.json"
+    procs = [subprocess.Popen([BIN / "dask", "scheduler", "--host", "127.0.0.1", "--port", "0",
+                               "--dashboard-address", "127.0.0.1:0", "--scheduler-file", file],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)]
+    try:
+        deadline = time.time() + 60
+        while not file.exists() and time.time() < deadline:
+            time.sleep(0.2)
+        procs.append(subprocess.Popen([BIN / "dask", "worker", "--scheduler-file", file, "--host", "127.0.0.1",
+                                       "--dashboard-address", "127.0.0.1:0", "--nworkers", "2", "--nthreads", "1",
+                                       "--local-directory", where],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                                      env={**os.environ, "NUMBA_NUM_THREADS": "1"}))
+        from distributed import Client
+        with Client(scheduler_file=str(file), timeout="60s") as client:
+            client.wait_for_workers(2, timeout=120)
+            address = client.scheduler.address
+            assert address.startswith("tcp://127.0.0.1:")
+            yield address
+    finally:
+        for p in reversed(procs):
+            os.killpg(p.pid, signal.SIGTERM)
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+
+
+def cxsim(*args, **kw):
+    return subprocess.Popen([BIN / "cxsim", *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, **kw)
+
+
+def test_sweep_against_a_running_scheduler(tmp_path, scheduler):
+    path = sweep_file(tmp_path)
+    proc = cxsim("sweep", path, "--scheduler", scheduler, "--out", tmp_path / "out")
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert "8 runs: 8 done, 0 skipped" in out
+    assert sorted(load(tmp_path / "out")["run_id"]) == sorted(r.run_id for r in expand(load_sweep(path),
+                                                                                         MODEL_VERSION))
+
+
+def test_killed_worker_loses_nothing_and_duplicates_nothing(tmp_path, scheduler):
+    from distributed import Client
+
+    path = sweep_file(tmp_path, population=1000, days=40, replicates=6, steps=3)  # 36 runs
+    proc = cxsim("sweep", path, "--scheduler", scheduler, "--out", tmp_path / "out", "--batch", "1",
+                 "--flush-seconds", "0.5")
+    with Client(scheduler, timeout="30s") as client:
+        deadline = time.time() + 120
+        busy = []
+        while not busy and time.time() < deadline:
+            busy = [w for w, keys in client.processing().items() if any("cxsim-run" in str(k) for k in keys)]
+            time.sleep(0.05)
+        assert busy, "no run was ever seen processing"
+        pid = client.run(os.getpid, workers=busy[:1])[busy[0]]
+        os.kill(pid, signal.SIGKILL)
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        client.wait_for_workers(2, timeout=60)  # the nanny brought the worker back
+        assert pid not in client.run(os.getpid).values()
+    runs = load(tmp_path / "out")
+    expected = sorted(r.run_id for r in expand(load_sweep(path), MODEL_VERSION))
+    assert sorted(runs["run_id"]) == expected  # every run, once
+    assert load(tmp_path / "out", "errors").empty
+
+
+def wait_for_parts(out: Path, n: int, proc, timeout=120):
+    deadline = time.time() + timeout
+    while len(list((out / "runs").glob("part-*.parquet"))) < n and time.time() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+
+
+def test_interrupted_sweep_resumes_without_redoing_or_duplicating(tmp_path, scheduler):
+    path = sweep_file(tmp_path, population=1000, days=40, replicates=8, steps=3)  # 48 runs
+    out = tmp_path / "out"
+    args = ["sweep", path, "--scheduler", scheduler, "--out", out, "--batch", "1", "--flush-seconds", "0.3"]
+
+    first = cxsim(*args)  # Ctrl-C: what has finished is committed, exit 130
+    wait_for_parts(out, 1, first)
+    first.send_signal(signal.SIGINT)
+    _, err = first.communicate(timeout=120)
+    assert first.returncode == 130, err
+    after_int = set(load(out)["run_id"])
+
+    second = cxsim(*args)  # kill -9 of the driver: no flush, no goodbye
+    wait_for_parts(out, len(list((out / "runs").glob("part-*"))) + 1, second)
+    second.kill()
+    second.wait()
+    after_kill = load(out)
+    assert after_int <= set(after_kill["run_id"]) and len(after_kill) < 48, "killed too late to test resuming"
+
+    third = cxsim(*args)
+    text, err = third.communicate(timeout=300)
+    assert third.returncode == 0, err
+    assert f"48 runs: {48 - len(after_kill)} done, {len(after_kill)} skipped" in text
+    assert not load(out).duplicated("run_id").any()
+    whole = cxsim("sweep", path, "--scheduler", scheduler, "--out", tmp_path / "whole")
+    assert whole.wait(timeout=300) == 0
+    pd.testing.assert_frame_equal(results(out), results(tmp_path / "whole"))
+    assert not list(out.rglob(".part-*"))  # no temp file left behind
+
+
+# --- SLURM (no SLURM here: the job script and cluster settings are checked) ------------------------
+
+def test_slurm_job_script_and_flags(tmp_path, monkeypatch):
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "cache"))
+    cfg = Cluster(queue="short", account="cx", cores=8, memory="16GB", walltime="02:00:00", jobs=3, interface="lo",
+                  job_extra_directives=("--constraint=avx512",))
+    with slurm_cluster(cfg, threads=2) as cluster:
+        script = cluster.job_script()
+    for line in ("#SBATCH -p short", "#SBATCH -A cx", "#SBATCH --cpus-per-task=8", "#SBATCH -t 02:00:00",
+                 "#SBATCH --mem=15G", "#SBATCH --constraint=avx512", "export NUMBA_NUM_THREADS=2",
+                 f"export NUMBA_CACHE_DIR={tmp_path / 'cache'}", sys.executable):
+        assert line in script, line
+    assert "--nworkers 4" in script and "--nthreads 1" in script  # 4 processes x 2 numba threads = 8 cores
+    assert "tcp://127.0.0.1:" in script
+
+    from cxsim.cli import parser
+    from cxsim.sweep import from_arguments
+    path = sweep_file(tmp_path)
+    path.write_text(path.read_text() + '\n[cluster]\nqueue = "long"\ncores = 16\nmemory = "32GB"\n')
+    args = parser().parse_args(["sweep", str(path), "--cluster", "slurm", "--cores", "4", "--jobs", "5"])
+    sweep, _, cores, _ = from_arguments(args)
+    assert cores.cluster == "slurm"
+    assert (sweep.cluster.queue, sweep.cluster.cores, sweep.cluster.memory, sweep.cluster.jobs) == ("long", 4, "32GB", 5)
+
+
+# --- analysis -------------------------------------------------------------------------------------
+
+def test_sensitivity_finds_price_drives_revenue(tmp_path, capsys):
+    text = """
+name = "price"
+scenario = "base"
+population = 300
+days = 20
+kpis = ["revenue", "retention"]
+[design]
+kind = "sobol"
+samples = 8
+by = ["ownership.model"]
+[parameters]
+market.price_per_month = { range = [20.0, 80.0] }
+departments.marketing.budget = { range = [1e6, 4e6] }
+"ownership.model" = ["cco_led", "siloed"]
+"""
+    path = sweep_file(tmp_path, "price.toml", text=text)
+    out = tmp_path / "out"
+    assert main(["sensitivity", str(path), "--out", str(out), "--workers", "2", "--plot", str(tmp_path / "s.png")]) == 0
+    printed = capsys.readouterr().out
+    assert "S1" in printed and "ST_conf" in printed
+    table = pd.read_csv(out / "sensitivity.csv")
+    assert len(table) == 2 * 2 * 2  # groups x KPIs x parameters
+    for model in ("cco_led", "siloed"):
+        rev = table[(table["kpi"] == "revenue") & (table["ownership.model"] == model)].set_index("parameter")
+        assert rev.loc["market.price_per_month", "ST"] > 0.8 > rev.loc["departments.marketing.budget", "ST"]
+    for png in (out / "sensitivity.png", tmp_path / "s.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(load(out, "design")) == 2 * 8 * 4 and load(out, "design")["revenue"].notna().all()
+
+
+def test_plot_kpi_against_parameters(tmp_path):
+    from cxsim.plots import kpi_against
+    sweep = load_sweep(sweep_file(tmp_path, population=300, replicates=2))
+    run_sweep(sweep, tmp_path / "out", Cores(workers=1))
+    fig = kpi_against(tmp_path / "out", "profit", "departments.service.budget", hue="ownership.model",
+               path=tmp_path / "p.png")
+    ax = fig.axes[0]
+    assert len(ax.lines) == 2 and [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "ownership.model = cco_led", "ownership.model = siloed"]
+    runs = load(tmp_path / "out")
+    means = runs[runs["ownership.model"] == "cco_led"].groupby("departments.service.budget")["profit"].mean()
+    assert list(ax.lines[0].get_ydata()) == pytest.approx(list(means))
+    assert (tmp_path / "p.png").stat().st_size > 10_000
