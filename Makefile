@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 	    $$base -m venv $(VENV); \
 	fi
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,viz]'
 	@touch $(STAMP)
 
 clean:
