@@ -85,13 +85,25 @@ def LessonCard(catalogue: dict[str, Lesson], lesson: Lesson, scenario):
 
 
 @solara.component
-def Page():
-    catalogue = solara.use_memo(lessons, [])
-    key = chosen_lesson.value if chosen_lesson.value in catalogue else FREE_PLAY
-    lesson, ownership = catalogue[key], chosen_ownership.value
-    scenario = solara.use_memo(lambda: scenario_of(lesson, ownership), [key, ownership])
-    model = solara.use_memo(lambda: TeachingModel(lesson=str(lesson.path), ownership=ownership), [key, ownership])
+def Layout(children=[]):  # noqa: B006 (solara's signature)
+    """No layout around `Page`: the page makes its own AppLayout (see `Page`)."""
+    return solara.Div(children=children)
+
+
+@solara.component
+def Lab(catalogue: dict[str, Lesson], lesson: Lesson, ownership: str | None):
+    scenario = solara.use_memo(lambda: scenario_of(lesson, ownership), [])
+    model = solara.use_memo(lambda: TeachingModel(lesson=str(lesson.path), ownership=ownership), [])
     with solara.Sidebar():
         LessonCard(catalogue, lesson, scenario)
-    SolaraViz(model, components=COMPONENTS, model_params=model_params(lesson, scenario, ownership),
-              name=TITLE).key(f"{key}/{ownership}")
+    SolaraViz(model, components=COMPONENTS, model_params=model_params(lesson, scenario, ownership), name=TITLE)
+
+
+@solara.component
+def Page():
+    """One AppLayout per lesson and ownership model: choosing either mounts everything afresh, Mesa's sidebar
+    too (its ModelCreator reads the model parameters only when it mounts, and the sidebar lives in the layout)."""
+    catalogue = solara.use_memo(lessons, [])
+    key = chosen_lesson.value if chosen_lesson.value in catalogue else FREE_PLAY
+    ownership = chosen_ownership.value
+    return solara.AppLayout(children=[Lab(catalogue, catalogue[key], ownership)]).key(f"{key}/{ownership}")

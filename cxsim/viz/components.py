@@ -1,32 +1,29 @@
 """The page's pieces: KPIs, the customers as agents, one customer's journey, departments, charts.
 
 Every component takes the live `TeachingModel` and re-renders when Mesa's
-`update_counter` moves (after Step, during Play, on Reset). Charts are
-matplotlib images and the customer view is a small Vue template, so nothing is
-fetched from a CDN.
+`update_counter` moves (after Step, during Play, on Reset). Charts and the
+customer view are small SVG widgets (cxsim.viz.widgets), text is plain HTML:
+nothing is fetched from a CDN.
 """
 
 from __future__ import annotations
 
 from html import escape
 
-import ipyvuetify
 import matplotlib
 import numpy as np
 import solara
-import traitlets
 from matplotlib.colors import TwoSlopeNorm, to_hex
-from matplotlib.figure import Figure
-from mesa.visualization import make_plot_component
 from mesa.visualization.utils import update_counter
 
 from cxsim import kernel as K
 from cxsim.kernel import DEPARTMENTS
+from cxsim.viz.widgets import CustomerGridWidget, LineChartWidget
 
 ATTITUDE_COLOURS = matplotlib.colormaps["RdYlGn"]
 ATTITUDE_NORM = TwoSlopeNorm(vmin=-0.5, vcenter=0.0, vmax=0.25)
 PROSPECT_COLOUR, CHURNED_COLOUR = "#e8eaf0", "#8d8d8d"
-DEPARTMENT_COLOURS = dict(zip(DEPARTMENTS, matplotlib.colormaps["tab10"].colors))
+DEPARTMENT_COLOURS = {d: to_hex(c) for d, c in zip(DEPARTMENTS, matplotlib.colormaps["tab10"].colors)}
 STATE_WORDS = {K.PROSPECT: "prospect", K.ACTIVE: "customer", K.CHURNED: "churned"}
 
 # the one customer the user clicked (an index into model.shown); per browser session
@@ -76,7 +73,8 @@ def KpiPanel(model):
                 with solara.Card(margin=0, classes=["cx-kpi"], style={"min-width": "120px", "padding": "4px 10px"}):
                     solara.Text(value, style={"font-size": "1.4em", "font-weight": "bold"}, classes=["cx-kpi-value"])
                     solara.Text(label, style={"font-size": "0.8em", "display": "block"})
-        Note(f"the same run from the command line: <code>{escape(model.command_line())}</code>", small=True)
+        Note(f"the same run from the command line: <code style='white-space: normal; word-break: break-word'>"
+             f"{escape(model.command_line())}</code>", small=True)
 
 
 def customer_cells(model) -> list[list]:
@@ -99,40 +97,6 @@ def customer_cells(model) -> list[list]:
     return cells
 
 
-class CustomerGridWidget(ipyvuetify.VuetifyTemplate):
-    """The customers as coloured squares laid along the network's ring (snaking row by row); click picks one."""
-
-    template = traitlets.Unicode("""
-<template>
-  <svg class="cx-customers" :viewBox="'0 0 ' + columns + ' ' + rows" width="100%"
-       :style="'max-height: 100%; aspect-ratio: ' + columns + ' / ' + rows" preserveAspectRatio="xMidYMin meet">
-    <g v-for="(c, i) in cells" :key="i" @click="pick(i)" style="cursor: pointer">
-      <rect :x="col(i) + 0.06" :y="row(i) + 0.06" width="0.88" height="0.88" :fill="c[0]"
-            :stroke="i === selected ? '#000' : 'none'" stroke-width="0.25"><title>{{ c[2] }}</title></rect>
-      <circle v-if="c[1]" :cx="col(i) + 0.5" :cy="row(i) + 0.5" r="0.2" fill="#1a1a1a" pointer-events="none"/>
-    </g>
-  </svg>
-</template>
-<script>
-module.exports = {
-  computed: { rows() { return Math.max(1, Math.ceil(this.cells.length / this.columns)); } },
-  methods: {
-    row(i) { return Math.floor(i / this.columns); },
-    col(i) { const c = i % this.columns; return this.row(i) % 2 ? this.columns - 1 - c : c; },
-  },
-};
-</script>
-""").tag(sync=True)
-    cells = traitlets.List().tag(sync=True)
-    columns = traitlets.Int(1).tag(sync=True)
-    selected = traitlets.Int(-1).tag(sync=True)
-    on_pick = traitlets.Callable(None, allow_none=True)
-
-    def vue_pick(self, index):
-        if self.on_pick is not None:
-            self.on_pick(int(index))
-
-
 @solara.component
 def CustomerView(model):
     """Every shown customer as an agent; hover for a summary, click to follow one customer's journey."""
@@ -146,32 +110,14 @@ def CustomerView(model):
                                    selected=selected_customer.value, on_pick=selected_customer.set)
 
 
-def _journey_figure(model, j: int, days) -> Figure:
-    fig = Figure(figsize=(6, 2.6), layout="constrained")
-    ax = fig.subplots()
-    ax.axhline(0.0, color="#999", lw=0.8)
-    ax.plot(days.day, days.attitude, color="#333", lw=1.5, label="attitude")
+def _journey_markers(model, j: int, attitude: np.ndarray) -> list[dict]:
+    """Dots on the attitude line: failures in their department's colour, complaints, resolutions, joining, leaving."""
     events = model.journey_events[:model.day, j]
-    for k, name in enumerate(DEPARTMENTS):
-        failed = np.flatnonzero(events & (1 << (K.FAILURE_BIT + k)))
-        if len(failed):
-            ax.scatter(failed, days.attitude.to_numpy()[failed], color=DEPARTMENT_COLOURS[name], s=28, zorder=3,
-                       label=f"{name} failed")
-    for bit, marker, label in ((K.NEW_COMPLAINT, "v", "complained"), (K.RESOLVED, "^", "resolved")):
-        when = np.flatnonzero(events & (1 << bit))
-        if len(when):
-            ax.scatter(when, days.attitude.to_numpy()[when], marker=marker, facecolor="none", edgecolor="k", s=60,
-                       zorder=4, label=label)
-    for bit, colour, label in ((K.ACQUIRED, "tab:green", "joined"), (K.CHURNED_TODAY, "k", "left")):
-        for day in np.flatnonzero(events & (1 << bit)):
-            ax.axvline(day, color=colour, ls="--", lw=1, label=label)
-    ax.set_xlim(0, max(1, model.day - 1))
-    ax.set_xlabel("day")
-    ax.set_ylabel("attitude")
-    handles, labels = ax.get_legend_handles_labels()
-    unique = dict(zip(labels, handles))
-    ax.legend(unique.values(), unique.keys(), fontsize=7, loc="lower left", ncols=3)
-    return fig
+    marks = [(K.FAILURE_BIT + k, DEPARTMENT_COLOURS[d], f"{d} failed") for k, d in enumerate(DEPARTMENTS)]
+    marks += [(K.NEW_COMPLAINT, "#000000", "complained"), (K.RESOLVED, "#2e7d32", "complaint resolved"),
+              (K.ACQUIRED, "#00c853", "became a customer"), (K.CHURNED_TODAY, "#616161", "left")]
+    return [{"x": int(day), "y": float(attitude[day]), "color": colour, "label": f"day {day}: {label}"}
+            for bit, colour, label in marks for day in np.flatnonzero(events & (1 << bit))]
 
 
 @solara.component
@@ -192,56 +138,64 @@ def JourneyPanel(model):
                      f"{pop.expectation[row]:.2f} · complained {'yes' if pop.complained[row] else 'never'}")
         Note(head, classes=["cx-journey-head"])
         days, told = model.journey(j)
-        if model.day:
-            solara.FigureMatplotlib(_journey_figure(model, j, days), format="png")
-        recent = "; ".join(f"day {d}: {w}" for d, w in told[-12:]) or "nothing has happened yet"
+        attitude = days.attitude.to_numpy(dtype=float)
+        LineChartWidget.element(title="attitude day by day", ylabel="attitude",
+                                series=[{"name": "attitude", "color": "#333333", "values": _finite(attitude)}],
+                                markers=_journey_markers(model, j, attitude))
+        recent = "; ".join(f"day {d}: {w}" for d, w in told[-12:]) or "no failure, complaint or word of mouth yet"
         Note(recent, small=True)
 
 
-def _departments_figure(model) -> Figure:
-    table = model.departments_now()
-    fig = Figure(figsize=(7, 2.6), layout="constrained")
-    axes = fig.subplots(1, 3, sharey=True)
-    colours = [DEPARTMENT_COLOURS[d] for d in table.index]
-    for ax, column, title, scale in ((axes[0], "budget", "budget (k / year)", 1e-3),
-                                     (axes[1], "failure_rate", "failure rate today (%)", 100.0),
-                                     (axes[2], "churn_attributed", "churn attributed (customers)", 1.0)):
-        ax.barh(table.index, table[column] * scale, color=colours)
-        ax.set_title(title, fontsize=9)
-        ax.tick_params(labelsize=8)
-    axes[0].invert_yaxis()
-    return fig
+def _bar(value: float, top: float, colour: str, text: str) -> str:
+    width = 0.0 if top <= 0 else 65.0 * value / top
+    return (f'<td style="width: 30%; padding: 1px 4px; white-space: nowrap"><div style="background: {colour}; width: {width:.1f}%; '
+            f'height: 12px; display: inline-block; vertical-align: middle"></div> {text}</td>')
 
 
 @solara.component
 def DepartmentPanel(model):
     """Each department's budget, failure rate and the churn blamed on it."""
     update_counter.get()
-    with solara.Column(classes=["cx-departments"], style={"padding": "8px"}):
-        solara.FigureMatplotlib(_departments_figure(model), format="png")
+    table = model.departments_now()
+    top = table.max()
+    rows = "".join(
+        f'<tr><td style="padding-right: 6px">{name}</td>'
+        + _bar(d.budget, top.budget, DEPARTMENT_COLOURS[name], f"{d.budget / 1e3:,.1f}k")
+        + _bar(d.failure_rate, top.failure_rate, DEPARTMENT_COLOURS[name], f"{100 * d.failure_rate:.1f}%")
+        + _bar(d.churn_attributed, top.churn_attributed, DEPARTMENT_COLOURS[name], f"{d.churn_attributed:.0f}")
+        + "</tr>" for name, d in table.iterrows())
+    Note('<b>Departments</b><table class="cx-departments" style="width: 100%; font-size: 0.85em; '
+         'border-collapse: collapse"><tr><th></th><th align="left">budget / year</th>'
+         '<th align="left">failure rate today</th><th align="left">churn attributed</th></tr>'
+         f"{rows}</table>")
 
 
-def _titled(title: str, ylabel: str, labels: list[str] | None = None):
-    def post_process(ax):
-        ax.set_title(title, fontsize=10)
-        ax.set_ylabel(ylabel)
-        ax.set_xlabel("day")
-        if labels:
-            ax.legend(labels, fontsize=8, loc="best")
-    return post_process
+def _finite(values) -> list:
+    """Numbers for JSON: NaN (e.g. no survey answer yet) becomes a gap."""
+    return [None if not np.isfinite(x) else round(float(x), 4) for x in values]
+
+
+def line_chart(title: str, ylabel: str, lines: dict[str, tuple[str, str]]):
+    """A chart component of `model.daily()` columns: {column: (legend name, colour)}."""
+    @solara.component
+    def Chart(model):
+        update_counter.get()
+        table = model.daily()
+        LineChartWidget.element(title=title, ylabel=ylabel, series=[
+            {"name": name, "color": colour, "values": _finite(table[column])}
+            for column, (name, colour) in lines.items()])
+    Chart.__name__ = f"Chart_{title}"
+    return Chart
 
 
 CHARTS = [
-    make_plot_component("active_customers", post_process=_titled("Active customers", "customers")),
-    make_plot_component({"acquisitions": "tab:green", "churned": "tab:red"},
-                        post_process=_titled("Acquisitions and churn per day", "customers",
-                                             ["acquisitions", "churned"])),
-    make_plot_component({"csat": "tab:blue", "nps": "tab:purple", "nps_survey": "tab:orange"},
-                        post_process=_titled("CSAT and NPS", "% / points",
-                                             ["CSAT %", "NPS (true)", "NPS (surveyed, to date)"])),
-    make_plot_component({"wait_minutes": "tab:brown", "open_complaints": "tab:gray"},
-                        post_process=_titled("Contact centre", "minutes / complaints",
-                                             ["service wait (minutes)", "open complaints"])),
+    line_chart("Active customers", "customers", {"active_customers": ("active", "#1f77b4")}),
+    line_chart("Acquisitions and churn per day", "customers",
+               {"acquisitions": ("acquisitions", "#2ca02c"), "churned": ("churned", "#d62728")}),
+    line_chart("CSAT and NPS", "% / points", {"csat": ("CSAT %", "#1f77b4"), "nps": ("NPS (true)", "#9467bd"),
+                                              "nps_survey": ("NPS (surveyed, to date)", "#ff7f0e")}),
+    line_chart("Contact centre", "minutes / complaints", {"wait_minutes": ("wait (minutes)", "#8c564b"),
+                                                          "open_complaints": ("open complaints", "#7f7f7f")}),
 ]
 
 COMPONENTS = [KpiPanel, CustomerView, JourneyPanel, DepartmentPanel, *CHARTS]

@@ -141,11 +141,6 @@ class TeachingModel(CXModel):
         table["open_complaints"] = self.open_complaints[:self.day]
         return table
 
-    @property
-    def datacollector(self):
-        """What Mesa's `make_plot_component` reads: `get_model_vars_dataframe()` gives `daily()`."""
-        return _DailyRecord(self)
-
     def departments_now(self) -> pd.DataFrame:
         """Per department: this year's budget, today's failure rate, churn attributed so far."""
         table = metrics.department_table(self).set_index("department").loc[list(DEPARTMENTS)]
@@ -165,18 +160,13 @@ class TeachingModel(CXModel):
     def command_line(self) -> str:
         """The `cxsim run` command that gives this very run."""
         s = self.config
-        args = ["cxsim", "run", str(self.lesson)] + [a for o in self.overrides for a in ("--set", o)]
+        lesson = Path(self.lesson).resolve()
+        if lesson.is_relative_to(Path.cwd()):
+            lesson = lesson.relative_to(Path.cwd())
+        args = ["cxsim", "run", str(lesson)] + [a for o in self.overrides for a in ("--set", o)]
         args += ["--population", str(s.market.population), "--seed", str(self.seed), "--engine", self.engine,
                  "--replicates", "1"]
         return shlex.join(args)
-
-
-class _DailyRecord:
-    def __init__(self, model: TeachingModel):
-        self.model = model
-
-    def get_model_vars_dataframe(self) -> pd.DataFrame:
-        return self.model.daily()
 
 
 def budget_slider_range(budget: float) -> tuple[int, int, int]:
