@@ -7,7 +7,6 @@ Screenshots go to out/test-artifacts/; CXSIM_UPDATE_DOCS=1 also writes docs/viz.
 
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -156,14 +155,14 @@ def test_teaching_page_end_to_end(page):
     assert day(page) == paused, "the model kept running after Pause"
     assert len(page.locator(".cx-journey svg polyline.cx-line").first.get_attribute("points").split()) >= 6
     snap(page, "3-played")
-    if os.environ.get("CXSIM_UPDATE_DOCS") == "1":
-        shutil.copy(ARTIFACTS / "3-played.png", ROOT / "docs" / "viz.png")
 
     choose(page, page.locator(".v-input", has_text="people in the market").first, "200")
     page.get_by_role("button", name="Reset").click()
     page.locator(".cx-day", has_text="200 people").wait_for()
     assert day(page) == 0 and "siloed" in page.locator(".cx-day").inner_text()
-    assert page.locator("svg.cx-customers rect").count() == 200
+    playwright.expect(page.locator("svg.cx-customers rect")).to_have_count(200)
+    assert "--set ownership.model=siloed" in page.locator(".cx-command").inner_text()
+    assert "--population 200" in page.locator(".cx-command").inner_text()
 
     choose(page, page.locator(".cx-lesson-select"), "Billing outage (test lesson)")
     page.locator(".cx-day", has_text="Billing outage").wait_for()
@@ -174,3 +173,16 @@ def test_teaching_page_end_to_end(page):
         wait_for_day(page, lambda d, n=n: d >= n)
     assert_drawn(page)
     snap(page, "4-lesson")
+    if os.environ.get("CXSIM_UPDATE_DOCS") == "1":  # the README's picture: the lesson a few weeks in
+        page.get_by_role("button", name="▶").click()
+        wait_for_day(page, lambda d: d >= 40, timeout=120)
+        page.get_by_role("button", name="❚❚").click()
+        page.get_by_role("button", name="▶").wait_for()
+        titles = page.locator("svg.cx-customers rect title").all_text_contents()
+        unhappy = min((float(t.split("attitude ")[1].split(",")[0]), i) for i, t in enumerate(titles)
+                      if "attitude" in t)[1]
+        page.locator("svg.cx-customers rect").nth(unhappy).click()  # the unhappiest customer
+        page.locator(".cx-journey-head").wait_for()
+        page.set_viewport_size({"width": 1500, "height": 1500})
+        page.wait_for_timeout(1500)
+        page.screenshot(path=ROOT / "docs" / "viz.png")

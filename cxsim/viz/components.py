@@ -54,12 +54,12 @@ def KpiPanel(model):
         today = table.iloc[-1]
         values = {
             "active customers": f"{today.active_customers:,.0f}",
-            "acquisitions (today / total)": f"{today.acquisitions:.0f} / {table.acquisitions.sum():,.0f}",
-            "churn (today / total)": f"{today.churned:.0f} / {table.churned.sum():,.0f}",
+            "won today / so far": f"{today.acquisitions:.0f} / {table.acquisitions.sum():,.0f}",
+            "churned today / so far": f"{today.churned:.0f} / {table.churned.sum():,.0f}",
             "CSAT %": f"{today.csat:.1f}",
             "NPS (true)": f"{today.nps:+.0f}",
             "NPS (surveyed)": "-" if np.isnan(today.nps_survey) else f"{today.nps_survey:+.0f}",
-            "service wait (min)": f"{today.wait_minutes:.1f}",
+            "service wait, min": f"{today.wait_minutes:.1f}",
             "open complaints": f"{today.open_complaints:.0f}",
         }
     with solara.Column(classes=["cx-kpis"], style={"padding": "8px"}):
@@ -68,13 +68,11 @@ def KpiPanel(model):
              f"{model.config.market.population:,} people · promise markup {o.promise_markup:+.2f} · "
              f"handoff consistency {o.handoff_consistency:.2f} · seed {model.seed} · engine {model.engine}",
              classes=["cx-day"])
-        with solara.Row(style={"flex-wrap": "wrap", "gap": "6px"}):
+        with solara.Row(style={"flex-wrap": "wrap", "gap": "4px"}):
             for label, value in values.items():
-                with solara.Card(margin=0, classes=["cx-kpi"], style={"min-width": "120px", "padding": "4px 10px"}):
-                    solara.Text(value, style={"font-size": "1.4em", "font-weight": "bold"}, classes=["cx-kpi-value"])
-                    solara.Text(label, style={"font-size": "0.8em", "display": "block"})
-        Note(f"the same run from the command line: <code style='white-space: normal; word-break: break-word'>"
-             f"{escape(model.command_line())}</code>", small=True)
+                with solara.Card(margin=0, classes=["cx-kpi"], style={"min-width": "84px", "padding": "2px 8px"}):
+                    solara.Text(value, style={"font-size": "1.2em", "font-weight": "bold"}, classes=["cx-kpi-value"])
+                    solara.Text(label, style={"font-size": "0.75em", "display": "block"})
 
 
 def customer_cells(model) -> list[list]:
@@ -168,6 +166,8 @@ def DepartmentPanel(model):
          'border-collapse: collapse"><tr><th></th><th align="left">budget / year</th>'
          '<th align="left">failure rate today</th><th align="left">churn attributed</th></tr>'
          f"{rows}</table>")
+    Note(f"the same run from the command line: <code style='white-space: normal; word-break: break-word'>"
+         f"{escape(model.command_line())}</code>", small=True, classes=["cx-command"])
 
 
 def _finite(values) -> list:
