@@ -113,6 +113,8 @@ def assert_drawn(page):
     fills = page.evaluate("() => new Set([...document.querySelectorAll('svg.cx-customers rect')]"
                           ".map(r => r.getAttribute('fill'))).size")
     assert fills >= 3, "the customers are drawn in at least three colours"
+    hover = page.locator("svg.cx-customers rect title").first.text_content()
+    assert re.match(r"customer \d+: (prospect|customer|churned)", hover), hover
     widths = page.evaluate("() => [...document.querySelectorAll('.cx-chart')].map(c => Math.max(0, "
                            "...[...c.querySelectorAll('polyline.cx-line')].map(l => l.getBoundingClientRect().width)))")
     assert len(widths) >= 4 and min(widths) > 50, f"a chart has no line drawn: widest line per chart {widths}"

@@ -8,6 +8,7 @@ nothing is fetched from a CDN.
 
 from __future__ import annotations
 
+import json
 from html import escape
 
 import matplotlib
@@ -62,17 +63,17 @@ def KpiPanel(model):
             "service wait, min": f"{today.wait_minutes:.1f}",
             "open complaints": f"{today.open_complaints:.0f}",
         }
+    o = model.config.ownership
+    cards = "".join(
+        '<div class="cx-kpi" style="border: 1px solid #ddd; border-radius: 4px; padding: 2px 8px; min-width: 84px">'
+        f'<div class="cx-kpi-value" style="font-size: 1.2em; font-weight: bold">{value}</div>'
+        f'<div style="font-size: 0.75em">{label}</div></div>' for label, value in values.items())
     with solara.Column(classes=["cx-kpis"], style={"padding": "8px"}):
-        o = model.config.ownership
         Note(f"<b>Day {day} of {days}</b> · {escape(model.config.name)} · ownership <code>{o.model}</code> · "
              f"{model.config.market.population:,} people · promise markup {o.promise_markup:+.2f} · "
              f"handoff consistency {o.handoff_consistency:.2f} · seed {model.seed} · engine {model.engine}",
              classes=["cx-day"])
-        with solara.Row(style={"flex-wrap": "wrap", "gap": "4px"}):
-            for label, value in values.items():
-                with solara.Card(margin=0, classes=["cx-kpi"], style={"min-width": "84px", "padding": "2px 8px"}):
-                    solara.Text(value, style={"font-size": "1.2em", "font-weight": "bold"}, classes=["cx-kpi-value"])
-                    solara.Text(label, style={"font-size": "0.75em", "display": "block"})
+        Note(f'<div style="display: flex; flex-wrap: wrap; gap: 4px">{cards}</div>')
 
 
 def customer_cells(model) -> list[list]:
@@ -104,7 +105,7 @@ def CustomerView(model):
         Note(f"<b>Customers</b> ({shown:,} of {n:,}, neighbours on the network side by side) · "
              "colour = attitude (red unhappy, green happy) · pale = prospect · grey = churned · "
              "dot = open complaint · hover for a summary, click to follow a journey")
-        CustomerGridWidget.element(cells=customer_cells(model), columns=int(np.ceil(np.sqrt(shown))),
+        CustomerGridWidget.element(cells_json=json.dumps(customer_cells(model)), columns=int(np.ceil(np.sqrt(shown))),
                                    selected=selected_customer.value, on_pick=selected_customer.set)
 
 

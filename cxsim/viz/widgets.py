@@ -11,7 +11,8 @@ import traitlets
 class CustomerGridWidget(ipyvuetify.VuetifyTemplate):
     """Customers as squares laid along the network's ring, snaking row by row; hover tells, click picks one.
 
-    `cells`: one [colour, complaining (0/1), hover text] per customer.
+    `cells`: JSON of one [colour, complaining (0/1), hover text] per customer (one string: a list trait of
+    thousands of lists costs ~0.1 s per redraw to validate and compare).
     """
 
     template = traitlets.Unicode("""
@@ -27,7 +28,10 @@ class CustomerGridWidget(ipyvuetify.VuetifyTemplate):
 </template>
 <script>
 module.exports = {
-  computed: { rows() { return Math.max(1, Math.ceil(this.cells.length / this.columns)); } },
+  computed: {
+    cells() { return JSON.parse(this.cells_json); },
+    rows() { return Math.max(1, Math.ceil(this.cells.length / this.columns)); },
+  },
   methods: {
     row(i) { return Math.floor(i / this.columns); },
     col(i) { const c = i % this.columns; return this.row(i) % 2 ? this.columns - 1 - c : c; },
@@ -35,7 +39,7 @@ module.exports = {
 };
 </script>
 """).tag(sync=True)
-    cells = traitlets.List().tag(sync=True)
+    cells_json = traitlets.Unicode("[]").tag(sync=True)
     columns = traitlets.Int(1).tag(sync=True)
     selected = traitlets.Int(-1).tag(sync=True)
     on_pick = traitlets.Callable(None, allow_none=True)
