@@ -48,6 +48,9 @@ def test_teaching_model_is_the_cli_run_it_prints():
     o = scenario.ownership
     assert (o.model, o.promise_markup, o.handoff_consistency, o.objective) == ("siloed", 0.1, 0.3, "fixed")
     assert scenario.departments.billing.budget == pytest.approx(2e5 * 300 / 100_000)
+    assert TeachingModel(population=200).command_line().startswith("cxsim run base --population 200 ")
+    unmoved = TeachingModel(population=200, billing_budget=800_000, handoff_consistency=0.8, promise_markup=0.0)
+    assert unmoved.overrides == []  # controls left at the lesson's values add nothing
     plain = stepped(CXModel(scenario), 12)
     np.testing.assert_array_equal(plain.history, model.history)  # the records change nothing
     np.testing.assert_array_equal(plain.ledger, model.ledger)

@@ -69,7 +69,7 @@ def LessonCard(catalogue: dict[str, Lesson], lesson: Lesson, scenario):
     def pick_ownership(name):
         chosen_ownership.set(None if name == lesson_scenario.ownership.model else name)
 
-    lesson_scenario = solara.use_memo(lambda: scenario_of(lesson, None), [lesson.key])
+    lesson_scenario = solara.use_memo(lambda: scenario_of(lesson.path, None), [lesson.key])
     with solara.Card("Lesson", classes=["cx-lesson"]):
         solara.v.Select(label="lesson", items=[{"text": item.name, "value": key} for key, item in catalogue.items()],
                         v_model=lesson.key, on_v_model=pick_lesson, class_="cx-lesson-select")
@@ -92,7 +92,7 @@ def Layout(children=[]):  # noqa: B006 (solara's signature)
 
 @solara.component
 def Lab(catalogue: dict[str, Lesson], lesson: Lesson, ownership: str | None):
-    scenario = solara.use_memo(lambda: scenario_of(lesson, ownership), [])
+    scenario = solara.use_memo(lambda: scenario_of(lesson.path, ownership), [])
     model = solara.use_memo(lambda: TeachingModel(lesson=str(lesson.path), ownership=ownership), [])
     with solara.Sidebar():
         LessonCard(catalogue, lesson, scenario)

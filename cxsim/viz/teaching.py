@@ -8,6 +8,7 @@ attitude, state and events (their journey so far) and the open complaints.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import shlex
@@ -88,6 +89,8 @@ def lesson_overrides(ownership: str | None = None, promise_markup: float | None 
 class TeachingModel(CXModel):
     """A classroom run of a lesson; every keyword is one control of the page (Mesa rebuilds it on Reset).
 
+    A control left at the lesson's value adds no override (the command line stays short).
+
     Budgets are per year for the lesson's own market size, as in the lesson file;
     like `--population`, the population scales them and the initial customers.
     """
@@ -101,7 +104,9 @@ class TeachingModel(CXModel):
         budgets = dict(zip(DEPARTMENTS, (marketing_budget, sales_budget, digital_budget, product_budget,
                                          fulfilment_budget, billing_budget, service_budget)))
         self.lesson = lesson
-        self.overrides = lesson_overrides(ownership, promise_markup, handoff_consistency, budgets)
+        start = scenario_of(lesson, ownership)
+        self.overrides = [o for o in lesson_overrides(ownership, promise_markup, handoff_consistency, budgets)
+                          if o.startswith("ownership.model=") or _value_at(start, o) != float(o.partition("=")[2])]
         scenario = load_scenario(lesson, self.overrides, population=int(population), seed=int(seed), engine=engine,
                                  replicates=1)
         super().__init__(scenario)
@@ -109,7 +114,6 @@ class TeachingModel(CXModel):
         self.shown = ring_order(n, self.seed)[:SHOWN]  # drawn customers, in ring order: neighbours side by side
         k = len(self.shown)
         self.journey_attitude = np.zeros((days, k), np.float32)
-        self.journey_state = np.zeros((days, k), np.int8)
         self.journey_events = np.zeros((days, k), np.uint32)
         self.open_complaints = np.zeros(days)
 
@@ -118,7 +122,6 @@ class TeachingModel(CXModel):
         super().step()
         pop, rows = self.population, self.shown
         self.journey_attitude[t] = self.attitudes()
-        self.journey_state[t] = pop.state[rows]
         self.journey_events[t] = pop.events[rows]
         self.open_complaints[t] = np.count_nonzero((pop.state == K.ACTIVE) & (pop.complaint != K.NO_DEPT))
 
@@ -148,10 +151,9 @@ class TeachingModel(CXModel):
         return table[["budget", "failure_rate", "churn_attributed", "failures", "complaints_caused"]]
 
     def journey(self, j: int) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
-        """Shown customer j's days so far (attitude, state) and what happened to them, day by day."""
+        """Shown customer j's attitude day by day so far, and what happened to them, day by day."""
         t = self.day
-        days = pd.DataFrame({"day": np.arange(t), "attitude": self.journey_attitude[:t, j],
-                             "state": self.journey_state[:t, j]})
+        days = pd.DataFrame({"day": np.arange(t), "attitude": self.journey_attitude[:t, j]})
         events = self.journey_events[:t, j]
         told = [(day, words) for day in np.flatnonzero(events) for bit, words in EVENT_WORDS
                 if events[day] & (1 << bit)]
@@ -160,22 +162,29 @@ class TeachingModel(CXModel):
     def command_line(self) -> str:
         """The `cxsim run` command that gives this very run."""
         s = self.config
-        lesson = Path(self.lesson).resolve()
+        lesson = Path(self.lesson).resolve()  # a file: shown relative to here when it is below here
         if lesson.is_relative_to(Path.cwd()):
             lesson = lesson.relative_to(Path.cwd())
+        if not lesson.is_file():  # a bundled scenario's bare name
+            lesson = self.lesson
         args = ["cxsim", "run", str(lesson)] + [a for o in self.overrides for a in ("--set", o)]
         args += ["--population", str(s.market.population), "--seed", str(self.seed), "--engine", self.engine,
                  "--replicates", "1"]
         return shlex.join(args)
 
 
+def _value_at(scenario: Scenario, override: str):
+    """The scenario's value at an override's dotted key (e.g. departments.billing.budget)."""
+    return functools.reduce(getattr, override.partition("=")[0].split("."), scenario)
+
+
 def budget_slider_range(budget: float) -> tuple[int, int, int]:
-    """(min, max, step) of a budget slider for a lesson's budget: zero to three times it, about 60 steps."""
+    """(min, max, step) of a budget slider for a lesson's budget: zero to three times it, in round steps."""
     top = max(3.0 * budget, 100_000.0)
     step = 10 ** max(3, int(math.log10(top / 60)))
     return 0, int(math.ceil(top / step) * step), step
 
 
-def scenario_of(lesson: Lesson, ownership: str | None) -> Scenario:
+def scenario_of(lesson: str | Path, ownership: str | None) -> Scenario:
     """The lesson's scenario with the chosen ownership model (what the controls start from)."""
-    return load_scenario(lesson.path, lesson_overrides(ownership))
+    return load_scenario(lesson, lesson_overrides(ownership))
