@@ -13,8 +13,9 @@ from cxsim import load_scenario, metrics
 from cxsim.cli import _load, main, parser
 from cxsim.model import CXModel
 from cxsim.scenario import ScenarioError
+from conftest import required_module
 
-solara = pytest.importorskip("solara", reason="the viz extra is not installed")
+solara = required_module("solara", "the viz extra: make setup installs it")
 import ipyvuetify as v  # noqa: E402
 
 from cxsim.viz import app, check, components  # noqa: E402

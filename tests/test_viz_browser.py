@@ -15,6 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import required, required_module
 
 from cxsim.viz import server_command, server_env
 
@@ -23,12 +24,8 @@ ARTIFACTS = ROOT / "out" / "test-artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
 HEADLESS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
-if not CHROMIUM.exists():
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{CHROMIUM} is missing in CI: .ci/run installs Debian's chromium", pytrace=False)
-    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); the browser test needs it",
-                allow_module_level=True)
-playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (make setup)")
+required(f"Debian's chromium ({CHROMIUM})", CHROMIUM.exists(), "apt-get install chromium; .ci/run does it")
+playwright = required_module("playwright.sync_api")
 expect = playwright.expect
 
 
