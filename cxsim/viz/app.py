@@ -92,6 +92,7 @@ def Layout(children=[]):  # noqa: B006 (solara's signature)
 
 @solara.component
 def Lab(catalogue: dict[str, Lesson], lesson: Lesson, ownership: str | None):
+    """The lesson card and Mesa's SolaraViz for one lesson and ownership model."""
     scenario = solara.use_memo(lambda: scenario_of(lesson.path, ownership), [])
     model = solara.use_memo(lambda: TeachingModel(lesson=str(lesson.path), ownership=ownership), [])
     with solara.Sidebar():
