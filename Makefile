@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml Makefile
 	    $$base -m venv $(VENV); \
 	fi
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,cluster]'
+	$(PY) -m pip install --quiet -e '.[dev,cluster,viz]'
 	@touch $(STAMP)
 
 clean:

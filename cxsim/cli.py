@@ -149,6 +149,12 @@ def _kpi_list(text: str) -> list[str]:
     return names
 
 
+def cmd_viz(args) -> int:
+    from cxsim.viz import serve
+
+    return serve(args.port, args.lesson, args.lessons)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cxsim", description="Simulate who should own the customer experience.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -184,6 +190,11 @@ def parser() -> argparse.ArgumentParser:
         command = sub.add_parser(module.__name__.split(".")[-1], help=what)
         module.add_arguments(command)
         command.set_defaults(func=module.main)
+    viz = sub.add_parser("viz", help="the teaching page (Mesa SolaraViz) on http://127.0.0.1:PORT/")
+    viz.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765)")
+    viz.add_argument("--lesson", help="lesson to open with: a file name in scenarios/lessons/ without .toml")
+    viz.add_argument("--lessons", help="directory of lesson files (default scenarios/lessons/)")
+    viz.set_defaults(func=cmd_viz)
     return p
 
 

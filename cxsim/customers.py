@@ -96,6 +96,11 @@ def _hashes(key, n):
     return out
 
 
+def ring_order(n: int, seed: int) -> np.ndarray:
+    """The customers in their order around the network's ring: neighbours on the ring hear each other."""
+    return np.argsort(_hashes(rng.stream_key(seed, rng.NETWORK), n), kind="stable").astype(np.int32)
+
+
 def small_world(n: int, degree: int, rewire: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """A Watts-Strogatz network as CSR arrays: whom each customer hears word of mouth from.
 
@@ -108,7 +113,7 @@ def small_world(n: int, degree: int, rewire: float, seed: int) -> tuple[np.ndarr
     indptr = np.arange(0, n * degree + 1, degree, dtype=np.int64)
     indices = np.empty(n * degree, np.int32)
     if degree:
-        _ring_links(np.argsort(_hashes(key, n), kind="stable").astype(np.int32), degree, rewire, key, indices)
+        _ring_links(ring_order(n, seed), degree, rewire, key, indices)
     return indptr, indices
 
 

@@ -1,3 +1,6 @@
+import importlib
+import os
+
 import pytest
 
 from cxsim import load_scenario
@@ -24,3 +27,19 @@ def scenario():
 
 def simulate(scenario, **kw):
     return CXModel(scenario, **kw).run()
+
+
+def required(what: str, present: bool, how: str):
+    """A test module's outside requirement: skip without it on a developer's machine, fail without it in CI."""
+    if present:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{what} is missing in CI ({how})", pytrace=False)
+    pytest.skip(f"{what} is missing ({how})", allow_module_level=True)
+
+
+def required_module(name: str, how: str = "make setup installs it"):
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        required(f"Python package {name}", False, how)

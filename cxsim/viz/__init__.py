@@ -1,0 +1,58 @@
+"""The teaching view: a Mesa SolaraViz page with lessons (`cxsim viz`). Needs the `viz` extra."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from cxsim.scenario import ScenarioError
+
+APP = Path(__file__).resolve().parent / "app.py"
+
+
+def server_command(port: int) -> list[str]:
+    """The solara server for the page, on loopback only, without reloading or telemetry."""
+    return [sys.executable, "-m", "solara", "run", str(APP), "--host", "127.0.0.1", "--port", str(port),
+            "--production", "--no-open"]
+
+
+def server_env(lesson: str | None = None, lessons: str | Path | None = None) -> dict[str, str]:
+    env = dict(os.environ, SOLARA_TELEMETRY_MIXPANEL_ENABLE="False", MPLBACKEND="Agg")
+    if lesson:
+        env["CXSIM_LESSON"] = lesson
+    if lessons:
+        env["CXSIM_LESSONS"] = str(Path(lessons).resolve())
+    return env
+
+
+def check(port: int, lesson: str | None, lessons: str | Path | None) -> None:
+    """Bad input before the server starts: a port taken or out of range, an unknown lesson, a broken lesson file."""
+    from cxsim.viz.teaching import lessons as catalogue
+
+    if not 1 <= port <= 65535:
+        raise ScenarioError(f"--port: expected a port number 1..65535, got {port}")
+    if lessons is not None and not Path(lessons).is_dir():
+        raise ScenarioError(f"--lessons {lessons}: expected a directory of lesson files (*.toml)")
+    found = catalogue(None if lessons is None else Path(lessons))
+    if lesson is not None and lesson not in found:
+        raise ScenarioError(f"--lesson {lesson}: no such lesson; known: {', '.join(found)}")
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError as e:
+            raise ScenarioError(f"--port {port}: cannot listen on 127.0.0.1:{port} ({e.strerror})") from None
+
+
+def serve(port: int = 8765, lesson: str | None = None, lessons: str | Path | None = None) -> int:
+    """Run the page until interrupted; returns the server's exit code."""
+    check(port, lesson, lessons)
+    if importlib.util.find_spec("solara") is None:
+        print("cxsim viz: the page needs the viz extra: pip install -e '.[viz]' (make setup installs it)",
+              file=sys.stderr)
+        return 1
+    print(f"cxsim viz: open http://127.0.0.1:{port}/ (Ctrl-C stops)", file=sys.stderr)
+    return subprocess.call(server_command(port), env=server_env(lesson, lessons))
