@@ -64,6 +64,11 @@ def _varied(args) -> list:
     return scenarios
 
 
+def _wrote(paths):
+    for path in paths:
+        print(f"wrote {path}", file=sys.stderr)
+
+
 def cmd_check(args) -> int:
     s = _load(args)
     print(f"{args.scenario}: ok ({s.name}: {s.market.population} customers, {s.days} days, "
@@ -89,8 +94,7 @@ def cmd_run(args) -> int:
         print(dept[["budget", "failures", "complaints_caused", "churn_attributed"]].to_string(
             float_format=lambda x: f"{x:,.0f}"))
     if args.out:
-        for path in results.write(args.out):
-            print(f"wrote {path}", file=sys.stderr)
+        _wrote(results.write(args.out))
     return 0
 
 
@@ -113,8 +117,7 @@ def cmd_compare(args) -> int:
         print("\nin short (95% paired intervals):")
         print("\n".join(f"  {line}" for line in report.digest(comparison, args.kpis or report.HEADLINE)))
     if args.out:
-        for path in report.write(comparison, args.out, command="cxsim " + " ".join(args.argv)):
-            print(f"wrote {path}", file=sys.stderr)
+        _wrote(report.write(comparison, args.out, command="cxsim " + " ".join(args.argv)))
     return 0
 
 
@@ -136,8 +139,7 @@ def cmd_lesson(args) -> int:
              "shown" if o.shown else "not shown"] for o in outcomes]
     print(report.text_table(["kpi", "claim", "paired diff", "95% CI", "outcome"], rows))
     if args.out:
-        for path in report.write(comparison, args.out, command="cxsim " + " ".join(args.argv)):
-            print(f"wrote {path}", file=sys.stderr)
+        _wrote(report.write(comparison, args.out, command="cxsim " + " ".join(args.argv)))
     return 0
 
 

@@ -59,14 +59,8 @@ def trajectories(days, title: str = "", path=None):
     return _save(fig, path)
 
 
-COMPARED = (  # the comparison's trajectory panels: column, title, unit, rolling window (days)
-    ("active_customers", "Active customers", "customers", 1),
-    ("csat", "CSAT", "% satisfied", 1),
-    ("nps", "NPS (true)", "NPS points", 1),
-    ("churned", "Churn", "customers / day (7-day mean)", 7),
-    ("complaints", "Complaints", "complaints / day (7-day mean)", 7),
-    ("promise", "Brand promise", "quality 0..1", 1),
-)
+# the comparison's trajectory panels: the contact-centre wait gives way to complaints
+COMPARED = (*PANELS[:4], ("complaints", "Complaints", "complaints / day (7-day mean)", 7), PANELS[5])
 EFFECTS = (("retention", "Retention", "share of day-0 customers", 1.0), ("csat", "CSAT", "% points", 1.0),
            ("nps", "NPS (true)", "NPS points", 1.0), ("churned", "Churned", "customers", 1.0),
            ("complaints", "Complaints", "complaints", 1.0), ("profit", "Profit", "thousand (currency)", 1e-3))

@@ -1,5 +1,7 @@
 import importlib
 import os
+import signal
+import subprocess
 
 import pytest
 
@@ -43,3 +45,13 @@ def required_module(name: str, how: str = "make setup installs it"):
         return importlib.import_module(name)
     except ImportError:
         required(f"Python package {name}", False, how)
+
+
+def stop(proc: subprocess.Popen, timeout: float = 10):
+    """Stop a process group started with start_new_session: SIGTERM, then SIGKILL after `timeout` seconds."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from conftest import stop
 from cxsim.cli import main
 from cxsim.sweep import Cores, MODEL_VERSION, load, run_sweep, run_task, slurm_cluster, task_of
 from cxsim.sweepfile import Cluster, expand, load_sweep, points
@@ -207,12 +208,7 @@ def scheduler(tmp_path_factory):
             yield address
     finally:
         for p in reversed(procs):
-            os.killpg(p.pid, signal.SIGTERM)
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
+            stop(p, timeout=30)
 
 
 def cxsim(*args, **kw):

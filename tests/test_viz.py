@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from cxsim import kernel as K
-from cxsim import load_scenario, metrics
+from cxsim import metrics
 from cxsim.cli import _load, main, parser
 from cxsim.model import CXModel
 from cxsim.scenario import ScenarioError

@@ -7,7 +7,6 @@ Screenshots go to out/test-artifacts/; CXSIM_UPDATE_DOCS=1 also writes docs/viz.
 
 import os
 import re
-import signal
 import socket
 import subprocess
 import time
@@ -15,7 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import required, required_module
+from conftest import required, required_module, stop
 
 from cxsim.viz import server_command, server_env
 
@@ -56,12 +55,7 @@ def server():
                 time.sleep(0.5)
         yield url
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop(proc)
         log.close()
 
 
