@@ -71,7 +71,7 @@ def load_scenario(path: str | Path | None, overrides: Sequence[str] = (), *, pop
 
 def diff_parameters(a: Scenario, b: Scenario) -> dict[str, tuple]:
     """Dotted keys whose values differ between two scenarios, mapped to (a_value, b_value)."""
-    fa, fb = _flatten(a.model_dump(mode="json")), _flatten(b.model_dump(mode="json"))
+    fa, fb = flatten(a.model_dump(mode="json")), flatten(b.model_dump(mode="json"))
     return {k: (fa[k], fb[k]) for k in fa if fa[k] != fb[k]}
 
 
@@ -90,7 +90,7 @@ def _locate(path: str | Path) -> Path:
 
 def _chain(file: Path, label: str, stack: list[tuple[Path, str]], where: str | None = None) -> list[tuple[str, dict]]:
     """The layers of `file`'s extends chain, root first; `stack` holds the extending files."""
-    data = _read(file, label, where or f"cannot read scenario file {label}: ")
+    data = read_toml(file, label, where or f"cannot read scenario file {label}: ")
     parent = data.pop("extends", None)
     if parent is None:
         return [(label, data)]
@@ -114,7 +114,7 @@ def _resolve(path: Path) -> Path:
         return path.absolute()
 
 
-def _read(file: Path, label: str, where: str) -> dict:
+def read_toml(file: Path, label: str, where: str) -> dict:
     try:
         text = file.read_bytes().decode("utf-8")
     except UnicodeDecodeError as e:
@@ -296,11 +296,12 @@ def _show(value) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _flatten(d: dict, prefix: str = "") -> dict:
+def flatten(d: dict, prefix: str = "", stop=lambda table: False) -> dict:
+    """Nested tables as dotted keys; a non-empty table for which `stop` is true stays one value."""
     out = {}
     for key, value in d.items():
-        if isinstance(value, dict):
-            out |= _flatten(value, f"{prefix}{key}.")
+        if isinstance(value, dict) and value and not stop(value):
+            out |= flatten(value, f"{prefix}{key}.", stop)
         else:
             out[f"{prefix}{key}"] = value
     return out

@@ -43,7 +43,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cxsim import metrics
-from cxsim.scenario import ScenarioError, _read, load_scenario
+from cxsim.scenario import ScenarioError, flatten, load_scenario, read_toml
 
 Scalar = bool | int | float | str
 SPEC_FIELDS = {"values", "range", "steps", "log"}
@@ -188,9 +188,9 @@ def load_sweep(path: str | Path, overrides: Sequence[str] = (), *, samples: int 
     `design.samples=16` or `parameters.ownership.model=["cco_led","siloed"]`) and the keyword options
     override the file's values."""
     file = Path(path)
-    data = _read(file, str(file), f"cannot read sweep file {file}: ")
+    data = read_toml(file, str(file), f"cannot read sweep file {file}: ")
     data["parameters"] = _flat_parameters(data.get("parameters"), str(file))
-    data["set"] = _flatten(data["set"]) if isinstance(data.get("set"), dict) else data.get("set", {})
+    data["set"] = flatten(data["set"]) if isinstance(data.get("set"), dict) else data.get("set", {})
     for text in overrides:
         _override(data, text)
     if isinstance(data.get("scenario"), str) and ("/" in data["scenario"] or data["scenario"].endswith(".toml")):
@@ -242,18 +242,8 @@ def _flat_parameters(table, label: str) -> dict:
     if not isinstance(table, dict):
         raise ScenarioError(f"{label}: key parameters: expected a table of dotted scenario keys")
     out = {}
-    for key, spec in _flatten(table, stop=lambda v: not (set(v) - SPEC_FIELDS)).items():
+    for key, spec in flatten(table, stop=lambda v: not (set(v) - SPEC_FIELDS)).items():
         out[key] = {"values": spec} if isinstance(spec, list) else spec
-    return out
-
-
-def _flatten(d: dict, prefix: str = "", stop=lambda v: False) -> dict:
-    out = {}
-    for key, value in d.items():
-        if isinstance(value, dict) and value and not stop(value):
-            out |= _flatten(value, f"{prefix}{key}.", stop)
-        else:
-            out[f"{prefix}{key}"] = value
     return out
 
 
