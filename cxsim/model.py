@@ -123,19 +123,20 @@ class CXModel(mesa.Model):
         G[kernel.PROMISE] = min(1.0, max(0.0, self.owner.promise * promise_factor))
         G[kernel.HANDOFF] = s.ownership.handoff_consistency
         marketing = self.departments[kernel.MARKETING]
-        G[kernel.AD_PROBABILITY] = min(1.0, m.advertising_rate * max(marketing.ratio, 0.0) ** m.advertising_elasticity
-                                       * math.exp(m.promise_pull * (G[kernel.PROMISE] - m.promise))
-                                       * (1.0 - self.D[kernel.MARKETING, kernel.FAILURE]))
-        G[kernel.POS_EXPOSURE] = previous[kernel.T_BROADCAST_POSITIVE] * m.broadcast_reach / m.population
-        G[kernel.NEG_EXPOSURE] = previous[kernel.T_BROADCAST_NEGATIVE] * m.broadcast_reach / m.population
+        ad_probability = min(1.0, m.advertising_rate * max(marketing.ratio, 0.0) ** m.advertising_elasticity
+                             * math.exp(m.promise_pull * (G[kernel.PROMISE] - m.promise))
+                             * (1.0 - self.D[kernel.MARKETING, kernel.FAILURE]))
+        pos_exposure = previous[kernel.T_BROADCAST_POSITIVE] * m.broadcast_reach / m.population
+        neg_exposure = previous[kernel.T_BROADCAST_NEGATIVE] * m.broadcast_reach / m.population
+        G[kernel.STAY] = (1.0 - ad_probability) * math.exp(-m.wom_adoption * pos_exposure)
+        G[kernel.UNDETERRED] = math.exp(-m.wom_deterrence * neg_exposure)
 
         if self.engine == "numba":
             kernel.step_population(t, *self.kernel_args, self.partial)
         else:
             self.agents_by_type[Customer].do("step")
             kernel.tally(self.population, self.P, self.partial)
-        pop = self.population
-        np.copyto(pop.wom_prev, pop.wom)
+        self.swap_wom()
         today = kernel.totals(self.partial)
         self.history[t] = today
 
@@ -154,6 +155,11 @@ class CXModel(mesa.Model):
             self.pool = max(0.0, self.initial_pool + s.finance.reinvestment_share * (annual - self.reference_revenue))
         self.day += 1
         self.running = self.day < s.days
+
+    def swap_wom(self):
+        """Today's word of mouth becomes yesterday's: swap the two buffers (every customer rewrites `wom` daily)."""
+        pop = self.population = self.population._replace(wom=self.population.wom_prev, wom_prev=self.population.wom)
+        self.kernel_args = self.kernel_args[:4] + (pop,) + self.kernel_args[5:]
 
     def events_today(self, t: int):
         """Per-department outage level and budget factor, and the promise factor, from `[[events]]`."""
