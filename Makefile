@@ -5,13 +5,16 @@ STAMP   := $(VENV)/.installed
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache
 export MPLBACKEND ?= Agg
 
-.PHONY: run test setup clean
+.PHONY: run test bench setup clean
 
 run: $(STAMP)
 	$(VENV)/bin/cxsim run scenarios/base.toml --replicates 5 --out out/base
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(VENV)/bin/cxsim bench --out out/bench
 
 setup: $(STAMP)
 

@@ -62,6 +62,22 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from cxsim import bench
+
+    sizes = bench.parse_sizes(args.sizes) if args.sizes else None
+    for name in ("days", "repeats"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise ScenarioError(f"--{name}: expected a whole number >= 1, got {getattr(args, name)}")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise ScenarioError(f"--out {args.out}: expected a directory, found a file")
+    result = bench.run_bench(args.quick, sizes, args.days, args.repeats)
+    print(bench.markdown(result))
+    for path in bench.write(result, args.out):
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cxsim", description="Simulate who should own the customer experience.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -71,6 +87,13 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="directory for Parquet tables (runs, days, departments) and a PNG")
     run.add_argument("--json", action="store_true", help="print the result as one JSON object")
     run.set_defaults(func=cmd_run)
+    bench = sub.add_parser("bench", help="benchmark the engines: throughput, scaling, memory, compile time")
+    bench.add_argument("--quick", action="store_true", help="a small smoke run (seconds, not the real figures)")
+    bench.add_argument("--sizes", help="populations for the scaling table, e.g. 1e3,1e4,1e5")
+    bench.add_argument("--days", type=int, help="days stepped per scaling run (sizes up to 10^6)")
+    bench.add_argument("--repeats", type=int, help="alternating runs of each engine")
+    bench.add_argument("--out", default="out/bench", help="directory for bench.json, bench.md and scaling.png")
+    bench.set_defaults(func=cmd_bench)
     check = sub.add_parser("check", help="validate a scenario file and exit")
     _scenario_options(check)
     check.set_defaults(func=cmd_check)
