@@ -99,7 +99,7 @@ def timed_run(population: int, days: int, engine: str = "numba", threads: int | 
            "setup_s": setup, "step_s": step, "cpu_s": cpu, "rate": population * days / step,
            "model_rss_bytes": rss,
            "state_bytes_per_customer": sum(a.nbytes for a in pop) / population,
-           "bytes_per_customer": bytes_per_customer(pop, model.indptr, model.indices)}
+           "bytes_per_customer": bytes_per_customer(pop, model.followers_ptr, model.followers)}
     del model, pop
     gc.collect()
     return out

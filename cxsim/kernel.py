@@ -4,9 +4,14 @@
 a `prange` loop over fixed chunks of customers (`step_population`); the agents
 engine calls its plain-Python form (`customer_day.py_func`) from each Mesa
 `Customer.step()`. Customers read only yesterday's word of mouth of others
-(`Population.wom_prev`) and write their own row, so the order of stepping does
-not matter and both engines give bit-identical results. Every draw comes from
-`rng.draw(key, customer, day, slot)` with a fixed slot per decision.
+(delivered after each day by `spread_wom`) and write their own row, so the order
+of stepping does not matter and both engines give bit-identical results. Every
+draw is `rng.uniform(seat, slot)` of the customer-day's seat with a fixed slot
+per decision, drawn in pairs where both are always needed.
+
+Speed: the numba engine inlines `customer_day` into a per-chunk loop compiled
+without reference counting (`_nrt=False`: no allocation there), so a customer
+costs no function calls and no atomic operations.
 
 Scales: quality, expectation and promise in 0..1; an encounter's value is its
 disconfirmation after the zone of tolerance and loss aversion; cumulative
@@ -202,7 +207,7 @@ def routine_contact(s, st, traits, P, D, G):
 
 
 @njit(cache=True, _nrt=False, inline="always")
-def customer_day(i, day, key, P, D, G, pop, indptr, indices):
+def customer_day(i, day, key, P, D, G, pop):
     """Move customer i through day `day`: acquisition, complaints, journey touchpoints, renewal, word of mouth."""
     s = np.uint64(seat(key, i, day))  # typed uint64 in the plain-Python form too
     state = pop.state[i]
@@ -211,12 +216,12 @@ def customer_day(i, day, key, P, D, G, pop, indptr, indices):
         # advertising reach and word of mouth from yesterday (Bass in agent form: p + q per message)
         stay = G[STAY]
         undeterred = G[UNDETERRED]
-        for j in range(indptr[i], indptr[i + 1]):
-            w = pop.wom_prev[indices[j]]
-            if w > 0:
-                stay *= 1.0 - P[WOM_ADOPTION]
-            elif w < 0:
-                undeterred *= 1.0 - P[WOM_DETERRENCE]
+        for _ in range(pop.heard_positive[i]):
+            stay *= 1.0 - P[WOM_ADOPTION]
+        for _ in range(pop.heard_negative[i]):
+            undeterred *= 1.0 - P[WOM_DETERRENCE]
+        pop.heard_positive[i] = 0
+        pop.heard_negative[i] = 0
         u_aware, u_channel = uniform2(s, S_PURCHASE_AWARE)
         if u_aware < (1.0 - stay) * undeterred:
             k = DIGITAL if u_channel < P[DIGITAL_PURCHASE_SHARE] else SALES
@@ -426,19 +431,19 @@ def tally_chunk(lo, hi, pop, P, row):
 
 
 @njit(cache=True, _nrt=False)
-def step_chunk(lo, hi, day, key, P, D, G, pop, indptr, indices, row):
+def step_chunk(lo, hi, day, key, P, D, G, pop, row):
     """Customers lo..hi-1 through one day, then their tallies into `row`."""
     for i in range(lo, hi):
-        customer_day(i, day, key, P, D, G, pop, indptr, indices)
+        customer_day(i, day, key, P, D, G, pop)
     tally_chunk(lo, hi, pop, P, row)
 
 
 @njit(parallel=True, cache=True)
-def step_population(day, key, P, D, G, pop, indptr, indices, partial):
+def step_population(day, key, P, D, G, pop, partial):
     """The numba engine: every customer's day and the tallies, chunk by chunk in parallel."""
     n = pop.state.shape[0]
     for c in prange(partial.shape[0]):
-        step_chunk(c * CHUNK, min(n, (c + 1) * CHUNK), day, key, P, D, G, pop, indptr, indices, partial[c])
+        step_chunk(c * CHUNK, min(n, (c + 1) * CHUNK), day, key, P, D, G, pop, partial[c])
 
 
 @njit(parallel=True, cache=True)
@@ -447,6 +452,21 @@ def tally(pop, P, partial):
     n = pop.state.shape[0]
     for c in prange(partial.shape[0]):
         tally_chunk(c * CHUNK, min(n, (c + 1) * CHUNK), pop, P, partial[c])
+
+
+@njit(cache=True, _nrt=False)
+def spread_wom(pop, followers_ptr, followers):
+    """Deliver today's network messages to the prospects who listen to their senders; they read them tomorrow."""
+    for j in range(pop.wom.shape[0]):
+        w = pop.wom[j]
+        if w != 0:
+            for k in range(followers_ptr[j], followers_ptr[j + 1]):
+                f = followers[k]
+                if pop.state[f] == PROSPECT:
+                    if w > 0:
+                        pop.heard_positive[f] += 1
+                    else:
+                        pop.heard_negative[f] += 1
 
 
 def n_chunks(n):

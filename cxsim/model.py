@@ -6,7 +6,7 @@ import mesa
 import numpy as np
 
 from cxsim import kernel, rng
-from cxsim.customers import Customer, make_population, small_world
+from cxsim.customers import Customer, followers, make_population, small_world
 from cxsim.departments import Department, ServiceDepartment, reference_loads
 from cxsim.kernel import DEPARTMENTS, N_DEPT
 from cxsim.ownership import Owner
@@ -87,9 +87,8 @@ class CXModel(mesa.Model):
         m = scenario.market
         net = scenario.customers.network
         self.population = make_population(scenario, self.seed)
-        self.indptr, self.indices = small_world(m.population, net.degree, net.rewire, self.seed)
-        self.kernel_args = (rng.stream_key(self.seed, rng.CUSTOMERS), self.P, self.D, self.G,
-                            self.population, self.indptr, self.indices)
+        self.followers_ptr, self.followers = followers(*small_world(m.population, net.degree, net.rewire, self.seed))
+        self.kernel_args = (rng.stream_key(self.seed, rng.CUSTOMERS), self.P, self.D, self.G, self.population)
         self.partial = np.zeros((kernel.n_chunks(m.population), kernel.N_TALLIES))
         self.history = np.zeros((scenario.days, kernel.N_TALLIES))
         self.ledger = np.zeros((scenario.days, len(LEDGER)))
@@ -136,7 +135,7 @@ class CXModel(mesa.Model):
         else:
             self.agents_by_type[Customer].do("step")
             kernel.tally(self.population, self.P, self.partial)
-        self.swap_wom()
+        kernel.spread_wom(self.population, self.followers_ptr, self.followers)
         today = kernel.totals(self.partial)
         self.history[t] = today
 
@@ -155,11 +154,6 @@ class CXModel(mesa.Model):
             self.pool = max(0.0, self.initial_pool + s.finance.reinvestment_share * (annual - self.reference_revenue))
         self.day += 1
         self.running = self.day < s.days
-
-    def swap_wom(self):
-        """Today's word of mouth becomes yesterday's: swap the two buffers (every customer rewrites `wom` daily)."""
-        pop = self.population = self.population._replace(wom=self.population.wom_prev, wom_prev=self.population.wom)
-        self.kernel_args = self.kernel_args[:4] + (pop,) + self.kernel_args[5:]
 
     def events_today(self, t: int):
         """Per-department outage level and budget factor, and the promise factor, from `[[events]]`."""
