@@ -24,6 +24,7 @@ import math
 
 import numpy as np
 from numba import njit, prange
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 from cxsim.rng import seat, uniform, uniform2
 
@@ -365,12 +366,9 @@ def tally_chunk(lo, hi, pop, P, row):
     for i in range(lo, hi):
         bits = pop.events[i]
         counted = bits & COUNTED_MASK
-        b = 0
         while counted:
-            if counted & 1:
-                row[BIT_COLUMN[b]] += 1.0
-            counted >>= 1
-            b += 1
+            row[BIT_COLUMN[trailing_zeros(counted)]] += 1.0
+            counted &= counted - 1
         if bits & RARE:
             if bits & (1 << NEW_COMPLAINT):
                 row[T_COMPLAINTS_BY + pop.complaint[i]] += 1.0
@@ -438,11 +436,28 @@ def step_chunk(lo, hi, day, key, P, D, G, pop, row):
     tally_chunk(lo, hi, pop, P, row)
 
 
+@njit(cache=True)
+def spread_stride(m):
+    """An odd stride near m / golden ratio and coprime with m: p -> p * stride % m scatters consecutive p."""
+    stride = int(m * 0.6180339887) | 1
+    while math.gcd(stride, m) != 1:
+        stride += 2
+    return stride
+
+
 @njit(parallel=True, cache=True)
 def step_population(day, key, P, D, G, pop, partial):
-    """The numba engine: every customer's day and the tallies, chunk by chunk in parallel."""
+    """The numba engine: every customer's day and the tallies, chunk by chunk in parallel.
+
+    prange hands each thread a contiguous block of iterations, and the initial customers
+    (the costly ones) are the first rows: iteration p takes a scattered chunk so the
+    threads' loads balance. Chunk c's tallies go to partial[c] whichever thread runs it.
+    """
     n = pop.state.shape[0]
-    for c in prange(partial.shape[0]):
+    m = partial.shape[0]
+    stride = spread_stride(m)
+    for p in prange(m):
+        c = p * stride % m
         step_chunk(c * CHUNK, min(n, (c + 1) * CHUNK), day, key, P, D, G, pop, partial[c])
 
 
