@@ -28,15 +28,16 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from cxsim import kernel
 from cxsim.customers import bytes_per_customer
 from cxsim.experiment import atomic_write
 from cxsim.model import CXModel
 from cxsim.scenario import SCENARIOS, ScenarioError, load_scenario
 
 FULL = dict(sizes=(10**3, 10**4, 10**5, 10**6, 10**7), days=365, big_days=30, engines_population=100_000,
-            engines_days=3, repeats=3, stream_mb=512)
+            engines_days=3, repeats=3, stream_mb=512, profile_population=10**6)
 QUICK = dict(sizes=(10**3, 10**4), days=5, big_days=5, engines_population=1_000, engines_days=2, repeats=2,
-             stream_mb=16)
+             stream_mb=16, profile_population=10**4)
 BIG = 10**6  # sizes above this are stepped for `big_days` only; their 365-day time is projected
 YEAR = 365
 RUN_COMMAND = ["run", str(SCENARIOS / "base.toml"), "--days", "30", "--population", "10000"]
@@ -103,6 +104,42 @@ def timed_run(population: int, days: int, engine: str = "numba", threads: int | 
     del model, pop
     gc.collect()
     return out
+
+
+def profile(population: int, days: int = 10) -> dict:
+    """Where a day's CPU time goes on one thread: the kernel by customer state, its tallies, WOM delivery, the rest.
+
+    Three populations: the base scenario, all prospects and all active (initial customers 0 or everyone).
+    Nanoseconds of CPU per customer-day; the rest of `CXModel.step` (departments, owner, Erlang-A) in ms per day.
+    """
+    numba.set_num_threads(1)
+    out = {}
+    for label, initial in (("base", None), ("prospects", 0), ("actives", 100_000)):
+        overrides = [] if initial is None else [f"market.initial_customers={initial}"]
+        model = CXModel(load_scenario("base", overrides, population=population, days=days + 1))
+        model.step()
+        per = 1e9 / (population * (days - 1))
+        c = time.process_time()
+        for _ in range(days - 1):
+            model.step()
+        step = time.process_time() - c
+        pieces = {"kernel": lambda: kernel.step_population(model.day, *model.kernel_args, model.partial),
+                  "tally": lambda: kernel.tally(model.population, model.P, model.partial),
+                  "wom_delivery": lambda: kernel.spread_wom(model.population, model.followers_ptr, model.followers)}
+        cpu = {}
+        for name, f in pieces.items():
+            c = time.process_time()
+            for _ in range(days - 1):
+                f()
+            cpu[name] = time.process_time() - c
+        out[label] = {"step_ns": step * per, "kernel_ns": cpu["kernel"] * per, "tally_ns": cpu["tally"] * per,
+                      "transition_ns": (cpu["kernel"] - cpu["tally"]) * per, "wom_delivery_ns": cpu["wom_delivery"] * per,
+                      "python_ms_per_day": 1e3 * (step - cpu["kernel"] - cpu["wom_delivery"]) / (days - 1),
+                      "active_share": float(np.mean(model.population.state == kernel.ACTIVE))}
+        del model
+        gc.collect()
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    return {"population": population, "threads": 1, "days": days - 1, "by_population": out}
 
 
 def _spread(values) -> dict:
@@ -240,6 +277,8 @@ def run_bench(quick: bool = False, sizes=None, days: int | None = None, repeats:
                         "state_bytes_per_customer": largest["state_bytes_per_customer"],
                         "network_bytes_per_customer": largest["bytes_per_customer"] - largest["state_bytes_per_customer"],
                         "model_rss_bytes": largest["model_rss_bytes"], "peak_rss_bytes": _peak_rss_bytes()}
+    _log(f"profile at {cfg['profile_population']:,} customers, 1 thread ...")
+    result["profile"] = profile(cfg["profile_population"])
     _log("memory bandwidth ...")
     bw = bandwidth(cfg["stream_mb"])
     best = max(result["scaling"], key=lambda r: (r["threads"], r["population"] if r["population"] <= BIG else 0))
@@ -297,12 +336,24 @@ def markdown(r: dict) -> str:
               f"| warm (hit) | {c['warm']['import_s']:.2f} | {c['warm']['first_model_s']:.2f} | {c['warm']['wall_s']:.2f} |",
               "", f"Compiling costs {c['compile_s']:.1f} s once. `{c['run_command']}` with a warm cache: "
                   f"{c['run_warm_s']['median']:.2f} s wall (median of {len(c['run_warm_s']['values'])}).", "",
+              *profile_table(r["profile"]),
               "**Targets**:", "", "| target | threshold | measured | met |", "| --- | ---: | ---: | --- |"]
     for t in r["targets"].values():
         value = "not measured" if t["value"] is None else f"{t['value']:,.2f}"
         met = "-" if t["met"] is None else ("yes" if t["met"] else "**no**")
         lines.append(f"| {t['what']} | {'>=' if t['at_least'] else '<='} {t['threshold']:g} | {value} | {met} |")
     return "\n".join(lines) + "\n"
+
+
+def profile_table(p: dict) -> list[str]:
+    lines = [f"**Profile**: CPU per customer-day at {p['population']:,} customers, {p['threads']} thread, "
+             f"{p['days']} days (ns; the rest of the step in ms per day):", "",
+             "| population | active share | whole step | transition | tallies | WOM delivery | rest ms/day |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for label, x in p["by_population"].items():
+        lines.append(f"| {label} | {x['active_share']:.2f} | {x['step_ns']:.1f} | {x['transition_ns']:.1f} | "
+                     f"{x['tally_ns']:.1f} | {x['wom_delivery_ns']:.1f} | {x['python_ms_per_day']:.2f} |")
+    return lines + [""]
 
 
 def plot(r: dict, path):
