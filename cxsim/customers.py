@@ -28,7 +28,7 @@ FIELDS = {
     "complaint_propensity": np.float32,
     "wom_propensity": np.float32,
     "wom": np.int8,  # word of mouth sent today to the network (+1, -1, 0)
-    "heard_positive": np.int8,  # positive network messages sent yesterday by those it listens to (prospects)
+    "heard_positive": np.int8,  # positive network messages sent yesterday by those it listens to
     "heard_negative": np.int8,  # negative ones
     "events": np.uint32,  # bits of what happened today (kernel.*_BIT)
 }

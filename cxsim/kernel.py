@@ -35,6 +35,7 @@ DEPARTMENTS = ("marketing", "sales", "digital", "product", "fulfilment", "billin
 N_DEPT = len(DEPARTMENTS)
 MARKETING, SALES, DIGITAL, PRODUCT, FULFILMENT, BILLING, SERVICE = range(N_DEPT)
 CHUNK = 4096  # customers per chunk: partial sums per chunk make totals independent of the thread count
+PARALLEL_CHUNKS = 4  # fewer chunks than this are stepped on one thread
 
 # --- scalar parameters (P), filled by model.parameter_vector
 (LOSS_AVERSION, EXPECTATION_LEARNING, PROMISE_LEARNING, GAIN_LEARNING, LOSS_LEARNING,
@@ -212,17 +213,18 @@ def customer_day(i, day, key, P, D, G, pop):
     """Move customer i through day `day`: acquisition, complaints, journey touchpoints, renewal, word of mouth."""
     s = np.uint64(seat(key, i, day))  # typed uint64 in the plain-Python form too
     state = pop.state[i]
+    heard_positive, heard_negative = pop.heard_positive[i], pop.heard_negative[i]
+    pop.heard_positive[i] = 0  # cleared for today's messages
+    pop.heard_negative[i] = 0
     bits = 0
     if state == PROSPECT:
         # advertising reach and word of mouth from yesterday (Bass in agent form: p + q per message)
         stay = G[STAY]
         undeterred = G[UNDETERRED]
-        for _ in range(pop.heard_positive[i]):
+        for _ in range(heard_positive):
             stay *= 1.0 - P[WOM_ADOPTION]
-        for _ in range(pop.heard_negative[i]):
+        for _ in range(heard_negative):
             undeterred *= 1.0 - P[WOM_DETERRENCE]
-        pop.heard_positive[i] = 0
-        pop.heard_negative[i] = 0
         u_aware, u_channel = uniform2(s, S_PURCHASE_AWARE)
         if u_aware < (1.0 - stay) * undeterred:
             k = DIGITAL if u_channel < P[DIGITAL_PURCHASE_SHARE] else SALES
@@ -449,12 +451,17 @@ def spread_stride(m):
 def step_population(day, key, P, D, G, pop, partial):
     """The numba engine: every customer's day and the tallies, chunk by chunk in parallel.
 
-    prange hands each thread a contiguous block of iterations, and the initial customers
-    (the costly ones) are the first rows: iteration p takes a scattered chunk so the
-    threads' loads balance. Chunk c's tallies go to partial[c] whichever thread runs it.
+    Small populations run on the calling thread. prange hands each thread a contiguous block
+    of iterations, and the initial customers (the costly ones) are the first rows: iteration p
+    takes a scattered chunk so the threads' loads balance. Chunk c's tallies go to partial[c]
+    whichever thread runs it.
     """
     n = pop.state.shape[0]
     m = partial.shape[0]
+    if m < PARALLEL_CHUNKS:  # waking the threads would cost more than it saves
+        for c in range(m):
+            step_chunk(c * CHUNK, min(n, (c + 1) * CHUNK), day, key, P, D, G, pop, partial[c])
+        return
     stride = spread_stride(m)
     for p in prange(m):
         c = p * stride % m
@@ -471,23 +478,20 @@ def tally(pop, P, partial):
 
 @njit(cache=True, _nrt=False)
 def spread_wom(pop, followers_ptr, followers):
-    """Deliver today's network messages to the prospects who listen to their senders; they read them tomorrow."""
+    """Deliver today's network messages to those who listen to their senders; prospects read them tomorrow."""
     for j in range(pop.wom.shape[0]):
         w = pop.wom[j]
         if w != 0:
+            heard = pop.heard_positive if w > 0 else pop.heard_negative
             for k in range(followers_ptr[j], followers_ptr[j + 1]):
-                f = followers[k]
-                if pop.state[f] == PROSPECT:
-                    if w > 0:
-                        pop.heard_positive[f] += 1
-                    else:
-                        pop.heard_negative[f] += 1
+                heard[followers[k]] += 1
 
 
 def n_chunks(n):
     return (n + CHUNK - 1) // CHUNK
 
 
+@njit(cache=True)
 def totals(partial):
     """Sum the chunks' tallies in a fixed order."""
     out = np.zeros(partial.shape[1])

@@ -55,6 +55,11 @@ def test_memory_bandwidth_and_compile_figures(quick):
     assert bw["bytes_per_s"] > 1e8 and bw["ceiling_rate"] == pytest.approx(
         bw["bytes_per_s"] / bw["traffic_bytes_per_customer_day"])
     assert 0 < bw["share_of_ceiling"] == pytest.approx(bw["kernel_rate"] / bw["ceiling_rate"])
+    p = r["profile"]["by_population"]
+    assert list(p) == ["base", "prospects", "actives"]
+    assert p["prospects"]["active_share"] == 0 and p["actives"]["active_share"] > 0.9
+    for x in p.values():
+        assert x["step_ns"] > 0 and x["kernel_ns"] > 0 and x["tally_ns"] > 0 and x["wom_delivery_ns"] >= 0
     c = r["compile"]
     assert c["cold"]["first_model_s"] > c["warm"]["first_model_s"] > 0  # compiling costs more than loading the cache
     assert c["compile_s"] > 0 and c["run_warm_s"]["median"] > 0
@@ -71,7 +76,7 @@ def test_every_target_reported_and_outputs_written(quick):
         assert t["met"] is None if t["value"] is None else isinstance(t["met"], bool)
     md = (out / "bench.md").read_text()
     for heading in ("**Engines**", "**Scaling**", "**Memory**", "**Memory bandwidth**", "**JIT compiling**",
-                    "**Targets**"):
+                    "**Profile**", "**Targets**"):
         assert heading in md
     assert (out / "scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert r["machine"]["cores"] >= 1 and len(r["load_average_start"]) == 3
