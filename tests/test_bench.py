@@ -57,9 +57,10 @@ def test_memory_bandwidth_and_compile_figures(quick):
     assert 0 < bw["share_of_ceiling"] == pytest.approx(bw["kernel_rate"] / bw["ceiling_rate"])
     p = r["profile"]["by_population"]
     assert list(p) == ["base", "prospects", "actives"]
-    assert p["prospects"]["active_share"] == 0 and p["actives"]["active_share"] > 0.9
+    assert p["prospects"]["active_share"] < 0.1 < 0.9 < p["actives"]["active_share"]  # a few buy during the run
     for x in p.values():
         assert x["step_ns"] > 0 and x["kernel_ns"] > 0 and x["tally_ns"] > 0 and x["wom_delivery_ns"] >= 0
+    assert r["profile"]["rest_ms_per_day"] > 0
     c = r["compile"]
     assert c["cold"]["first_model_s"] > c["warm"]["first_model_s"] > 0  # compiling costs more than loading the cache
     assert c["compile_s"] > 0 and c["run_warm_s"]["median"] > 0
