@@ -160,10 +160,13 @@ def compare_engines(population: int, days: int, repeats: int) -> dict:
             runs[engine].append(timed_run(population, days, engine, numba.config.NUMBA_NUM_THREADS))
             _log(f"  engines {r + 1}/{repeats} {engine}: {runs[engine][-1]['rate']:,.0f} customer-days/s")
     rates = {e: [x["rate"] for x in rs] for e, rs in runs.items()}
+    per_cpu = {e: _spread([population * days / x["cpu_s"] for x in rs]) for e, rs in runs.items()}
     return {
         "population": population, "days": days, "repeats": repeats,
-        "numba": _spread(rates["numba"]) | {"setup_s": _spread([x["setup_s"] for x in runs["numba"]])},
-        "agents": _spread(rates["agents"]) | {"setup_s": _spread([x["setup_s"] for x in runs["agents"]])},
+        "numba": _spread(rates["numba"]) | {"setup_s": _spread([x["setup_s"] for x in runs["numba"]]),
+                                            "per_cpu_second": per_cpu["numba"]},
+        "agents": _spread(rates["agents"]) | {"setup_s": _spread([x["setup_s"] for x in runs["agents"]]),
+                                              "per_cpu_second": per_cpu["agents"]},
         "ratio": statistics.median(rates["numba"]) / statistics.median(rates["agents"]),
         "ratio_range": [min(rates["numba"]) / max(rates["agents"]), max(rates["numba"]) / min(rates["agents"])],
     }
@@ -314,10 +317,12 @@ def markdown(r: dict) -> str:
              f"{r['load_average_end'][0]:.2f} at end.", "",
              f"**Engines** at {e['population']:,} customers x {e['days']} days, {e['repeats']} alternating runs each "
              "(customer-days per second of stepping):", "",
-             "| engine | median | min | max | set-up (median s) |", "| --- | ---: | ---: | ---: | ---: |"]
+             "| engine | median | min | max | per CPU-second (median) | set-up (median s) |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
     for name in ("numba", "agents"):
         x = e[name]
-        lines.append(f"| {name} | {x['median']:,.0f} | {x['min']:,.0f} | {x['max']:,.0f} | {x['setup_s']['median']:.2f} |")
+        lines.append(f"| {name} | {x['median']:,.0f} | {x['min']:,.0f} | {x['max']:,.0f} | "
+                     f"{x['per_cpu_second']['median']:,.0f} | {x['setup_s']['median']:.2f} |")
     lines += ["", f"Ratio numba / agents: **{e['ratio']:,.0f}x** (range {e['ratio_range'][0]:,.0f}-"
                   f"{e['ratio_range'][1]:,.0f}x).", "",
               "**Scaling** of the numba engine (fresh model per row; set-up not in the rate):", "",
@@ -375,6 +380,7 @@ def plot(r: dict, path):
     e = r["engines"]
     ax.plot([e["population"]], [e["agents"]["median"] / 1e6], "s", color="black", label="agents (Mesa)")
     ax.axhline(r["bandwidth"]["ceiling_rate"] / 1e6, color="grey", ls="--", label="memory-bandwidth ceiling")
+    ax.axhline(10**6 * YEAR / 10.0 / 1e6, color="green", ls=":", label="target: 10^6 x 365 days in 10 s")
     ax.set(xscale="log", yscale="log", xlabel="customers", ylabel="M customer-days per second",
            title="cxsim engine throughput")
     ax.legend(fontsize=8)

@@ -28,6 +28,7 @@ def test_engines_compared_side_by_side(quick):
         assert len(e[engine]["values"]) == 2
         assert e[engine]["min"] <= _rate(e[engine]["median"]) <= e[engine]["max"]
         assert e[engine]["setup_s"]["median"] >= 0
+        assert e[engine]["per_cpu_second"]["median"] > 0
     assert e["ratio"] == pytest.approx(e["numba"]["median"] / e["agents"]["median"])
     assert e["ratio_range"][0] <= e["ratio"] <= e["ratio_range"][1]
 
