@@ -25,6 +25,7 @@ import math
 import numpy as np
 from numba import njit, prange
 from numba.cpython.unsafe.numbers import trailing_zeros
+from numba.np.unsafe.ndarray import to_fixed_tuple
 
 from cxsim.rng import seat, uniform, uniform2
 
@@ -432,9 +433,14 @@ def tally_chunk(lo, hi, pop, P, row):
 
 @njit(cache=True, _nrt=False)
 def step_chunk(lo, hi, day, key, P, D, G, pop, row):
-    """Customers lo..hi-1 through one day, then their tallies into `row`."""
+    """Customers lo..hi-1 through one day, then their tallies into `row`.
+
+    P and G are read as tuples: values the compiler keeps at hand, where array reads
+    would be repeated after every store to the population (the arrays might overlap).
+    """
+    params, today = to_fixed_tuple(P, N_PARAMS), to_fixed_tuple(G, N_GLOBALS)
     for i in range(lo, hi):
-        customer_day(i, day, key, P, D, G, pop)
+        customer_day(i, day, key, params, D, today, pop)
     tally_chunk(lo, hi, pop, P, row)
 
 
