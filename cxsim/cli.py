@@ -88,7 +88,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print the result as one JSON object")
     run.set_defaults(func=cmd_run)
     bench = sub.add_parser("bench", help="benchmark the engines: throughput, scaling, memory, compile time")
-    bench.add_argument("--quick", action="store_true", help="a small smoke run (seconds, not the real figures)")
+    bench.add_argument("--quick", action="store_true",
+                       help="a small smoke run (about a minute, mostly the cold compile; not the real figures)")
     bench.add_argument("--sizes", help="populations for the scaling table, e.g. 1e3,1e4,1e5")
     bench.add_argument("--days", type=int, help="days stepped per scaling run (sizes up to 10^6)")
     bench.add_argument("--repeats", type=int, help="alternating runs of each engine")
