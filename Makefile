@@ -5,7 +5,7 @@ STAMP   := $(VENV)/.installed
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache
 export MPLBACKEND ?= Agg
 
-.PHONY: run test setup clean
+.PHONY: run test bench setup clean
 
 # the main job: every ownership model on the base organisation, paired, with a report in out/ownership
 OWNERSHIP := siloed cco_led customer_led cmo_led sales_led service_led shared
@@ -16,6 +16,9 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(VENV)/bin/cxsim bench --out out/bench
 
 setup: $(STAMP)
 

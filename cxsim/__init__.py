@@ -13,6 +13,9 @@ import os
 
 # Bit-identical engines need the same exp/log in compiled and plain Python code: no SVML vector maths.
 os.environ.setdefault("NUMBA_DISABLE_INTEL_SVML", "1")
+# One parallel region a day: idle OpenMP threads should sleep (microseconds to wake) rather than spin
+# on a core that other work needs (with spinning, 2 threads cost twice the CPU when cores are busy).
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 from cxsim.comparison import Comparison, compare  # noqa: E402
 from cxsim.experiment import Results, run  # noqa: E402

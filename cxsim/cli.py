@@ -40,8 +40,9 @@ def _load_options(args) -> dict:
 
 
 def _check_output_options(args):
-    if args.threads is not None and args.threads < 1:
-        raise ScenarioError(f"--threads: expected a whole number >= 1, got {args.threads}")
+    threads = getattr(args, "threads", None)
+    if threads is not None and threads < 1:
+        raise ScenarioError(f"--threads: expected a whole number >= 1, got {threads}")
     if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
         raise ScenarioError(f"--out {args.out}: expected a directory, found a file")
 
@@ -157,6 +158,20 @@ def cmd_viz(args) -> int:
     return serve(args.port, args.lesson, args.lessons)
 
 
+def cmd_bench(args) -> int:
+    from cxsim import bench
+
+    sizes = bench.parse_sizes(args.sizes) if args.sizes else None
+    for name in ("days", "repeats"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise ScenarioError(f"--{name}: expected a whole number >= 1, got {getattr(args, name)}")
+    _check_output_options(args)
+    result = bench.run_bench(args.quick, sizes, args.days, args.repeats)
+    print(bench.markdown(result))
+    _wrote(bench.write(result, args.out))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cxsim", description="Simulate who should own the customer experience.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -183,6 +198,14 @@ def parser() -> argparse.ArgumentParser:
     lesson.add_argument("--threads", type=int, help="numba threads")
     lesson.add_argument("--out", help="directory for the comparison report")
     lesson.set_defaults(func=cmd_lesson)
+    bench = sub.add_parser("bench", help="benchmark the engines: throughput, scaling, memory, compile time")
+    bench.add_argument("--quick", action="store_true",
+                       help="a small smoke run (about a minute, mostly the cold compile; not the real figures)")
+    bench.add_argument("--sizes", help="populations for the scaling table, e.g. 1e3,1e4,1e5")
+    bench.add_argument("--days", type=int, help="days stepped per scaling run (sizes up to 10^6)")
+    bench.add_argument("--repeats", type=int, help="alternating runs of each engine")
+    bench.add_argument("--out", default="out/bench", help="directory for bench.json, bench.md and scaling.png")
+    bench.set_defaults(func=cmd_bench)
     check = sub.add_parser("check", help="validate a scenario file and exit")
     _scenario_options(check)
     check.set_defaults(func=cmd_check)

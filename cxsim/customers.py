@@ -28,7 +28,8 @@ FIELDS = {
     "complaint_propensity": np.float32,
     "wom_propensity": np.float32,
     "wom": np.int8,  # word of mouth sent today to the network (+1, -1, 0)
-    "wom_prev": np.int8,  # yesterday's, which neighbours read
+    "heard_positive": np.int8,  # positive network messages sent yesterday by those it listens to
+    "heard_negative": np.int8,  # negative ones
     "events": np.uint32,  # bits of what happened today (kernel.*_BIT)
 }
 Population = namedtuple("Population", FIELDS)
@@ -115,6 +116,25 @@ def small_world(n: int, degree: int, rewire: float, seed: int) -> tuple[np.ndarr
     if degree:
         _ring_links(ring_order(n, seed), degree, rewire, key, indices)
     return indptr, indices
+
+
+@njit(cache=True)
+def _reverse(indptr, indices, ptr, out):
+    ptr[1:] = np.cumsum(np.bincount(indices, minlength=ptr.shape[0] - 1))
+    fill = ptr[:-1].copy()
+    for i in range(indptr.shape[0] - 1):
+        for k in range(indptr[i], indptr[i + 1]):
+            j = indices[k]
+            out[fill[j]] = i
+            fill[j] += 1
+
+
+def followers(indptr: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Who listens to each customer (the links reversed, CSR, listeners in increasing order): where its messages go."""
+    ptr = np.zeros(len(indptr), np.int64)
+    out = np.empty(len(indices), np.int32)
+    _reverse(indptr, indices, ptr, out)
+    return ptr, out
 
 
 class Customer(mesa.Agent):

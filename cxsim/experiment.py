@@ -10,7 +10,7 @@ from pathlib import Path
 import numba
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy.special import stdtrit  # Student's t quantile (what scipy.stats.t.ppf calls), a lighter import
 from tqdm import tqdm
 
 from cxsim import metrics
@@ -27,7 +27,7 @@ def interval(values) -> dict:
     mean = float(v.mean())
     if len(v) < 2:
         return {"mean": mean, "ci95": [None, None], "values": clean}
-    half = float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
+    half = float(stdtrit(len(v) - 1, 0.975) * v.std(ddof=1) / math.sqrt(len(v)))
     return {"mean": mean, "ci95": [mean - half, mean + half], "values": clean}
 
 

@@ -6,7 +6,7 @@ import mesa
 import numpy as np
 
 from cxsim import kernel, rng
-from cxsim.customers import Customer, make_population, small_world
+from cxsim.customers import Customer, followers, make_population, small_world
 from cxsim.departments import Department, ServiceDepartment, reference_loads
 from cxsim.kernel import DEPARTMENTS, N_DEPT
 from cxsim.ownership import Owner
@@ -87,9 +87,8 @@ class CXModel(mesa.Model):
         m = scenario.market
         net = scenario.customers.network
         self.population = make_population(scenario, self.seed)
-        self.indptr, self.indices = small_world(m.population, net.degree, net.rewire, self.seed)
-        self.kernel_args = (rng.stream_key(self.seed, rng.CUSTOMERS), self.P, self.D, self.G,
-                            self.population, self.indptr, self.indices)
+        self.followers_ptr, self.followers = followers(*small_world(m.population, net.degree, net.rewire, self.seed))
+        self.kernel_args = (rng.stream_key(self.seed, rng.CUSTOMERS), self.P, self.D, self.G, self.population)
         self.partial = np.zeros((kernel.n_chunks(m.population), kernel.N_TALLIES))
         self.history = np.zeros((scenario.days, kernel.N_TALLIES))
         self.ledger = np.zeros((scenario.days, len(LEDGER)))
@@ -123,19 +122,20 @@ class CXModel(mesa.Model):
         G[kernel.PROMISE] = min(1.0, max(0.0, self.owner.promise * promise_factor))
         G[kernel.HANDOFF] = s.ownership.handoff_consistency
         marketing = self.departments[kernel.MARKETING]
-        G[kernel.AD_PROBABILITY] = min(1.0, m.advertising_rate * max(marketing.ratio, 0.0) ** m.advertising_elasticity
-                                       * math.exp(m.promise_pull * (G[kernel.PROMISE] - m.promise))
-                                       * (1.0 - self.D[kernel.MARKETING, kernel.FAILURE]))
-        G[kernel.POS_EXPOSURE] = previous[kernel.T_BROADCAST_POSITIVE] * m.broadcast_reach / m.population
-        G[kernel.NEG_EXPOSURE] = previous[kernel.T_BROADCAST_NEGATIVE] * m.broadcast_reach / m.population
+        ad_probability = min(1.0, m.advertising_rate * max(marketing.ratio, 0.0) ** m.advertising_elasticity
+                             * math.exp(m.promise_pull * (G[kernel.PROMISE] - m.promise))
+                             * (1.0 - self.D[kernel.MARKETING, kernel.FAILURE]))
+        pos_exposure = previous[kernel.T_BROADCAST_POSITIVE] * m.broadcast_reach / m.population
+        neg_exposure = previous[kernel.T_BROADCAST_NEGATIVE] * m.broadcast_reach / m.population
+        G[kernel.STAY] = (1.0 - ad_probability) * math.exp(-m.wom_adoption * pos_exposure)
+        G[kernel.UNDETERRED] = math.exp(-m.wom_deterrence * neg_exposure)
 
         if self.engine == "numba":
             kernel.step_population(t, *self.kernel_args, self.partial)
         else:
             self.agents_by_type[Customer].do("step")
             kernel.tally(self.population, self.P, self.partial)
-        pop = self.population
-        np.copyto(pop.wom_prev, pop.wom)
+        kernel.spread_wom(self.population, self.followers_ptr, self.followers)
         today = kernel.totals(self.partial)
         self.history[t] = today
 

@@ -1,9 +1,12 @@
-"""Counter-based randomness: every draw is a pure function of (key, customer, day, slot).
+"""Counter-based randomness: every draw is a pure function of (key, who, day, slot).
 
-A key is derived from (seed, stream) once; a draw hashes a 64-bit counter built
-from the customer id (32 bits), the day (24 bits) and a slot number (8 bits)
-with SplitMix64's finaliser. No state is carried, so results do not depend on
-the order customers are stepped in, on the thread count or on the engine.
+A key is derived from (seed, stream) once. The seat of (who, day) hashes a
+64-bit counter (day in the high 32 bits, who in the low 32) with two rounds of
+SplitMix64's finaliser; the seat then seeds a SplitMix64 sequence whose word w
+gives two 32-bit uniforms, slots 2w and 2w + 1. A customer-day's work therefore
+costs one seat and one finaliser per pair of draws it needs. No state is
+carried, so results do not depend on the order customers are stepped in, on
+the thread count or on the engine.
 """
 
 import math
@@ -14,7 +17,8 @@ from numba import njit
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 MIX2 = np.uint64(0x94D049BB133111EB)
-TO_UNIT = 2.0**-53
+LOW32 = np.uint64(0xFFFFFFFF)
+TO_UNIT = 2.0**-32
 
 # streams: independent families of draws
 CUSTOMERS, POPULATION, NETWORK, OWNER = 1, 2, 3, 4
@@ -39,15 +43,36 @@ def stream_key(seed: int, stream: int) -> np.uint64:
 
 
 @njit(cache=True)
+def seat(key, who, day):
+    """The 64-bit seed of everything drawn for `who` on `day` under `key`."""
+    counter = (np.uint64(day) << np.uint64(32)) | np.uint64(who)
+    return mix64(mix64(counter + GOLDEN) ^ key)
+
+
+@njit(cache=True)
+def uniform2(s, slot):
+    """Two uniforms in [0, 1) from seat `s`: those of `slot` (even) and `slot + 1`, from one SplitMix64 word."""
+    h = mix64(s + np.uint64((slot >> 1) + 1) * GOLDEN)
+    return float(h & LOW32) * TO_UNIT, float(h >> np.uint64(32)) * TO_UNIT
+
+
+@njit(cache=True)
+def uniform(s, slot):
+    """The uniform of `slot` from seat `s` (half of a `uniform2` word)."""
+    even, odd = uniform2(s, slot & ~1)
+    return odd if slot & 1 else even
+
+
+@njit(cache=True)
 def draw(key, who, day, slot):
     """A uniform float in [0, 1) for (who, day, slot) under `key`."""
-    counter = (np.uint64(day) << np.uint64(40)) | (np.uint64(who) << np.uint64(8)) | np.uint64(slot)
-    return float(mix64(mix64(counter + GOLDEN) ^ key) >> np.uint64(11)) * TO_UNIT
+    return uniform(seat(key, who, day), slot)
 
 
 @njit(cache=True)
 def normal(key, who, day, slot):
     """A standard normal draw (Box-Muller on two slots: `slot` and `slot + 1`)."""
-    u1 = 1.0 - draw(key, who, day, slot)
-    u2 = draw(key, who, day, slot + 1)
+    s = seat(key, who, day)
+    u1 = 1.0 - uniform(s, slot)
+    u2 = uniform(s, slot + 1)
     return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
