@@ -11,7 +11,7 @@ export MPLBACKEND ?= Agg
 OWNERSHIP := siloed cco_led customer_led cmo_led sales_led service_led shared
 
 run: $(STAMP)
-	$(VENV)/bin/cxsim compare $(OWNERSHIP:%=scenarios/%.toml) --population 20000 --replicates 5 \
+	$(VENV)/bin/cxsim compare $(OWNERSHIP:%=scenarios/%.toml) --population 50000 --replicates 5 \
 	    --kpis retention,churned,acquisitions,csat,nps,nps_survey,complaints,profit --out out/ownership
 
 test: $(STAMP)

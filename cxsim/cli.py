@@ -87,7 +87,7 @@ def cmd_run(args) -> int:
     if args.json:
         print(json.dumps(results.to_dict(), indent=1, allow_nan=False))
     else:
-        print(f"{s.name}: {s.market.population} customers, {s.days} days, {len(results.runs)} replicates, "
+        print(f"{s.name}: {s.market.population} people in the market, {s.days} days, {len(results.runs)} replicates, "
               f"engine {results.engine}, ownership {s.ownership.model}\n")
         print(results.table().to_string(float_format=number, na_rep="-"))
         dept = results.departments.groupby("department", sort=False).mean(numeric_only=True)
@@ -110,7 +110,7 @@ def cmd_compare(args) -> int:
         print(json.dumps(comparison.to_dict(), indent=1, allow_nan=False))
     else:
         b = scenarios[0]
-        print(f"{len(scenarios)} scenarios, {b.market.population} customers, {b.days} days, "
+        print(f"{len(scenarios)} scenarios, {b.market.population} people in the market, {b.days} days, "
               f"{len(comparison.baseline.runs)} paired replicates (seeds from {b.seed}), baseline {b.name}")
         for kpi in args.kpis or metrics.KPIS:
             print(f"\n{kpi}: {metrics.KPIS[kpi]}")
