@@ -72,7 +72,7 @@ def _wrote(paths):
 
 def cmd_check(args) -> int:
     s = _load(args)
-    print(f"{args.scenario}: ok ({s.name}: {s.market.population} customers, {s.days} days, "
+    print(f"{args.scenario}: ok ({s.name}: {s.market.population} people in the market, {s.days} days, "
           f"{s.replicates} replicates, ownership {s.ownership.model})")
     return 0
 

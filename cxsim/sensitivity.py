@@ -29,7 +29,7 @@ def analyze(sweep: Sweep, out: str | Path) -> pd.DataFrame:
 
     kind = sweep.design.kind
     design = sweeping.load(out, "design")
-    missing = design[list(sweep.kpis)].isna().any(axis=1)
+    missing = ~design.run_id.isin(sweeping.load(out, "runs").run_id)
     if missing.any():
         raise RuntimeError(f"{int(missing.sum())} runs of the design have no results (they failed); "
                            "run the command again to retry them")
@@ -44,9 +44,13 @@ def analyze(sweep: Sweep, out: str | Path) -> pd.DataFrame:
         block = means.iloc[g * len(X):(g + 1) * len(X)]
         for kpi in sweep.kpis:
             y = block[kpi].to_numpy(dtype=float)
-            if np.ptp(y) == 0:  # SALib would warn and divide by zero: nothing moves this KPI here
-                print(f"note: {kpi} does not vary{' under ' + ', '.join(map(str, group)) if group else ''}: "
-                      "its indices are 0", file=sys.stderr)
+            under = f" under {', '.join(map(str, group))}" if group else ""
+            if np.isnan(y).any():  # e.g. NPS when no customer is left: no index can be computed
+                print(f"note: {kpi} is undefined at {int(np.isnan(y).sum())} design points{under} "
+                      "(e.g. NPS with no customers left): its indices are not computed", file=sys.stderr)
+                si = {c: np.full(len(sweep.free), np.nan) for c in COLUMNS[kind]}
+            elif np.ptp(y) == 0:  # SALib would warn and divide by zero: nothing moves this KPI here
+                print(f"note: {kpi} does not vary{under}: its indices are 0", file=sys.stderr)
                 si = {c: np.zeros(len(sweep.free)) for c in COLUMNS[kind]}
             elif kind == "sobol":
                 si = sobol.analyze(problem, y, calc_second_order=sweep.design.second_order, conf_level=0.95,
