@@ -359,3 +359,35 @@ def test_plot_kpi_against_parameters(tmp_path):
     means = runs[runs["ownership.model"] == "cco_led"].groupby("departments.service.budget")["profit"].mean()
     assert list(ax.lines[0].get_ydata()) == pytest.approx(list(means))
     assert (tmp_path / "p.png").stat().st_size > 10_000
+
+
+def test_sensitivity_skips_a_kpi_undefined_at_some_points_and_keeps_the_others(tmp_path, monkeypatch, capsys):
+    """NPS is undefined where no customer is left: that KPI gets no indices, the others still do."""
+    from cxsim import sensitivity
+    from cxsim.sweepfile import unit_design
+
+    text = """
+name = "nan"
+scenario = "base"
+kpis = ["revenue", "nps"]
+[design]
+kind = "sobol"
+samples = 8
+[parameters]
+market.price_per_month = { range = [20.0, 80.0] }
+departments.marketing.budget = { range = [1e6, 4e6] }
+"""
+    sweep = load_sweep(sweep_file(tmp_path, "nan.toml", text=text))
+    X = unit_design(sweep)
+    design = pd.DataFrame({"point": range(len(X)), "run_id": [f"r{i}" for i in range(len(X))],
+                           "revenue": 100.0 * X[:, 0] + X[:, 1], "nps": 10.0 * X[:, 1]})
+    design.loc[3, "nps"] = float("nan")
+    tables = {"design": design, "runs": design[["run_id"]]}
+    monkeypatch.setattr(sensitivity.sweeping, "load", lambda out, table="runs": tables[table])
+    table = sensitivity.analyze(sweep, tmp_path).set_index(["kpi", "parameter"])
+    assert table.loc[("nps", "market.price_per_month")].isna().all()
+    assert table.loc[("revenue", "market.price_per_month"), "ST"] > 0.9
+    assert "nps is undefined at 1 design points" in capsys.readouterr().err
+    tables["runs"] = design[["run_id"]].iloc[1:]  # a run missing from the store is a failure
+    with pytest.raises(RuntimeError, match="1 runs of the design have no results"):
+        sensitivity.analyze(sweep, tmp_path)
