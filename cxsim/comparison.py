@@ -13,7 +13,7 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy.special import stdtrit
 
 from cxsim import metrics
 from cxsim.experiment import Results, interval, run
@@ -32,7 +32,7 @@ def unpaired_interval(a, b) -> list:
     if se == 0:
         return [float(b.mean() - a.mean())] * 2
     dof = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
-    half = float(stats.t.ppf(0.975, dof) * se)
+    half = float(stdtrit(dof, 0.975) * se)
     return [float(b.mean() - a.mean()) - half, float(b.mean() - a.mean()) + half]
 
 
