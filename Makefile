@@ -5,7 +5,7 @@ STAMP   := $(VENV)/.installed
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache
 export MPLBACKEND ?= Agg
 
-.PHONY: run test setup clean
+.PHONY: run test validate setup clean
 
 # the main job: every ownership model on the base organisation, paired, with a report in out/ownership
 OWNERSHIP := siloed cco_led customer_led cmo_led sales_led service_led shared
@@ -16,6 +16,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# every stylized fact, the calibration table and the ownership ranking's robustness: docs/VALIDATION.md (~30 min)
+validate: $(STAMP)
+	$(PY) experiments/validate.py
 
 setup: $(STAMP)
 
