@@ -378,11 +378,14 @@ def fact_10(scale: Scale = Scale()) -> Finding:
 
 # measures the model does not show on its defaults, with the reason (docs/VALIDATION.md, "Known limits")
 GAPS = {5: {"churned, no recovery - recovery":
-            "a resolution's value is one gain folded into cumulative satisfaction at the slow gain rate and "
-            "overwritten as the last encounter by the next touch, and the 'no recovery' resolution (value 0) "
-            "also pulls a negative satisfaction up: recovery moves churn by a fraction of a per cent"},
-        8: {"mean attitude, last 90 days": "budget shares are floored at half their base and move 30 % a review, "
-            "so a misallocated budget changes failure rates too little to move satisfaction measurably",
+            "recovery lowers churn, but by well under 1 % of the churn the failure causes, so the effect shows only "
+            "with many replicates (at the report's scale, not the tests'): a resolution's value is one gain folded "
+            "into cumulative satisfaction at the slow gain rate and soon overwritten as the last encounter, and a "
+            "resolution that restores nothing (value 0) also pulls a negative satisfaction up"},
+        8: {"mean attitude, last 90 days": "the later, noisier owner does converge more slowly, but what it "
+            "misallocates does not lower satisfaction measurably; presumably because shares are floored at half "
+            "their base and move 30 % of the way a review, and failures fall only as budget^-0.7, so the "
+            "misallocated money moves failure rates too little (not yet measured)",
             "CSAT, last 90 days": "as above"}}
 
 FACTS = {n: f for n, f in enumerate((fact_1, fact_2, fact_3, fact_4, fact_5, fact_6, fact_7, fact_8, fact_9,
@@ -513,31 +516,33 @@ FOLKLORE = {"customers.complaint_propensity": (0.1, 0.25, 0.45),
 RANKED_BY = ("retention", "profit")
 
 
-def ownership_ranking(overrides=(), scale: Scale = Scale()) -> dict[str, dict[str, float]]:
-    """KPI -> ownership model -> mean over replicates, every model on the base with the same overrides."""
+def ownership_ranking(overrides=(), scale: Scale = Scale()) -> dict[str, dict[str, np.ndarray]]:
+    """KPI -> ownership model -> replicate values, every model on the base with the same overrides (paired)."""
     c = arms(*(scenario([f"ownership.model={m}", *overrides], scale) for m in OWNERSHIP))
-    return {k: {m: float(_kpi(c, k, i).mean()) for i, m in enumerate(OWNERSHIP)} for k in RANKED_BY}
+    return {k: {m: _kpi(c, k, i) for i, m in enumerate(OWNERSHIP)} for k in RANKED_BY}
 
 
 def ownership_robustness(scale: Scale = Scale(), folklore=FOLKLORE) -> list[dict]:
     """The ownership ranking at the defaults and with each folklore parameter at the ends of its range.
 
-    One row per setting and KPI: the ranking (best first), the best model, and Kendall's tau
-    against the ranking at the defaults.
+    One row per setting and KPI: the ranking by mean (best first), the best model's paired lead
+    over the runner-up with its 95% interval, and Kendall's tau against the ranking at the defaults.
     """
     settings = [("defaults", ())] + [(f"{key} = {v:g}", (f"{key}={v}",)) for key, values in folklore.items()
                                      for v in values if v != _default(key)]
     reference = ownership_ranking((), scale)
     rows = []
     for label, overrides in settings:
-        means = reference if not overrides else ownership_ranking(overrides, scale)
+        values = reference if not overrides else ownership_ranking(overrides, scale)
         for k in RANKED_BY:
-            order = sorted(OWNERSHIP, key=lambda m: -means[k][m])
-            ref_order = sorted(OWNERSHIP, key=lambda m: -reference[k][m])
+            order = sorted(OWNERSHIP, key=lambda m: -values[k][m].mean())
+            ref_order = sorted(OWNERSHIP, key=lambda m: -reference[k][m].mean())
             tau = stats.kendalltau([order.index(m) for m in OWNERSHIP],
                                    [ref_order.index(m) for m in OWNERSHIP]).statistic
+            lead, lead_ci = paired(values[k][order[0]], values[k][order[1]])
             rows.append({"setting": label, "kpi": k, "ranking": order, "best": order[0], "tau": float(tau),
-                         "means": means[k]})
+                         "lead": lead, "lead_ci95": lead_ci, "lead_clear": bool(lead_ci[0] is not None and lead_ci[0] > 0),
+                         "means": {m: float(v.mean()) for m, v in values[k].items()}})
     return rows
 
 

@@ -76,10 +76,11 @@ def importance_table(imp: dict) -> list[str]:
 
 
 def robustness_table(rows) -> list[str]:
-    out = ["| setting | ranked by | ranking (best first) | best | Kendall tau vs defaults |",
-           "| --- | --- | --- | --- | --- |"]
+    out = ["| setting | ranked by | ranking (best first) | lead of the best over the second (95 % interval) "
+           "| Kendall tau vs defaults |", "| --- | --- | --- | --- | --- |"]
     for r in rows:
-        out.append(f"| {r['setting']} | {r['kpi']} | {', '.join(r['ranking'])} | {r['best']} | {r['tau']:.2f} |")
+        lead = f"{fmt(r['lead'])} {ci(r['lead_ci95'])}{'' if r['lead_clear'] else ' (within noise)'}"
+        out.append(f"| {r['setting']} | {r['kpi']} | {', '.join(r['ranking'])} | {lead} | {r['tau']:.2f} |")
     return out
 
 
@@ -235,10 +236,11 @@ def robustness_summary(rows) -> str:
     out = []
     for k in V.RANKED_BY:
         mine = [r for r in rows if r["kpi"] == k]
-        best = {r["best"] for r in mine}
-        worst_tau = min(r["tau"] for r in mine)
-        out.append(f"By {k}: the best model is {' or '.join(sorted(best))} across all {len(mine)} settings "
-                   f"(lowest Kendall tau {worst_tau:.2f}).")
+        best = sorted({r["best"] for r in mine})
+        clear = sum(r["lead_clear"] for r in mine)
+        out.append(f"By {k}: the best model is {' or '.join(best)} in all {len(mine)} settings, its lead over the "
+                   f"second is clear (interval above 0) in {clear} of them, and the lowest Kendall tau is "
+                   f"{min(r['tau'] for r in mine):.2f}.")
     return " ".join(out)
 
 
