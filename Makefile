@@ -17,7 +17,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
-# every stylized fact, the calibration table and the ownership ranking's robustness: docs/VALIDATION.md (~30 min)
+# every stylized fact, the calibration table and the ownership ranking's robustness: docs/VALIDATION.md (~15-20 min on 2 cores)
 validate: $(STAMP)
 	$(PY) experiments/validate.py
 
