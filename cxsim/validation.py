@@ -29,7 +29,7 @@ from cxsim.ownership import PRESETS
 from cxsim.scenario import load_scenario
 from cxsim.schema import Event, Scenario
 
-OWNERSHIP = ("siloed", "cco_led", "customer_led", "cmo_led", "sales_led", "service_led", "shared")
+OWNERSHIP = tuple(PRESETS)
 
 
 @dataclass(frozen=True)
@@ -552,5 +552,3 @@ def _default(key: str):
         value = value[part]
     return value
 
-
-assert set(OWNERSHIP) == set(PRESETS)
