@@ -5,7 +5,7 @@ STAMP   := $(VENV)/.installed
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache
 export MPLBACKEND ?= Agg
 
-.PHONY: run test bench setup clean
+.PHONY: run test bench validate setup clean
 
 # the main job: every ownership model on the base organisation, paired, with a report in out/ownership
 OWNERSHIP := siloed cco_led customer_led cmo_led sales_led service_led shared
@@ -19,6 +19,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/cxsim bench --out out/bench
+
+# every stylized fact, the calibration table and the ownership ranking's robustness: docs/VALIDATION.md (~15-20 min on 2 cores)
+validate: $(STAMP)
+	$(PY) experiments/validate.py
 
 setup: $(STAMP)
 

@@ -34,6 +34,7 @@ DAILY_TALLIES = {
     "active_customers": K.T_ACTIVE, "prospects": K.T_PROSPECTS, "churned_customers": K.T_CHURNED,
     "acquisitions": K.T_ACQUISITIONS, "churned": K.T_CHURN, "complaints": K.T_COMPLAINTS,
     "contacts": K.T_CONTACTS, "wom_positive": K.T_WOM_POSITIVE, "wom_negative": K.T_WOM_NEGATIVE,
+    "survey_responses": K.T_SURVEYED,
 }
 
 
