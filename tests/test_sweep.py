@@ -229,7 +229,7 @@ def test_sweep_against_a_running_scheduler(tmp_path, scheduler):
 def test_killed_worker_loses_nothing_and_duplicates_nothing(tmp_path, scheduler):
     from distributed import Client
 
-    path = sweep_file(tmp_path, population=1000, days=40, replicates=6, steps=3)  # 36 runs
+    path = sweep_file(tmp_path, population=4000, days=120, replicates=6, steps=3)  # 36 runs of about 0.1 s
     proc = cxsim("sweep", path, "--scheduler", scheduler, "--out", tmp_path / "out", "--batch", "1",
                  "--flush-seconds", "0.5")
     with Client(scheduler, timeout="30s") as client:
@@ -259,7 +259,7 @@ def wait_for_parts(out: Path, n: int, proc, timeout=120):
 
 
 def test_interrupted_sweep_resumes_without_redoing_or_duplicating(tmp_path, scheduler):
-    path = sweep_file(tmp_path, population=1000, days=40, replicates=8, steps=3)  # 48 runs
+    path = sweep_file(tmp_path, population=4000, days=120, replicates=8, steps=3)  # 48 runs of about 0.1 s
     out = tmp_path / "out"
     args = ["sweep", path, "--scheduler", scheduler, "--out", out, "--batch", "1", "--flush-seconds", "0.3"]
 
