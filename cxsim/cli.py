@@ -87,8 +87,8 @@ def cmd_run(args) -> int:
     if args.json:
         print(json.dumps(results.to_dict(), indent=1, allow_nan=False))
     else:
-        print(f"{s.name}: {s.market.population} people in the market, {s.days} days, {len(results.runs)} replicates, "
-              f"engine {results.engine}, ownership {s.ownership.model}\n")
+        print(f"{s.name}: {s.market.population} people in the market, {s.days} days, "
+              f"{len(results.runs)} replicates, engine {results.engine}, ownership {s.ownership.model}\n")
         print(results.table().to_string(float_format=number, na_rep="-"))
         dept = results.departments.groupby("department", sort=False).mean(numeric_only=True)
         print("\nper department (mean over replicates)")
