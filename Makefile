@@ -20,7 +20,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/cxsim bench --out out/bench
 
-# every stylized fact, the calibration table and the ownership ranking's robustness: docs/VALIDATION.md (~15-20 min on 2 cores)
+# every stylized fact, the calibration table and the ownership ranking's robustness: docs/VALIDATION.md (about 2 min on a quiet 2-core machine)
 validate: $(STAMP)
 	$(PY) experiments/validate.py
 
