@@ -5,7 +5,7 @@ STAMP   := $(VENV)/.installed
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache
 export MPLBACKEND ?= Agg
 
-.PHONY: run test bench validate setup clean
+.PHONY: run test bench validate figures setup clean
 
 # the main job: every ownership model on the base organisation, paired, with a report in out/ownership
 OWNERSHIP := siloed cco_led customer_led cmo_led sales_led service_led shared
@@ -13,6 +13,13 @@ OWNERSHIP := siloed cco_led customer_led cmo_led sales_led service_led shared
 run: $(STAMP)
 	$(VENV)/bin/cxsim compare $(OWNERSHIP:%=scenarios/%.toml) --population 50000 --replicates 5 \
 	    --kpis retention,churned,acquisitions,csat,nps,nps_survey,complaints,profit --out out/ownership
+
+# the README's figures from the current model (docs/ also holds bench, sensitivity and page figures: see README)
+figures: run
+	$(VENV)/bin/cxsim run scenarios/base.toml --replicates 5 --out out/base > /dev/null
+	cp out/ownership/effects.png docs/ownership_effects.png
+	cp out/ownership/budgets.png docs/ownership_budgets.png
+	cp out/base/trajectories.png docs/trajectories.png
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -2,10 +2,9 @@
 
 Uses Debian's chromium (never a downloaded browser). Outside CI the test skips
 when /usr/bin/chromium is missing; in CI (CI=true) that is a failure.
-Screenshots go to out/test-artifacts/; CXSIM_UPDATE_DOCS=1 also writes docs/viz.png.
+Screenshots go to out/test-artifacts/ (scripts/viz-screenshot makes the README's docs/viz.png).
 """
 
-import os
 import re
 import socket
 import subprocess
@@ -167,16 +166,3 @@ def test_teaching_page_end_to_end(page):
         wait_for_day(page, lambda d, n=n: d >= n)
     assert_drawn(page)
     snap(page, "4-lesson")
-    if os.environ.get("CXSIM_UPDATE_DOCS") == "1":  # the README's picture: the lesson a few weeks in
-        page.get_by_role("button", name="▶").click()
-        wait_for_day(page, lambda d: d >= 40, timeout=120)
-        page.get_by_role("button", name="❚❚").click()
-        page.get_by_role("button", name="▶").wait_for()
-        titles = page.locator("svg.cx-customers rect title").all_text_contents()
-        unhappy = min((float(t.split("attitude ")[1].split(",")[0]), i) for i, t in enumerate(titles)
-                      if "attitude" in t)[1]
-        page.locator("svg.cx-customers rect").nth(unhappy).click()  # the unhappiest customer
-        page.locator(".cx-journey-head").wait_for()
-        page.set_viewport_size({"width": 1500, "height": 1500})
-        page.wait_for_timeout(1500)
-        page.screenshot(path=ROOT / "docs" / "viz.png")

@@ -23,10 +23,10 @@ from cxsim import metrics
 from cxsim.customers import ring_order
 from cxsim.kernel import DEPARTMENTS
 from cxsim.model import CXModel
+from cxsim.lessons import LESSONS
 from cxsim.scenario import SCENARIOS, load_scenario
 from cxsim.schema import Scenario
 
-LESSONS = SCENARIOS / "lessons"
 FREE_PLAY = "base"  # the key of free play on the base scenario, listed before the lessons
 SHOWN = 2500  # customers drawn in the customer view at most: an arc of the network's ring
 POPULATIONS = (200, 500, 1000, 2000, 5000, 20_000, 100_000)
