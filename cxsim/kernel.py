@@ -186,9 +186,13 @@ def follow_up(s, st, P, D, G):
             last -= P[HANDOFF_LOSS]
             cs, peak = remember(-P[HANDOFF_LOSS], cs, peak, P)
         else:
-            # partial recovery: a share of the loss, less for every extra contact it took
-            last = P[RECOVERY_SHARE] * P[LOSS_AVERSION] * D[complaint, LOSS_WEIGHT] * D[complaint, SEVERITY] / attempts
-            cs, peak = remember(last, cs, peak, P)
+            # partial recovery: the resolution repairs a share of the complained failure's harm in memory
+            # (less for every extra contact it took); the incident stays in the churn hazard
+            repair = P[RECOVERY_SHARE] * P[LOSS_AVERSION] * D[complaint, LOSS_WEIGHT] * D[complaint, SEVERITY] / attempts
+            cs += P[LOSS_LEARNING] * repair
+            if peak < 0.0:
+                peak = min(0.0, peak + repair)
+            last += repair
             bits |= 1 << RESOLVED
             complaint = NO_DEPT
     if complaint != NO_DEPT and attempts >= P[MAX_ATTEMPTS]:

@@ -85,7 +85,9 @@ class Owner(mesa.Agent):
         end = day - c.listening_delay_days
         if day == 0 or day % c.review_every_days or end <= 0:
             return
-        window = self.model.history[max(0, end - c.review_every_days):end].sum(axis=0)
+        start = max(0, end - c.review_every_days)
+        # per review period: the first window may be shorter
+        window = self.model.history[start:end].sum(axis=0) * c.review_every_days / (end - start)
         if c.objective != "fixed":
             self.reallocate(self.needs(window))
         if c.promise_policy == "delivered_plus_markup":

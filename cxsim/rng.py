@@ -21,7 +21,7 @@ LOW32 = np.uint64(0xFFFFFFFF)
 TO_UNIT = 2.0**-32
 
 # streams: independent families of draws
-CUSTOMERS, POPULATION, NETWORK, OWNER = 1, 2, 3, 4
+CUSTOMERS, POPULATION, NETWORK, OWNER, WARM_UP = 1, 2, 3, 4, 5
 
 
 @njit(cache=True)

@@ -42,6 +42,7 @@ class Network(Strict):
 class Market(Strict):
     population: Annotated[int, Field(ge=1)] = 100_000
     initial_customers: Annotated[int, Field(ge=0)] = 40_000
+    warm_up_days: Annotated[int, Field(ge=0, le=3650)] = 180
     price_per_month: NonNegative = 50.0
     value_dispersion: NonNegative = 0.5
     switching_cost: Probability = 0.3
@@ -72,7 +73,7 @@ class Customers(Strict):
     gain_learning: Probability = 0.1
     loss_learning: Probability = 0.3
     memory_weight: Probability = 0.5
-    memory_halflife_days: Positive = 60.0
+    memory_halflife_days: Positive = 30.0
     incident_halflife_days: Positive = 45.0
     complaint_propensity: Probability = 0.25
     wom_propensity: Probability = 0.02
@@ -127,7 +128,7 @@ DEPARTMENT_DEFAULTS: dict[str, dict] = {
     "digital": dict(budget=1.5e6, reference_budget=1.5e6, failure_rate=0.02, quality=0.75, severity=0.30, kano="one_dimensional"),
     "product": dict(budget=2.5e6, reference_budget=2.5e6, failure_rate=0.01, quality=0.75, severity=0.40, kano="one_dimensional"),
     "fulfilment": dict(budget=1.5e6, reference_budget=1.5e6, failure_rate=0.03, quality=0.75, severity=0.50, kano="must_be"),
-    "billing": dict(budget=0.8e6, reference_budget=0.8e6, failure_rate=0.01, quality=0.75, severity=0.60, kano="must_be"),
+    "billing": dict(budget=0.8e6, reference_budget=0.8e6, failure_rate=0.01, quality=0.75, severity=0.50, kano="must_be"),
     "service": dict(budget=1.7e6, reference_budget=1.7e6, failure_rate=0.08, quality=0.70, severity=0.40, kano="one_dimensional",
                     capacity_headroom=1.25),
 }
