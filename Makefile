@@ -27,7 +27,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/cxsim bench --out out/bench
 
-# every stylized fact, the calibration table and the ownership ranking's robustness: docs/VALIDATION.md (about 2 min on a quiet 2-core machine)
+# every stylized fact, the calibration table and the ownership ranking's robustness: docs/VALIDATION.md (about 2½ min on a 2-core machine)
 validate: $(STAMP)
 	$(PY) experiments/validate.py
 

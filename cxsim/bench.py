@@ -2,7 +2,9 @@
 
 Unit: customer-days per second = population x days / seconds of stepping
 (`CXModel.step`, which includes the departments and the owner); setting up a
-model and compiling are timed apart. In one process it measures
+model and compiling are timed apart, and models are built without the warm start
+(`market.warm_up_days = 0`: it is stepping too, before day 0, and would make the agents
+engine's set-up take minutes). In one process it measures
 - both engines at the same population, runs alternating, medians and spread, and their ratio;
 - the numba engine over population sizes, with 1 and 2 threads;
 - memory: bytes per customer (state plus network) and the process's peak RSS;
@@ -77,8 +79,11 @@ def _peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
+NO_WARM_UP = ["market.warm_up_days=0"]
+
+
 def scenario(population: int, days: int):
-    return load_scenario("base", [], population=population, days=days)
+    return load_scenario("base", NO_WARM_UP, population=population, days=days)
 
 
 def timed_run(population: int, days: int, engine: str = "numba", threads: int | None = None) -> dict:
@@ -117,7 +122,7 @@ def profile(population: int, days: int = 10) -> dict:
     numba.set_num_threads(1)
     out = {}
     for label, initial in (("base", None), ("prospects", 0), ("actives", 100_000)):
-        overrides = [] if initial is None else [f"market.initial_customers={initial}"]
+        overrides = NO_WARM_UP + ([] if initial is None else [f"market.initial_customers={initial}"])
         model = CXModel(load_scenario("base", overrides, population=population, days=days + 1))
         model.step()
         per = 1e9 / (population * (days - 1))

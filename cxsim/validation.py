@@ -455,10 +455,11 @@ EIU_ORDER = {"service": "fast response to enquiries and complaints (47 %)",
              "marketing": "personalisation, post-purchase engagement, creative consistency (last)"}
 
 
-EIU_GAP = ("purchase failures leave the prospect no memory and cost only a lost sale, so simple purchasing cannot "
-           "rank high; a department's importance here is its configured failure frequency x severity x Kano "
-           "weight, not an elicited importance, and the contact centre's waits are short at the base size, so "
-           "halving service's failures buys little")
+EIU_GAP = ("EIU 2015 asked what an ideal experience means (stated importance, across industries and one-off "
+           "purchases); the measure here is leverage in a subscription business whose market is already 40 % "
+           "customers, where a purchase is a small share of all encounters and a failed one costs only a lost sale "
+           "(the prospect remembers nothing), so simple purchasing cannot rank high, and a department's weight is "
+           "its configured failure frequency x severity x Kano weight, not an elicited importance")
 
 
 def eiu_verdict(imp: dict) -> tuple[bool, str]:
