@@ -448,6 +448,21 @@ def step_chunk(lo, hi, day, key, P, D, G, pop, row):
     tally_chunk(lo, hi, pop, P, row)
 
 
+@njit(cache=True, _nrt=False)
+def warm_customer(i, days, key, P, D, G, pop):
+    """Customer i through days 0..days-1 of the warm start, with the organisation as it is today."""
+    params, today = to_fixed_tuple(P, N_PARAMS), to_fixed_tuple(G, N_GLOBALS)
+    for day in range(days):
+        customer_day(i, day, key, params, D, today, pop)
+
+
+@njit(parallel=True, cache=True)
+def warm_up_population(days, key, P, D, G, pop):
+    """The warm start of every customer in `pop`: no tallies, no word of mouth, so each lives its days on its own."""
+    for i in prange(pop.state.shape[0]):
+        warm_customer(i, days, key, P, D, G, pop)
+
+
 @njit(cache=True)
 def spread_stride(m):
     """An odd stride near m / golden ratio and coprime with m: p -> p * stride % m scatters consecutive p."""

@@ -6,7 +6,7 @@ import mesa
 import numpy as np
 
 from cxsim import kernel, rng
-from cxsim.customers import Customer, followers, make_population, small_world
+from cxsim.customers import Customer, Population, followers, make_population, small_world
 from cxsim.departments import Department, ServiceDepartment, reference_loads
 from cxsim.kernel import DEPARTMENTS, N_DEPT
 from cxsim.ownership import Owner
@@ -111,25 +111,28 @@ class CXModel(mesa.Model):
     def warm_up(self, days: int):
         """The initial customers live `days` days of their journey before day 0, so day 0 starts from remembered experience.
 
-        Departments run at their base budgets and the owner does not review; nobody
-        churns, no prospect is won and nothing is recorded. Draws come from their own
+        The organisation runs as planned: the departments as set up (base budgets at
+        their reference loads), the initial promise, no owner reviews. Nobody churns and
+        nothing is recorded, so the initial customers (the first rows) do not meet
+        anyone else, and each lives its days on its own. Draws come from their own
         stream, so day 0 on meets the same random numbers whatever the warm-up.
         """
-        run_args = self.kernel_args
+        n0 = self.config.market.initial_customers
         P = self.P.copy()
         P[kernel.CHURN_BASE] = 0.0
         G = self.G
         G[kernel.PROMISE] = self.owner.promise
         G[kernel.HANDOFF] = self.config.ownership.handoff_consistency
-        G[kernel.STAY] = G[kernel.UNDETERRED] = 1.0
-        self.kernel_args = (rng.stream_key(self.seed, rng.WARM_UP), P, self.D, G, self.population)
+        args = (rng.stream_key(self.seed, rng.WARM_UP), P, self.D, G, Population(*(f[:n0] for f in self.population)))
+        if self.engine == "numba":
+            kernel.warm_up_population(days, *args)
+            return
+        run_args, self.kernel_args = self.kernel_args, args
+        initial = self.agents_by_type[Customer].select(lambda a: a.row < n0)
         for t in range(days):
             self.day = t
-            for d in self.departments:
-                d.step()
-            self.observe(self.step_customers())
-        self.kernel_args = run_args
-        self.day = 0
+            initial.do("step")
+        self.kernel_args, self.day = run_args, 0
 
     def step(self):
         t = self.day
@@ -154,10 +157,18 @@ class CXModel(mesa.Model):
         G[kernel.STAY] = (1.0 - ad_probability) * math.exp(-m.wom_adoption * pos_exposure)
         G[kernel.UNDETERRED] = math.exp(-m.wom_deterrence * neg_exposure)
 
-        today = self.step_customers()
+        if self.engine == "numba":
+            kernel.step_population(t, *self.kernel_args, self.partial)
+        else:
+            self.agents_by_type[Customer].do("step")
+            kernel.tally(self.population, self.P, self.partial)
         kernel.spread_wom(self.population, self.followers_ptr, self.followers)
+        today = kernel.totals(self.partial)
         self.history[t] = today
-        self.observe(today)
+
+        for k, d in enumerate(self.departments):
+            d.load = today[kernel.T_ENCOUNTERS + k]
+        self.service.load = today[kernel.T_CONTACTS]
         budgets = [d.budget for d in self.departments]
         revenue = today[kernel.T_BILLED_VALUE] * m.price_per_month * 12.0 * s.journey.billing_cycle_days / 365.0
         cost = (sum(budgets) + s.ownership.overhead * self.pool) / 365.0
@@ -170,21 +181,6 @@ class CXModel(mesa.Model):
             self.pool = max(0.0, self.initial_pool + s.finance.reinvestment_share * (annual - self.reference_revenue))
         self.day += 1
         self.running = self.day < s.days
-
-    def step_customers(self) -> np.ndarray:
-        """Every customer's day `self.day` with the engine's stepping; the day's tallies."""
-        if self.engine == "numba":
-            kernel.step_population(self.day, *self.kernel_args, self.partial)
-        else:
-            self.agents_by_type[Customer].do("step")
-            kernel.tally(self.population, self.P, self.partial)
-        return kernel.totals(self.partial)
-
-    def observe(self, today: np.ndarray):
-        """Departments see the day's encounters as their load (the contact centre: its contacts)."""
-        for k, d in enumerate(self.departments):
-            d.load = today[kernel.T_ENCOUNTERS + k]
-        self.service.load = today[kernel.T_CONTACTS]
 
     def events_today(self, t: int):
         """Per-department outage level and budget factor, and the promise factor, from `[[events]]`."""

@@ -7,7 +7,7 @@ from conftest import simulate, small
 from cxsim import kernel as K
 from cxsim.customers import FIELDS, Population
 from cxsim.departments import erlang_a
-from cxsim.model import LEDGER, parameter_vector
+from cxsim.model import LEDGER, CXModel, parameter_vector
 
 
 def test_conservation_and_ranges(scenario):
@@ -151,6 +151,43 @@ def test_one_customer_failure_complaint_recovery():
     recovered = float(c.pop.satisfaction[0])
     assert repeated < recovered < before  # better, never back to where it was
     assert c.pop.incident[0] > 0  # the incident stays in the churn hazard
+
+
+def resolve_one_complaint(recovery_share: float) -> tuple[float, float]:
+    """A product failure, then a complaint resolved at the first contact: (cs, peak) after the resolution."""
+    c = OneCustomer()
+    c.P[K.RECOVERY_SHARE] = recovery_share
+    c.P[K.USAGE_RATE], c.D[K.PRODUCT, K.FAILURE] = 1.0, 1.0
+    c.step()
+    c.P[K.USAGE_RATE], c.D[K.PRODUCT, K.FAILURE] = 0.0, 0.0
+    assert c.has(c.step(), K.RESOLVED)
+    return float(c.pop.satisfaction[0]), float(c.pop.peak[0])
+
+
+def test_recovery_repairs_a_share_of_the_harm_and_nothing_without_recovery():
+    P = parameter_vector(small())
+    harm = P[K.LOSS_AVERSION] * 1.0 * 0.5  # lambda x Kano loss weight x severity of OneCustomer's product
+    none_cs, none_peak = resolve_one_complaint(0.0)
+    half_cs, half_peak = resolve_one_complaint(0.5)
+    assert half_cs - none_cs == pytest.approx(P[K.LOSS_LEARNING] * 0.5 * harm, rel=1e-5)
+    assert half_peak == pytest.approx(none_peak + 0.5 * harm, rel=1e-5)
+    assert none_peak < half_peak < 0  # the worst moment is softened, not forgotten
+
+
+def test_warm_start_settles_memories_without_churn_or_acquisition():
+    s = small(days=5)
+    cold = CXModel(s.model_copy(update={"market": s.market.model_copy(update={"warm_up_days": 0})}))
+    warm = CXModel(s)
+    n0 = s.market.initial_customers
+    for m in (cold, warm):
+        assert m.day == 0 and (m.population.state[:n0] == K.ACTIVE).all()
+        assert (m.population.state[n0:] == K.PROSPECT).all()
+        assert not m.history.any()  # nothing recorded before day 0
+    assert not cold.population.satisfaction.any()
+    active = warm.population.state == K.ACTIVE
+    assert np.all(warm.population.tenure[active] == cold.population.tenure[active] + s.market.warm_up_days)
+    assert (warm.population.satisfaction[active] != 0).mean() > 0.9  # they remember their journey
+    assert (warm.population.incident[active] > 0).any() and (warm.owner.shares == warm.owner.base_shares).all()
 
 
 def test_unresolved_complaint_is_given_up_after_max_attempts():
