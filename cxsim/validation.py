@@ -475,6 +475,7 @@ def calibration(scale: Scale = Scale()) -> tuple[list[Target], dict]:
     """The base scenario against the one-year empirical facts, and the EIU importance ranking."""
     s = scenario(scale=scale)
     r = run_arm(s)
+    severity, halflife = s.departments.billing.severity, s.customers.memory_halflife_days
     one, several = bad_experiences(1, scale), bad_experiences(3, scale)
     k = r.runs
     ratio = (k["wom_positive"] / k["wom_negative"]).to_numpy(float)
@@ -483,7 +484,7 @@ def calibration(scale: Scale = Scale()) -> tuple[list[Target], dict]:
         Target("share who leave after one bad experience", "17-32 %", 0.17, 0.32,
                "PwC 2018, n = 15,000 (M): 17 % US, 32 % globally", *_mean_ci(one),
                "excess churn within 90 days of one failed bill for every customer (billing outage for one cycle "
-               "from day 90), over the customers active on day 89", "departments.billing.severity = 0.5"),
+               "from day 90), over the customers active on day 89", f"departments.billing.severity = {severity:g}"),
         Target("share who leave after several bad experiences", "about 59 % (45-75 %)", 0.45, 0.75,
                "PwC 2018 (M): 59 % of US consumers after several", *_mean_ci(several),
                "the same with three failed bills in a row (outage for three cycles), churn within 150 days"),
@@ -492,7 +493,8 @@ def calibration(scale: Scale = Scale()) -> tuple[list[Target], dict]:
                "KPI complaint_share_unhappy: unhappy active customers (attitude < 0) who complained this tenure"),
         Target("positive : negative word of mouth", "about 3 : 1 (2-4)", 2.0, 4.0,
                "East, Hammond & Wright 2007 (H); Anderson 1998 (H)", *_mean_ci(ratio),
-               "wom_positive / wom_negative over the year (messages and posts)", "customers.memory_halflife_days = 30"),
+               "wom_positive / wom_negative over the year (messages and posts)",
+               f"customers.memory_halflife_days = {halflife:g}"),
         Target("survey response rate", "5-30 %", 0.05, 0.30,
                "typical CX survey response rates (L: folklore, no source in MODEL_NOTES)",
                *_mean_ci(per_replicate(r, "survey_responses", slice(None)) / invited),
