@@ -188,7 +188,8 @@ def follow_up(s, st, P, D, G):
         else:
             # partial recovery: the resolution repairs a share of the complained failure's harm in memory
             # (less for every extra contact it took); the incident stays in the churn hazard
-            repair = P[RECOVERY_SHARE] * P[LOSS_AVERSION] * D[complaint, LOSS_WEIGHT] * D[complaint, SEVERITY] / attempts
+            harm = P[LOSS_AVERSION] * D[complaint, LOSS_WEIGHT] * D[complaint, SEVERITY]
+            repair = P[RECOVERY_SHARE] * harm / attempts
             cs += P[LOSS_LEARNING] * repair
             if peak < 0.0:
                 peak = min(0.0, peak + repair)

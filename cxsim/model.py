@@ -109,7 +109,7 @@ class CXModel(mesa.Model):
         self.warm_up(m.warm_up_days)
 
     def warm_up(self, days: int):
-        """The initial customers live `days` days of their journey before day 0, so day 0 starts from remembered experience.
+        """The initial customers live `days` days of their journey before day 0, so day 0 starts from memories.
 
         The organisation runs as planned: the departments as set up (base budgets at
         their reference loads), the initial promise, no owner reviews. Nobody churns and

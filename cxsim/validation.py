@@ -276,6 +276,7 @@ def days_to_converge(s: np.ndarray, target: np.ndarray) -> np.ndarray:
 
 # a change for the listening loop to hear: finance cuts the contact centre's budget (seed 001's finance process change)
 SHOCK = {"day": 30, "kind": "budget_cut", "target": "service", "size": 0.4}
+SLOW_DELAY, SLOW_NOISE = 60, 0.8  # fact 8's later, noisier owner
 
 
 def listening_arms(scale: Scale, delay: int, noise: float, events=()) -> tuple[Results, Results]:
@@ -285,15 +286,16 @@ def listening_arms(scale: Scale, delay: int, noise: float, events=()) -> tuple[R
                          events=events)).results
 
 
-def quiet_listening(scale: Scale = Scale(), delay: int = 60, noise: float = 0.8) -> tuple[float, tuple]:
+def quiet_listening(scale: Scale = Scale(), delay: int = SLOW_DELAY,
+                    noise: float = SLOW_NOISE) -> tuple[float, tuple]:
     """Fact 8's owners with nothing changing: paired CSAT difference over the last 90 days."""
     base, slow = listening_arms(scale, delay, noise)
     tail = slice(scale.days - 90, None)
     return paired(per_replicate(slow, "csat", tail, "mean"), per_replicate(base, "csat", tail, "mean"))
 
 
-def fact_8(scale: Scale = Scale(), delay: int = 60, noise: float = 0.8) -> Finding:
-    """A longer, noisier listening loop slows budget convergence and lowers satisfaction while the organisation adapts."""
+def fact_8(scale: Scale = Scale(), delay: int = SLOW_DELAY, noise: float = SLOW_NOISE) -> Finding:
+    """A longer, noisier listening loop slows convergence and lowers satisfaction while the organisation adapts."""
     base, slow = listening_arms(scale, delay, noise, [SHOCK])
     sb, ss = shares(base), shares(slow)
     target = sb[:, -90:, :].mean(axis=1)  # where the well-informed owner settles (last quarter)

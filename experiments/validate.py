@@ -16,6 +16,7 @@ from pathlib import Path
 
 from cxsim import validation as V
 from cxsim.experiment import atomic_write
+from cxsim.schema import Market
 
 ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- calibration table: experiments/validate.py -->", "<!-- end of calibration table -->"
@@ -52,7 +53,8 @@ def result(f: V.Finding) -> str:
 
 
 def calibration_table(targets) -> list[str]:
-    out = ["| quantity | target | source | simulated (95 % interval) | met | how it is measured | default fitted to it |",
+    out = ["| quantity | target | source | simulated (95 % interval) | met | how it is measured "
+           "| default fitted to it |",
            "| --- | --- | --- | --- | --- | --- | --- |"]
     for t in targets:
         pct = t.hi <= 1.0
@@ -114,7 +116,7 @@ LIMITS = """\
   differs by {quiet}. Fact 8's experiment therefore gives both arms the same change to respond to.
 - **Churn is absorbing, the competitor is constant, the network is static**, purchase failures leave the prospect
   no memory, and surveys do not feed the owner (docs/MODEL.md §8).
-- **Day 0 is a warm start.** The initial customers live `market.warm_up_days` (180) days of the journey at the
+- **Day 0 is a warm start.** The initial customers live `market.warm_up_days` ({warm_up}) days of the journey at the
   base budgets before day 0 (no churn, no acquisition), so their memories are settled; the year's trend is the
   owner's work and the business's growth, not a start-up transient.
 - **The contact centre is small at the base size**: waits are seconds, so the waiting mechanisms
@@ -175,7 +177,8 @@ def limits(targets, imp, quiet) -> str:
         misses.append(f"- **Calibration: the EIU ranking of what matters** is not reproduced "
                       f"({V.eiu_verdict(imp)[1]}): {V.EIU_GAP}.")
     diff, (lo, hi) = quiet
-    return LIMITS.format(quiet=f"{fmt(diff)} points [{fmt(lo)}, {fmt(hi)}]") + "\n".join(misses) + "\n"
+    return LIMITS.format(quiet=f"{fmt(diff)} points [{fmt(lo)}, {fmt(hi)}]",
+                         warm_up=Market.model_fields["warm_up_days"].default) + "\n".join(misses) + "\n"
 
 
 def render(data: dict, out: Path):
