@@ -27,14 +27,10 @@ from numba import njit, prange
 from numba.cpython.unsafe.numbers import trailing_zeros
 from numba.np.unsafe.ndarray import to_fixed_tuple
 
+from cxsim.domain import (ACTIVE, BILLING, CHURNED, DEPARTMENTS, DIGITAL, FULFILMENT, MARKETING, N_DEPT,  # noqa: F401
+                          NO_DEPT, PRODUCT, PROSPECT, SALES, SERVICE)
 from cxsim.rng import seat, uniform, uniform2
 
-# --- customer states
-PROSPECT, ACTIVE, CHURNED = 0, 1, 2
-NO_DEPT = -1
-DEPARTMENTS = ("marketing", "sales", "digital", "product", "fulfilment", "billing", "service")
-N_DEPT = len(DEPARTMENTS)
-MARKETING, SALES, DIGITAL, PRODUCT, FULFILMENT, BILLING, SERVICE = range(N_DEPT)
 CHUNK = 4096  # customers per chunk: partial sums per chunk make totals independent of the thread count
 PARALLEL_CHUNKS = 4  # fewer chunks than this are stepped on one thread
 
