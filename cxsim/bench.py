@@ -130,8 +130,8 @@ def profile(population: int, days: int = 10) -> dict:
         for _ in range(days - 1):
             model.step()
         step = time.process_time() - c
-        pieces = {"kernel": lambda: kernel.step_population(model.day, *model.kernel_args, model.partial),
-                  "tally": lambda: kernel.tally(model.population, model.P, model.partial),
+        pieces = {"kernel": lambda: kernel.step_population(model.day, 1, *model.kernel_args, model.partial, True),
+                  "tally": lambda: kernel.tally(model.population, model.params, model.partial),
                   "wom_delivery": lambda: kernel.spread_wom(model.population, model.followers_ptr, model.followers)}
         cpu = {}
         for name, f in pieces.items():

@@ -8,6 +8,7 @@ import numpy as np
 from numba import njit, prange
 
 from cxsim import kernel, rng
+from cxsim.domain import ACTIVE, NO_DEPT
 
 # One numpy array per field; a customer is a row index. docs/MODEL.md describes each field.
 FIELDS = {
@@ -30,9 +31,11 @@ FIELDS = {
     "wom": np.int8,  # word of mouth sent today to the network (+1, -1, 0)
     "heard_positive": np.int8,  # positive network messages sent yesterday by those it listens to
     "heard_negative": np.int8,  # negative ones
-    "events": np.uint32,  # bits of what happened today (kernel.*_BIT)
+    "events": np.uint32,  # bits of what happened today (kernel.EVENT)
 }
 Population = namedtuple("Population", FIELDS)
+if kernel.N_EVENTS > 8 * np.dtype(FIELDS["events"]).itemsize:
+    raise ImportError(f"kernel.EVENT has {kernel.N_EVENTS} bits; Population.events holds {FIELDS['events'].__name__}")
 
 
 def bytes_per_customer(pop: Population, indptr: np.ndarray, indices: np.ndarray) -> float:
@@ -41,25 +44,20 @@ def bytes_per_customer(pop: Population, indptr: np.ndarray, indices: np.ndarray)
 
 
 @njit(cache=True)
-def _init_customer(i, pop, key, n_initial, promise, tolerance, complaint, wom, dispersion, tenure_span):
-    z = rng.normal(key, i, 0, 0)
-    pop.value[i] = math.exp(dispersion * z - 0.5 * dispersion * dispersion)
-    pop.tolerance[i] = 2.0 * tolerance * rng.draw(key, i, 0, 2)
-    pop.complaint_propensity[i] = min(1.0, 2.0 * complaint * rng.draw(key, i, 0, 3))
-    pop.wom_propensity[i] = min(1.0, 2.0 * wom * rng.draw(key, i, 0, 4))
-    pop.blame[i] = kernel.NO_DEPT
-    pop.complaint[i] = kernel.NO_DEPT
-    if i < n_initial:
-        pop.state[i] = kernel.ACTIVE
-        pop.expectation[i] = promise
-        pop.tenure[i] = int(rng.draw(key, i, 0, 5) * tenure_span)
-
-
-@njit(parallel=True, cache=True)
 def _init_traits(pop, key, n_initial, promise, tolerance, complaint, wom, dispersion, tenure_span):
-    # writes go through a called function: numba 0.6x drops `tuple.field[i] = x` written directly in a prange body
-    for i in prange(pop.state.shape[0]):
-        _init_customer(i, pop, key, n_initial, promise, tolerance, complaint, wom, dispersion, tenure_span)
+    # one thread: a few draws per customer (0.1 s for 10^7) do not pay for compiling a parallel loop
+    for i in range(pop.state.shape[0]):
+        z = rng.normal(key, i, 0, 0)
+        pop.value[i] = math.exp(dispersion * z - 0.5 * dispersion * dispersion)
+        pop.tolerance[i] = 2.0 * tolerance * rng.draw(key, i, 0, 2)
+        pop.complaint_propensity[i] = min(1.0, 2.0 * complaint * rng.draw(key, i, 0, 3))
+        pop.wom_propensity[i] = min(1.0, 2.0 * wom * rng.draw(key, i, 0, 4))
+        pop.blame[i] = NO_DEPT
+        pop.complaint[i] = NO_DEPT
+        if i < n_initial:
+            pop.state[i] = ACTIVE
+            pop.expectation[i] = promise
+            pop.tenure[i] = int(rng.draw(key, i, 0, 5) * tenure_span)
 
 
 def make_population(scenario, seed: int) -> Population:
@@ -89,10 +87,10 @@ def _ring_links(order, degree, rewire, key, indices):
             indices[i * degree + s] = j
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def _hashes(key, n):
     out = np.empty(n, np.uint64)
-    for i in prange(n):
+    for i in range(n):
         out[i] = rng.mix64(np.uint64(i) ^ key)
     return out
 
@@ -119,9 +117,14 @@ def small_world(n: int, degree: int, rewire: float, seed: int) -> tuple[np.ndarr
 
 
 @njit(cache=True)
-def _reverse(indptr, indices, ptr, out):
-    ptr[1:] = np.cumsum(np.bincount(indices, minlength=ptr.shape[0] - 1))
-    fill = ptr[:-1].copy()
+def _reverse(indptr, indices, ptr, fill, out):
+    """Counting sort of the links by listened-to customer (plain loops: numpy's bincount and cumsum cost seconds
+    of compiling)."""
+    for k in range(indices.shape[0]):
+        ptr[indices[k] + 1] += 1
+    for j in range(ptr.shape[0] - 1):
+        ptr[j + 1] += ptr[j]
+        fill[j] = ptr[j]
     for i in range(indptr.shape[0] - 1):
         for k in range(indptr[i], indptr[i + 1]):
             j = indices[k]
@@ -133,7 +136,7 @@ def followers(indptr: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.n
     """Who listens to each customer (the links reversed, CSR, listeners in increasing order): where its messages go."""
     ptr = np.zeros(len(indptr), np.int64)
     out = np.empty(len(indices), np.int32)
-    _reverse(indptr, indices, ptr, out)
+    _reverse(indptr, indices, ptr, np.empty(len(indptr) - 1, np.int64), out)
     return ptr, out
 
 

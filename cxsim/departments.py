@@ -5,8 +5,8 @@ import math
 import mesa
 import numpy as np
 
-from cxsim import kernel
-from cxsim.kernel import DEPARTMENTS
+from cxsim.domain import DEPARTMENTS
+from cxsim.kernel import COL
 
 KANO_WEIGHTS = {  # (gain weight, loss weight): how much exceeding / falling short counts
     "must_be": (0.1, 1.0),
@@ -54,7 +54,7 @@ class Department(mesa.Agent):
         self.outage = 0.0
         gain, loss = KANO_WEIGHTS[config.kano]
         row = model.D[self.index]
-        row[kernel.SEVERITY], row[kernel.GAIN_WEIGHT], row[kernel.LOSS_WEIGHT] = config.severity, gain, loss
+        row[COL.severity], row[COL.gain_weight], row[COL.loss_weight] = config.severity, gain, loss
         self.step()
 
     @property
@@ -70,7 +70,7 @@ class Department(mesa.Agent):
         overload = max(0.0, 1.0 - self.capacity * r / self.load) if self.load > 0 else 0.0
         failure = max(failure + (1.0 - failure) * overload, self.outage)
         row = self.model.D[self.index]
-        row[kernel.QUALITY], row[kernel.FAILURE] = quality, failure
+        row[COL.quality], row[COL.failure] = quality, failure
 
 
 class ServiceDepartment(Department):
@@ -84,9 +84,8 @@ class ServiceDepartment(Department):
         self.wait_hours, self.abandonment = erlang_a(self.load / hours, cc.contacts_per_agent_hour, agents,
                                                      cc.patience_minutes / 60.0)
         tolerance = cc.wait_tolerance_minutes / 60.0
-        G = self.model.G
-        G[kernel.WAIT_VALUE] = -self.model.config.customers.wait_loss * max(0.0, self.wait_hours - tolerance) / tolerance
-        G[kernel.ABANDON] = self.abandonment
+        # what the wait is worth to a customer: a loss for every tolerated wait beyond the tolerated one
+        self.wait_value = -self.model.config.customers.wait_loss * max(0.0, self.wait_hours - tolerance) / tolerance
 
 
 def reference_loads(scenario) -> dict[str, float]:

@@ -21,11 +21,12 @@ and surveys read.
 """
 
 import math
+from collections import namedtuple
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange
 from numba.cpython.unsafe.numbers import trailing_zeros
-from numba.np.unsafe.ndarray import to_fixed_tuple
 
 from cxsim.domain import (ACTIVE, BILLING, CHURNED, DEPARTMENTS, DIGITAL, FULFILMENT, MARKETING, N_DEPT,  # noqa: F401
                           NO_DEPT, PRODUCT, PROSPECT, SALES, SERVICE)
@@ -34,28 +35,131 @@ from cxsim.rng import seat, uniform, uniform2
 CHUNK = 4096  # customers per chunk: partial sums per chunk make totals independent of the thread count
 PARALLEL_CHUNKS = 4  # fewer chunks than this are stepped on one thread
 
-# --- scalar parameters (P), filled by model.parameter_vector
-(LOSS_AVERSION, EXPECTATION_LEARNING, PROMISE_LEARNING, GAIN_LEARNING, LOSS_LEARNING,
- MEMORY_WEIGHT, MEMORY_DECAY, INCIDENT_DECAY, VOICE_FACTOR, WOM_POS_SLOPE, WOM_NEG_SLOPE,
- BROADCAST_SHARE, SURVEY_RATE, SURVEY_RESPONSE, SURVEY_SELF_SELECTION, CHURN_BASE, CHURN_ATTITUDE,
- CHURN_INCIDENT, RECOVERY_SHARE, HANDOFF_LOSS, CONTACT_FATIGUE, RATING_ANCHOR, RATING_SLOPE,
- USAGE_RATE, DIGITAL_RATE, ORDER_RATE, MARKETING_RATE, SUPPORT_RATE, BILLING_CYCLE,
- DIGITAL_PURCHASE_SHARE, WOM_AFTER_CHURN, MAX_ATTEMPTS, WOM_ADOPTION, WOM_DETERRENCE,
- INITIAL_CUSTOMERS, PERFORMANCE_WEIGHT, COMPETITOR_QUALITY, ORDER_HANDOFF_SHARE, N_PARAMS) = range(39)
 
-# --- department table (D[k, column]), refreshed daily by the departments
-QUALITY, FAILURE, SEVERITY, GAIN_WEIGHT, LOSS_WEIGHT, N_DCOLS = range(6)
+class Params(NamedTuple):
+    """The customers' parameters, as the kernel reads them (`model.kernel_params` fills them from a scenario).
 
-# --- today's organisation-wide state (G), set by the model before customers step
-# STAY: chance a prospect is pulled neither by advertising nor by broadcasts, (1 - p_ad) exp(-q E+);
-# UNDETERRED: chance broadcasts do not deter it, exp(-d E-)
-PROMISE, WAIT_VALUE, ABANDON, HANDOFF, STAY, UNDETERRED, N_GLOBALS = range(7)
+    All floats, so that one compiled specialisation serves every scenario. Passed by value: values the
+    compiler keeps at hand, where array reads would be repeated after every store to the population.
+    """
+
+    loss_aversion: float
+    expectation_learning: float
+    promise_learning: float  # how far a campaign pulls the expectation toward today's promise
+    gain_learning: float
+    loss_learning: float
+    memory_weight: float  # weight of peak-end memory in the attitude
+    memory_decay: float  # daily decay of the remembered peak
+    incident_decay: float  # daily decay of recent failures (and of the blame's weight)
+    voice_factor: float  # exit vs voice: cheap exit, less voice
+    wom_positive_slope: float
+    wom_negative_slope: float
+    broadcast_share: float  # share of word of mouth posted to everyone instead of told to followers
+    survey_rate: float
+    survey_response: float
+    survey_self_selection: float
+    churn_base: float  # renewal hazard at a neutral attitude, per billing cycle
+    churn_attitude: float
+    churn_incident: float
+    recovery_share: float  # share of a complained failure's harm a resolution repairs
+    handoff_loss: float
+    contact_fatigue: float
+    rating_anchor: float
+    rating_slope: float
+    usage_rate: float  # touchpoints per active customer per day: product use,
+    digital_rate: float  # digital visits,
+    order_rate: float  # orders,
+    marketing_rate: float  # campaigns,
+    support_rate: float  # routine questions to service
+    billing_cycle: float  # days
+    digital_purchase_share: float
+    wom_after_churn: float  # days a former customer still talks
+    max_attempts: float  # contacts on a complaint before the customer gives up
+    wom_adoption: float
+    wom_deterrence: float
+    initial_customers: float  # rows below this are the day-0 customers
+    performance_weight: float
+    competitor_quality: float
+    order_handoff_share: float  # share of orders that cross a handoff into fulfilment
+
+
+class Today(NamedTuple):
+    """Today's organisation-wide state, set by the model before the customers step (`CXModel.today`)."""
+
+    promise: float
+    wait_value: float  # what waiting in the contact centre is worth (negative beyond the tolerated wait)
+    abandon: float  # chance a contact abandons the queue
+    handoff: float  # chance a handoff keeps the customer's context
+    stay: float  # chance a prospect is pulled neither by advertising nor by broadcasts: (1 - p_ad) exp(-q E+)
+    undeterred: float  # chance broadcasts do not deter a prospect: exp(-d E-)
+
+
+class Mind(NamedTuple):
+    """An active customer's working state during its day, read from and written back to its row."""
+
+    expectation: float
+    satisfaction: float  # cumulative satisfaction
+    peak: float
+    last: float
+    incident: float
+    blame: int  # the department that hurt most (NO_DEPT: none)
+    blame_weight: float
+    complaint: int  # the department of the open complaint (NO_DEPT: none)
+    attempts: int
+    complained: int
+    events: int  # bits of EVENT set today
+
+
+class Traits(NamedTuple):
+    """What a customer brings to every encounter."""
+
+    tolerance: float  # half-width of the zone of tolerance
+    voice: float  # propensity to complain about a failure
+
+
+def layout(name: str, blocks: tuple) -> tuple[tuple, int]:
+    """Indices named once: each block is a name (one index) or (name, width) (a run of indices, e.g. one per
+    department). Returns a namedtuple of each block's first index, and the number of indices."""
+    names, starts, end = [], [], 0
+    for block in blocks:
+        label, width = (block, 1) if isinstance(block, str) else block
+        names.append(label)
+        starts.append(end)
+        end += width
+    return namedtuple(name, names)(*starts), end
+
+
+def expand(blocks: tuple) -> tuple[str, ...]:
+    """The name of every index of a layout: a per-department block gives `<block>_<department>`."""
+    out = []
+    for block in blocks:
+        label, width = (block, 1) if isinstance(block, str) else block
+        if width == 1:
+            out.append(label)
+        else:
+            out += [f"{label}_{d}" for d in (*DEPARTMENTS, "none")[:width]]
+    return tuple(out)
+
+
+# --- the department table (D[k, COL.x]), refreshed daily by the departments
+COL, N_DCOLS = layout("DepartmentColumn", ("quality", "failure", "severity", "gain_weight", "loss_weight"))
 
 # --- what happened to a customer today: bits of Population.events
-ENCOUNTER_BIT = 0  # + k: met department k
-FAILURE_BIT = 7  # + k: department k failed this customer
-(ACQUIRED, CHURNED_TODAY, NEW_COMPLAINT, CONTACT, REPEAT_CONTACT, ABANDONED, GAVE_UP, RESOLVED,
- HANDOFF_LOST, LOST_SALE, WOM_POSITIVE, WOM_NEGATIVE, BROADCAST, SURVEYED, BILLED) = range(14, 29)
+EVENT_BLOCKS = (("met", N_DEPT), ("failed", N_DEPT), "acquired", "churned", "new_complaint", "contact",
+                "repeat_contact", "abandoned", "gave_up", "resolved", "handoff_lost", "lost_sale", "wom_positive",
+                "wom_negative", "broadcast", "surveyed", "billed")
+EVENT, N_EVENTS = layout("Event", EVENT_BLOCKS)
+
+# --- per-day tallies (columns of the partial sums and of the model's history)
+TALLY_BLOCKS = ("prospects", "active", "churned", "acquisitions", "churn", "silent_churn", "complaints", "contacts",
+                "repeat_contacts", "abandoned", "gave_up", "resolved", "handoff_lost", "lost_sales", "wom_positive",
+                "wom_negative", "broadcast_positive", "broadcast_negative", "surveyed", "survey_promoters",
+                "survey_detractors", "survey_satisfied", "satisfied", "promoters", "detractors", "billed_value",
+                "attitude", "expectation", "retained", "unhappy", "unhappy_complained", ("encounters", N_DEPT),
+                ("failures", N_DEPT), ("churn_by", N_DEPT + 1),  # + N_DEPT: churn with no failure to blame
+                ("complaints_by", N_DEPT))
+TALLY, N_TALLIES = layout("Tally", TALLY_BLOCKS)
+TALLY_NAMES = expand(TALLY_BLOCKS)
 
 # --- draw slots: slots 2w and 2w + 1 share one random word (rng.uniform2), so the draws every
 # active customer makes each day come in pairs: (support, usage), (digital, order), (marketing, talk),
@@ -68,18 +172,6 @@ FAILURE_BIT = 7  # + k: department k failed this customer
 assert all(slot % 2 == 0 for slot in (S_SUPPORT, S_DIGITAL, S_MARKETING, S_SURVEY, S_PURCHASE_AWARE, S_CONTACT_FAIL,
                                       S_SUPPORT_ABANDON, S_ORDER_FAIL, S_BILLING_FAIL))
 # voice draws use S_VOICE + department index, so S_VOICE must stay last
-
-# --- per-day tallies (columns of the partial sums)
-(T_PROSPECTS, T_ACTIVE, T_CHURNED, T_ACQUISITIONS, T_CHURN, T_SILENT_CHURN, T_COMPLAINTS, T_CONTACTS,
- T_REPEAT_CONTACTS, T_ABANDONED, T_GAVE_UP, T_RESOLVED, T_HANDOFF_LOST, T_LOST_SALES, T_WOM_POSITIVE,
- T_WOM_NEGATIVE, T_BROADCAST_POSITIVE, T_BROADCAST_NEGATIVE, T_SURVEYED, T_SURVEY_PROMOTERS,
- T_SURVEY_DETRACTORS, T_SURVEY_SATISFIED, T_SATISFIED, T_PROMOTERS, T_DETRACTORS, T_BILLED_VALUE,
- T_ATTITUDE, T_EXPECTATION, T_RETAINED, T_UNHAPPY, T_UNHAPPY_COMPLAINED) = range(31)
-T_ENCOUNTERS = 31  # + k
-T_FAILURES = T_ENCOUNTERS + N_DEPT  # + k
-T_CHURN_BY = T_FAILURES + N_DEPT  # + k, and + N_DEPT for churn with no failure to blame
-T_COMPLAINTS_BY = T_CHURN_BY + N_DEPT + 1  # + k
-N_TALLIES = T_COMPLAINTS_BY + N_DEPT
 
 
 @njit(cache=True, _nrt=False)
@@ -96,14 +188,14 @@ def encounter_value(x, e, tolerance, gain_weight, loss_weight, P):
         d += tolerance
     else:
         d = 0.0
-    u = P[PERFORMANCE_WEIGHT] * (x - P[COMPETITOR_QUALITY]) + d
-    return gain_weight * u if u >= 0.0 else loss_weight * P[LOSS_AVERSION] * u
+    u = P.performance_weight * (x - P.competitor_quality) + d
+    return gain_weight * u if u >= 0.0 else loss_weight * P.loss_aversion * u
 
 
 @njit(cache=True, _nrt=False)
 def remember(v, cs, peak, P):
     """Fold an encounter's value into cumulative satisfaction (losses learned faster) and the peak."""
-    eta = P[LOSS_LEARNING] if v < cs else P[GAIN_LEARNING]
+    eta = P.loss_learning if v < cs else P.gain_learning
     cs += eta * (v - cs)
     if abs(v) >= abs(peak):
         peak = v
@@ -113,106 +205,114 @@ def remember(v, cs, peak, P):
 @njit(cache=True, _nrt=False)
 def attitude(cs, peak, last, P):
     """What a customer thinks of the firm: cumulative satisfaction blended with peak-end memory."""
-    w = P[MEMORY_WEIGHT]
+    w = P.memory_weight
     return (1.0 - w) * cs + w * 0.5 * (peak + last)
 
 
 @njit(cache=True, _nrt=False)
 def rating(a, P):
     """Likelihood to recommend on the 0..10 survey scale."""
-    r = math.floor(P[RATING_ANCHOR] + P[RATING_SLOPE] * a + 0.5)
+    r = math.floor(P.rating_anchor + P.rating_slope * a + 0.5)
     return min(10.0, max(0.0, r))
 
 
-@njit(cache=True, _nrt=False, inline="always")
-def touch(s, k, u_fail, x_extra, st, traits, P, D):
-    """A customer (seat `s`) meets department k: a failure if `u_fail < D[k, FAILURE]`, else its quality.
+@njit(cache=True, _nrt=False)
+def with_events(m, bits):
+    """The working state with more event bits set."""
+    return Mind(expectation=m.expectation, satisfaction=m.satisfaction, peak=m.peak, last=m.last,
+                incident=m.incident, blame=m.blame, blame_weight=m.blame_weight, complaint=m.complaint,
+                attempts=m.attempts, complained=m.complained, events=m.events | bits)
 
-    `st` is the customer's working state (e, cs, peak, last, incident, blame, blame_weight,
-    complaint, attempts, complained, bits); returns it updated. `traits` is (tolerance,
-    voice propensity). A failure may open a complaint (voice), which lands in service's
-    queue from tomorrow on.
+
+@njit(cache=True, _nrt=False, inline="always")
+def touch(s, k, u_fail, x_extra, m, traits, P, D):
+    """A customer (seat `s`, working state `m`) meets department k: a failure if `u_fail < D[k, COL.failure]`,
+    else its quality; returns the state updated.
+
+    A failure may open a complaint (voice), which lands in service's queue from tomorrow on.
     """
-    e, cs, peak, last, incident, blame, blame_weight, complaint, attempts, complained, bits = st
-    failed = u_fail < D[k, FAILURE]
-    x = D[k, QUALITY] - (D[k, SEVERITY] if failed else 0.0)
-    v = encounter_value(x, e, traits[0], D[k, GAIN_WEIGHT], D[k, LOSS_WEIGHT], P) + x_extra
-    e += P[EXPECTATION_LEARNING] * (x - e)
-    cs, peak = remember(v, cs, peak, P)
-    last = v
-    bits |= 1 << (ENCOUNTER_BIT + k)
+    failed = u_fail < D[k, COL.failure]
+    x = D[k, COL.quality] - (D[k, COL.severity] if failed else 0.0)
+    v = encounter_value(x, m.expectation, traits.tolerance, D[k, COL.gain_weight], D[k, COL.loss_weight], P) + x_extra
+    cs, peak = remember(v, m.satisfaction, m.peak, P)
+    incident, blame, blame_weight = m.incident, m.blame, m.blame_weight
+    complaint, attempts, complained = m.complaint, m.attempts, m.complained
+    events = m.events | (1 << (EVENT.met + k))
     if failed:
-        bits |= 1 << (FAILURE_BIT + k)
+        events |= 1 << (EVENT.failed + k)
         incident += 1.0
         if -v >= blame_weight:
             blame, blame_weight = k, -v
-        if complaint == NO_DEPT and uniform(s, S_VOICE + k) < traits[1] * 2.0 * D[k, SEVERITY]:
+        if complaint == NO_DEPT and uniform(s, S_VOICE + k) < traits.voice * 2.0 * D[k, COL.severity]:
             complaint, attempts, complained = k, 0, 1
-            bits |= 1 << NEW_COMPLAINT
-    return e, cs, peak, last, incident, blame, blame_weight, complaint, attempts, complained, bits
-
-
-@njit(cache=True, _nrt=False)
-def with_bits(st, bits):
-    """The working state with more event bits set."""
-    return st[:10] + (st[10] | bits,)
+            events |= 1 << EVENT.new_complaint
+    return Mind(expectation=m.expectation + P.expectation_learning * (x - m.expectation), satisfaction=cs,
+                peak=peak, last=v, incident=incident, blame=blame, blame_weight=blame_weight, complaint=complaint,
+                attempts=attempts, complained=complained, events=events)
 
 
 @njit(cache=True, _nrt=False, inline="always")
-def follow_up(s, st, P, D, G):
+def follow_up(s, m, P, D, G):
     """One contact a day on an open complaint: it waits, then is abandoned, fails, loses context or is resolved."""
-    e, cs, peak, last, incident, blame, blame_weight, complaint, attempts, complained, bits = st
-    bits |= (1 << CONTACT) | ((1 << REPEAT_CONTACT) if attempts > 0 else 0)
-    attempts += 1
-    cs, peak = remember(G[WAIT_VALUE], cs, peak, P)
-    last = G[WAIT_VALUE]
-    if uniform(s, S_CONTACT_ABANDON) < G[ABANDON]:
-        bits |= 1 << ABANDONED
+    events = m.events | (1 << EVENT.contact) | ((1 << EVENT.repeat_contact) if m.attempts > 0 else 0)
+    attempts = m.attempts + 1
+    incident, complaint = m.incident, m.complaint
+    cs, peak = remember(G.wait_value, m.satisfaction, m.peak, P)
+    last = G.wait_value
+    if uniform(s, S_CONTACT_ABANDON) < G.abandon:
+        events |= 1 << EVENT.abandoned
     else:
-        bits |= 1 << (ENCOUNTER_BIT + SERVICE)
+        events |= 1 << (EVENT.met + SERVICE)
         u_fail, u_handoff = uniform2(s, S_CONTACT_FAIL)
-        if u_fail < D[SERVICE, FAILURE]:
-            bits |= 1 << (FAILURE_BIT + SERVICE)
+        if u_fail < D[SERVICE, COL.failure]:
+            events |= 1 << (EVENT.failed + SERVICE)
             incident += 1.0
-            loss = -P[LOSS_AVERSION] * D[SERVICE, SEVERITY]
+            loss = -P.loss_aversion * D[SERVICE, COL.severity]
             last += loss
             cs, peak = remember(loss, cs, peak, P)
-        elif u_handoff >= G[HANDOFF]:
-            bits |= 1 << HANDOFF_LOST
-            last -= P[HANDOFF_LOSS]
-            cs, peak = remember(-P[HANDOFF_LOSS], cs, peak, P)
+        elif u_handoff >= G.handoff:
+            events |= 1 << EVENT.handoff_lost
+            last -= P.handoff_loss
+            cs, peak = remember(-P.handoff_loss, cs, peak, P)
         else:
             # partial recovery: the resolution repairs a share of the complained failure's harm in memory
             # (less for every extra contact it took); the incident stays in the churn hazard
-            harm = P[LOSS_AVERSION] * D[complaint, LOSS_WEIGHT] * D[complaint, SEVERITY]
-            repair = P[RECOVERY_SHARE] * harm / attempts
-            cs += P[LOSS_LEARNING] * repair
+            harm = P.loss_aversion * D[complaint, COL.loss_weight] * D[complaint, COL.severity]
+            repair = P.recovery_share * harm / attempts
+            cs += P.loss_learning * repair
             if peak < 0.0:
                 peak = min(0.0, peak + repair)
             last += repair
-            bits |= 1 << RESOLVED
+            events |= 1 << EVENT.resolved
             complaint = NO_DEPT
-    if complaint != NO_DEPT and attempts >= P[MAX_ATTEMPTS]:
-        bits |= 1 << GAVE_UP
+    if complaint != NO_DEPT and attempts >= P.max_attempts:
+        events |= 1 << EVENT.gave_up
         incident += 1.0
         complaint = NO_DEPT
-    return e, cs, peak, last, incident, blame, blame_weight, complaint, attempts, complained, bits
+    return Mind(expectation=m.expectation, satisfaction=cs, peak=peak, last=last, incident=incident, blame=m.blame,
+                blame_weight=m.blame_weight, complaint=complaint, attempts=attempts, complained=m.complained,
+                events=events)
 
 
 @njit(cache=True, _nrt=False, inline="always")
-def routine_contact(s, st, traits, P, D, G):
+def routine_contact(s, m, traits, P, D, G):
     """A routine question to service: the wait is part of the service experience."""
-    st = with_bits(st, 1 << CONTACT)
+    m = with_events(m, 1 << EVENT.contact)
     u_abandon, u_fail = uniform2(s, S_SUPPORT_ABANDON)
-    if u_abandon < G[ABANDON]:
-        cs, peak = remember(G[WAIT_VALUE], st[1], st[2], P)
-        return with_bits((st[0], cs, peak, G[WAIT_VALUE]) + st[4:], 1 << ABANDONED)
-    return touch(s, SERVICE, u_fail, G[WAIT_VALUE], st, traits, P, D)
+    if u_abandon < G.abandon:
+        cs, peak = remember(G.wait_value, m.satisfaction, m.peak, P)
+        return Mind(expectation=m.expectation, satisfaction=cs, peak=peak, last=G.wait_value, incident=m.incident,
+                    blame=m.blame, blame_weight=m.blame_weight, complaint=m.complaint, attempts=m.attempts,
+                    complained=m.complained, events=m.events | (1 << EVENT.abandoned))
+    return touch(s, SERVICE, u_fail, G.wait_value, m, traits, P, D)
 
 
 @njit(cache=True, _nrt=False, inline="always")
 def customer_day(i, day, key, P, D, G, pop):
-    """Move customer i through day `day`: acquisition, complaints, journey touchpoints, renewal, word of mouth."""
+    """Move customer i through day `day`: acquisition, complaints, journey touchpoints, renewal, word of mouth.
+
+    P: Params, D: the department table, G: Today, pop: the Population.
+    """
     s = np.uint64(seat(key, i, day))  # typed uint64 in the plain-Python form too
     state = pop.state[i]
     heard_positive, heard_negative = pop.heard_positive[i], pop.heard_negative[i]
@@ -221,22 +321,22 @@ def customer_day(i, day, key, P, D, G, pop):
     bits = 0
     if state == PROSPECT:
         # advertising reach and word of mouth from yesterday (Bass in agent form: p + q per message)
-        stay = G[STAY]
-        undeterred = G[UNDETERRED]
+        stay = G.stay
+        undeterred = G.undeterred
         for _ in range(heard_positive):
-            stay *= 1.0 - P[WOM_ADOPTION]
+            stay *= 1.0 - P.wom_adoption
         for _ in range(heard_negative):
-            undeterred *= 1.0 - P[WOM_DETERRENCE]
+            undeterred *= 1.0 - P.wom_deterrence
         u_aware, u_channel = uniform2(s, S_PURCHASE_AWARE)
         if u_aware < (1.0 - stay) * undeterred:
-            k = DIGITAL if u_channel < P[DIGITAL_PURCHASE_SHARE] else SALES
-            bits |= 1 << (ENCOUNTER_BIT + k)
-            if uniform(s, S_PURCHASE_FAIL) < D[k, FAILURE]:
-                bits |= (1 << (FAILURE_BIT + k)) | (1 << LOST_SALE)
+            k = DIGITAL if u_channel < P.digital_purchase_share else SALES
+            bits |= 1 << (EVENT.met + k)
+            if uniform(s, S_PURCHASE_FAIL) < D[k, COL.failure]:
+                bits |= (1 << (EVENT.failed + k)) | (1 << EVENT.lost_sale)
             else:
-                bits |= 1 << ACQUIRED
+                bits |= 1 << EVENT.acquired
                 pop.state[i] = ACTIVE
-                pop.expectation[i] = G[PROMISE]
+                pop.expectation[i] = G.promise
                 pop.satisfaction[i] = 0.0
                 pop.peak[i] = 0.0
                 pop.last[i] = 0.0
@@ -251,71 +351,70 @@ def customer_day(i, day, key, P, D, G, pop):
         pop.events[i] = bits
         return
 
-    cs = float(pop.satisfaction[i])
-    peak = float(pop.peak[i])
-    last = float(pop.last[i])
+    # float64 working values (numba's float() keeps float32, and Mind's field types are fixed)
+    cs = np.float64(pop.satisfaction[i])
+    peak = np.float64(pop.peak[i])
+    last = np.float64(pop.last[i])
     tenure = pop.tenure[i] + 1
     talk = False
     u_talk = 1.0
     if state == ACTIVE:
-        e = float(pop.expectation[i])
-        incident = float(pop.incident[i]) * P[INCIDENT_DECAY]
-        blame_weight = float(pop.blame_weight[i]) * P[INCIDENT_DECAY]
-        peak *= P[MEMORY_DECAY]
-        traits = (float(pop.tolerance[i]), float(pop.complaint_propensity[i]) * P[VOICE_FACTOR])
-        st = (e, cs, peak, last, incident, int(pop.blame[i]), blame_weight, int(pop.complaint[i]),
-              int(pop.attempts[i]), int(pop.complained[i]), bits)
+        traits = Traits(tolerance=float(pop.tolerance[i]), voice=float(pop.complaint_propensity[i]) * P.voice_factor)
+        m = Mind(expectation=np.float64(pop.expectation[i]), satisfaction=cs, peak=peak * P.memory_decay, last=last,
+                 incident=float(pop.incident[i]) * P.incident_decay, blame=np.int64(pop.blame[i]),
+                 blame_weight=float(pop.blame_weight[i]) * P.incident_decay, complaint=np.int64(pop.complaint[i]),
+                 attempts=np.int64(pop.attempts[i]), complained=np.int64(pop.complained[i]), events=bits)
         u_support, u_usage = uniform2(s, S_SUPPORT)
         u_digital, u_order = uniform2(s, S_DIGITAL)
         u_marketing, u_talk = uniform2(s, S_MARKETING)
 
-        if st[7] != NO_DEPT:
-            st = follow_up(s, st, P, D, G)
-        elif u_support < P[SUPPORT_RATE]:
-            st = routine_contact(s, st, traits, P, D, G)
+        if m.complaint != NO_DEPT:
+            m = follow_up(s, m, P, D, G)
+        elif u_support < P.support_rate:
+            m = routine_contact(s, m, traits, P, D, G)
 
         # journey touchpoints of the day
-        if u_usage < P[USAGE_RATE]:
-            st = touch(s, PRODUCT, uniform(s, S_USAGE_FAIL), 0.0, st, traits, P, D)
-        if u_digital < P[DIGITAL_RATE]:
-            st = touch(s, DIGITAL, uniform(s, S_DIGITAL_FAIL), 0.0, st, traits, P, D)
-        if u_order < P[ORDER_RATE]:
+        if u_usage < P.usage_rate:
+            m = touch(s, PRODUCT, uniform(s, S_USAGE_FAIL), 0.0, m, traits, P, D)
+        if u_digital < P.digital_rate:
+            m = touch(s, DIGITAL, uniform(s, S_DIGITAL_FAIL), 0.0, m, traits, P, D)
+        if u_order < P.order_rate:
             # an order may cross a handoff into fulfilment; lost context costs the customer effort
             u_fail, u_handoff = uniform2(s, S_ORDER_FAIL)
-            lost = u_handoff < P[ORDER_HANDOFF_SHARE] * (1.0 - G[HANDOFF])
-            st = touch(s, FULFILMENT, u_fail, -P[HANDOFF_LOSS] if lost else 0.0, st, traits, P, D)
+            lost = u_handoff < P.order_handoff_share * (1.0 - G.handoff)
+            m = touch(s, FULFILMENT, u_fail, -P.handoff_loss if lost else 0.0, m, traits, P, D)
             if lost:
-                st = with_bits(st, 1 << HANDOFF_LOST)
-        if u_marketing < P[MARKETING_RATE]:
-            st = touch(s, MARKETING, uniform(s, S_MARKETING_FAIL), -P[CONTACT_FATIGUE], st, traits, P, D)
+                m = with_events(m, 1 << EVENT.handoff_lost)
+        if u_marketing < P.marketing_rate:
+            m = touch(s, MARKETING, uniform(s, S_MARKETING_FAIL), -P.contact_fatigue, m, traits, P, D)
             # the campaign restates the promise
-            st = (st[0] + P[PROMISE_LEARNING] * (G[PROMISE] - st[0]),) + st[1:]
+            m = Mind(expectation=m.expectation + P.promise_learning * (G.promise - m.expectation),
+                     satisfaction=m.satisfaction, peak=m.peak, last=m.last, incident=m.incident, blame=m.blame,
+                     blame_weight=m.blame_weight, complaint=m.complaint, attempts=m.attempts,
+                     complained=m.complained, events=m.events)
 
-        e, cs, peak, last, incident, blame, blame_weight, complaint, attempts, complained, bits = st
-        if tenure % int(P[BILLING_CYCLE]) == 0:
+        if tenure % int(P.billing_cycle) == 0:
             # the bill, then the renewal decision: a hazard in attitude and recent incidents
             u_fail, u_renew = uniform2(s, S_BILLING_FAIL)
-            e, cs, peak, last, incident, blame, blame_weight, complaint, attempts, complained, bits = touch(
-                s, BILLING, u_fail, 0.0, st, traits, P, D)
-            bits |= 1 << BILLED
-            a = attitude(cs, peak, last, P)
-            hazard = P[CHURN_BASE] * math.exp(-P[CHURN_ATTITUDE] * a + P[CHURN_INCIDENT] * incident)
+            m = with_events(touch(s, BILLING, u_fail, 0.0, m, traits, P, D), 1 << EVENT.billed)
+            a = attitude(m.satisfaction, m.peak, m.last, P)
+            hazard = P.churn_base * math.exp(-P.churn_attitude * a + P.churn_incident * m.incident)
             if u_renew < 1.0 - math.exp(-hazard):
-                bits |= 1 << CHURNED_TODAY
+                m = with_events(m, 1 << EVENT.churned)
                 state = CHURNED
                 tenure = 0
-                if blame_weight < 0.01:
-                    blame = NO_DEPT
-        pop.expectation[i] = e
-        pop.incident[i] = incident
-        pop.blame[i] = blame
-        pop.blame_weight[i] = blame_weight
-        pop.complaint[i] = complaint
-        pop.attempts[i] = attempts
-        pop.complained[i] = complained
+        cs, peak, last, bits = m.satisfaction, m.peak, m.last, m.events
+        pop.expectation[i] = m.expectation
+        pop.incident[i] = m.incident
+        # a churner with no failure worth the name to blame is churn with no department to blame
+        pop.blame[i] = NO_DEPT if state == CHURNED and m.blame_weight < 0.01 else m.blame
+        pop.blame_weight[i] = m.blame_weight
+        pop.complaint[i] = m.complaint
+        pop.attempts[i] = m.attempts
+        pop.complained[i] = m.complained
         pop.state[i] = state
         talk = True
-    elif tenure <= P[WOM_AFTER_CHURN]:
+    elif tenure <= P.wom_after_churn:
         talk = True
         u_talk = uniform(s, S_TALK)
 
@@ -324,16 +423,16 @@ def customer_day(i, day, key, P, D, G, pop):
     wom = 0
     if talk:
         u_survey, u_broadcast = uniform2(s, S_SURVEY)
-        slope = P[WOM_POS_SLOPE] * a if a >= 0.0 else -P[WOM_NEG_SLOPE] * a
+        slope = P.wom_positive_slope * a if a >= 0.0 else -P.wom_negative_slope * a
         if u_talk < float(pop.wom_propensity[i]) * (1.0 + slope):
-            bits |= 1 << (WOM_POSITIVE if a >= 0.0 else WOM_NEGATIVE)
-            if u_broadcast < P[BROADCAST_SHARE]:
-                bits |= 1 << BROADCAST
+            bits |= 1 << (EVENT.wom_positive if a >= 0.0 else EVENT.wom_negative)
+            if u_broadcast < P.broadcast_share:
+                bits |= 1 << EVENT.broadcast
             else:
                 wom = 1 if a >= 0.0 else -1
-        if state == ACTIVE and u_survey < P[SURVEY_RATE] * min(
-                1.0, P[SURVEY_RESPONSE] * (1.0 + P[SURVEY_SELF_SELECTION] * abs(a))):
-            bits |= 1 << SURVEYED
+        if state == ACTIVE and u_survey < P.survey_rate * min(
+                1.0, P.survey_response * (1.0 + P.survey_self_selection * abs(a))):
+            bits |= 1 << EVENT.surveyed
     pop.satisfaction[i] = cs
     pop.peak[i] = peak
     pop.last[i] = last
@@ -343,16 +442,17 @@ def customer_day(i, day, key, P, D, G, pop):
 
 
 # event bits that are counted straight into a tally column
-COUNTED = ((ACQUIRED, T_ACQUISITIONS), (CHURNED_TODAY, T_CHURN), (NEW_COMPLAINT, T_COMPLAINTS),
-           (CONTACT, T_CONTACTS), (REPEAT_CONTACT, T_REPEAT_CONTACTS), (ABANDONED, T_ABANDONED),
-           (GAVE_UP, T_GAVE_UP), (RESOLVED, T_RESOLVED), (HANDOFF_LOST, T_HANDOFF_LOST), (LOST_SALE, T_LOST_SALES),
-           (WOM_POSITIVE, T_WOM_POSITIVE), (WOM_NEGATIVE, T_WOM_NEGATIVE)) + tuple(
-    (ENCOUNTER_BIT + k, T_ENCOUNTERS + k) for k in range(N_DEPT)) + tuple(
-    (FAILURE_BIT + k, T_FAILURES + k) for k in range(N_DEPT))
+COUNTED = tuple((getattr(EVENT, bit), getattr(TALLY, column)) for bit, column in (
+    ("acquired", "acquisitions"), ("churned", "churn"), ("new_complaint", "complaints"), ("contact", "contacts"),
+    ("repeat_contact", "repeat_contacts"), ("abandoned", "abandoned"), ("gave_up", "gave_up"),
+    ("resolved", "resolved"), ("handoff_lost", "handoff_lost"), ("lost_sale", "lost_sales"),
+    ("wom_positive", "wom_positive"), ("wom_negative", "wom_negative"))) + tuple(
+    (EVENT.met + k, TALLY.encounters + k) for k in range(N_DEPT)) + tuple(
+    (EVENT.failed + k, TALLY.failures + k) for k in range(N_DEPT))
 COUNTED_MASK = sum(1 << bit for bit, _ in COUNTED)
-BIT_COLUMN = np.array([dict(COUNTED).get(bit, 0) for bit in range(32)])  # the tally column of each counted bit
+BIT_COLUMN = np.array([dict(COUNTED).get(bit, 0) for bit in range(N_EVENTS)])  # the tally column of each counted bit
 # events that need more than a count: who is blamed or complained about, the sign of a broadcast, the bill
-RARE = (1 << NEW_COMPLAINT) | (1 << CHURNED_TODAY) | (1 << BROADCAST) | (1 << BILLED)
+RARE = (1 << EVENT.new_complaint) | (1 << EVENT.churned) | (1 << EVENT.broadcast) | (1 << EVENT.billed)
 
 
 @njit(cache=True, _nrt=False)
@@ -374,18 +474,18 @@ def tally_chunk(lo, hi, pop, P, row):
             row[BIT_COLUMN[trailing_zeros(counted)]] += 1.0
             counted &= counted - 1
         if bits & RARE:
-            if bits & (1 << NEW_COMPLAINT):
-                row[T_COMPLAINTS_BY + pop.complaint[i]] += 1.0
-            if bits & (1 << CHURNED_TODAY):
+            if bits & (1 << EVENT.new_complaint):
+                row[TALLY.complaints_by + pop.complaint[i]] += 1.0
+            if bits & (1 << EVENT.churned):
                 blamed = pop.blame[i]
-                row[T_CHURN_BY + (N_DEPT if blamed == NO_DEPT else blamed)] += 1.0
+                row[TALLY.churn_by + (N_DEPT if blamed == NO_DEPT else blamed)] += 1.0
                 silent += pop.complained[i] == 0
-            if bits & (1 << BROADCAST):
-                if bits & (1 << WOM_POSITIVE):
+            if bits & (1 << EVENT.broadcast):
+                if bits & (1 << EVENT.wom_positive):
                     broadcast_positive += 1
                 else:
                     broadcast_negative += 1
-            if bits & (1 << BILLED):
+            if bits & (1 << EVENT.billed):
                 billed += float(pop.value[i])
         state = pop.state[i]
         if state == PROSPECT:
@@ -394,7 +494,8 @@ def tally_chunk(lo, hi, pop, P, row):
             churned += 1
         else:
             active += 1
-            a = attitude(float(pop.satisfaction[i]), float(pop.peak[i]), float(pop.last[i]), P)
+            # from the float32 fields as stored (so peak + last is a float32 sum, as it has always been)
+            a = attitude(pop.satisfaction[i], pop.peak[i], pop.last[i], P)
             r = rating(a, P)
             attitudes += a
             expectations += float(pop.expectation[i])
@@ -405,59 +506,43 @@ def tally_chunk(lo, hi, pop, P, row):
                 unhappy_complained += pop.complained[i] != 0
             promoters += r >= 9.0
             detractors += r <= 6.0
-            retained += i < P[INITIAL_CUSTOMERS]
-            if bits & (1 << SURVEYED):
+            retained += i < P.initial_customers
+            if bits & (1 << EVENT.surveyed):
                 surveyed += 1
                 survey_promoters += r >= 9.0
                 survey_detractors += r <= 6.0
                 survey_satisfied += a >= 0.0
-    row[T_PROSPECTS] = prospects
-    row[T_CHURNED] = churned
-    row[T_ACTIVE] = active
-    row[T_SILENT_CHURN] = silent
-    row[T_BROADCAST_POSITIVE] = broadcast_positive
-    row[T_BROADCAST_NEGATIVE] = broadcast_negative
-    row[T_SATISFIED] = satisfied
-    row[T_UNHAPPY] = unhappy
-    row[T_UNHAPPY_COMPLAINED] = unhappy_complained
-    row[T_PROMOTERS] = promoters
-    row[T_DETRACTORS] = detractors
-    row[T_RETAINED] = retained
-    row[T_SURVEYED] = surveyed
-    row[T_SURVEY_PROMOTERS] = survey_promoters
-    row[T_SURVEY_DETRACTORS] = survey_detractors
-    row[T_SURVEY_SATISFIED] = survey_satisfied
-    row[T_BILLED_VALUE] = billed
-    row[T_ATTITUDE] = attitudes
-    row[T_EXPECTATION] = expectations
+    row[TALLY.prospects] = prospects
+    row[TALLY.churned] = churned
+    row[TALLY.active] = active
+    row[TALLY.silent_churn] = silent
+    row[TALLY.broadcast_positive] = broadcast_positive
+    row[TALLY.broadcast_negative] = broadcast_negative
+    row[TALLY.satisfied] = satisfied
+    row[TALLY.unhappy] = unhappy
+    row[TALLY.unhappy_complained] = unhappy_complained
+    row[TALLY.promoters] = promoters
+    row[TALLY.detractors] = detractors
+    row[TALLY.retained] = retained
+    row[TALLY.surveyed] = surveyed
+    row[TALLY.survey_promoters] = survey_promoters
+    row[TALLY.survey_detractors] = survey_detractors
+    row[TALLY.survey_satisfied] = survey_satisfied
+    row[TALLY.billed_value] = billed
+    row[TALLY.attitude] = attitudes
+    row[TALLY.expectation] = expectations
 
 
 @njit(cache=True, _nrt=False)
-def step_chunk(lo, hi, day, key, P, D, G, pop, row):
-    """Customers lo..hi-1 through one day, then their tallies into `row`.
-
-    P and G are read as tuples: values the compiler keeps at hand, where array reads
-    would be repeated after every store to the population (the arrays might overlap).
-    """
-    params, today = to_fixed_tuple(P, N_PARAMS), to_fixed_tuple(G, N_GLOBALS)
-    for i in range(lo, hi):
-        customer_day(i, day, key, params, D, today, pop)
-    tally_chunk(lo, hi, pop, P, row)
-
-
-@njit(cache=True, _nrt=False)
-def warm_customer(i, days, key, P, D, G, pop):
-    """Customer i through days 0..days-1 of the warm start, with the organisation as it is today."""
-    params, today = to_fixed_tuple(P, N_PARAMS), to_fixed_tuple(G, N_GLOBALS)
-    for day in range(days):
-        customer_day(i, day, key, params, D, today, pop)
-
-
-@njit(parallel=True, cache=True)
-def warm_up_population(days, key, P, D, G, pop):
-    """The warm start of every customer in `pop`: no tallies, no word of mouth, so each lives its days on its own."""
-    for i in prange(pop.state.shape[0]):
-        warm_customer(i, days, key, P, D, G, pop)
+def live_chunk(c, first_day, days, key, P, D, G, pop, partial, tallied):
+    """Chunk c's customers through days first_day.. first_day + days - 1, then (if `tallied`) their tallies into
+    partial[c]. The one place `customer_day` is compiled into."""
+    lo, hi = c * CHUNK, min(pop.state.shape[0], (c + 1) * CHUNK)
+    for day in range(first_day, first_day + days):
+        for i in range(lo, hi):
+            customer_day(i, day, key, P, D, G, pop)
+    if tallied:
+        tally_chunk(lo, hi, pop, P, partial[c])
 
 
 @njit(cache=True)
@@ -470,24 +555,25 @@ def spread_stride(m):
 
 
 @njit(parallel=True, cache=True)
-def step_population(day, key, P, D, G, pop, partial):
-    """The numba engine: every customer's day and the tallies, chunk by chunk in parallel.
+def step_population(first_day, days, key, P, D, G, pop, partial, tallied):
+    """The numba engine: every customer's days, and the tallies of the last, chunk by chunk in parallel.
+
+    A day of the run is one day, tallied. The warm start is many days untallied: with no word of
+    mouth delivered between them, each customer lives its days on its own.
 
     Small populations run on the calling thread. prange hands each thread a contiguous block
     of iterations, and the initial customers (the costly ones) are the first rows: iteration p
     takes a scattered chunk so the threads' loads balance. Chunk c's tallies go to partial[c]
     whichever thread runs it.
     """
-    n = pop.state.shape[0]
-    m = partial.shape[0]
+    m = n_chunks(pop.state.shape[0])
     if m < PARALLEL_CHUNKS:  # waking the threads would cost more than it saves
         for c in range(m):
-            step_chunk(c * CHUNK, min(n, (c + 1) * CHUNK), day, key, P, D, G, pop, partial[c])
+            live_chunk(c, first_day, days, key, P, D, G, pop, partial, tallied)
         return
     stride = spread_stride(m)
     for p in prange(m):
-        c = p * stride % m
-        step_chunk(c * CHUNK, min(n, (c + 1) * CHUNK), day, key, P, D, G, pop, partial[c])
+        live_chunk(p * stride % m, first_day, days, key, P, D, G, pop, partial, tallied)
 
 
 @njit(parallel=True, cache=True)
@@ -509,6 +595,7 @@ def spread_wom(pop, followers_ptr, followers):
                 heard[followers[k]] += 1
 
 
+@njit(cache=True)
 def n_chunks(n):
     return (n + CHUNK - 1) // CHUNK
 

@@ -31,10 +31,10 @@ KPIS = {
 
 # the daily time series: column -> tally
 DAILY_TALLIES = {
-    "active_customers": K.T_ACTIVE, "prospects": K.T_PROSPECTS, "churned_customers": K.T_CHURNED,
-    "acquisitions": K.T_ACQUISITIONS, "churned": K.T_CHURN, "complaints": K.T_COMPLAINTS,
-    "contacts": K.T_CONTACTS, "wom_positive": K.T_WOM_POSITIVE, "wom_negative": K.T_WOM_NEGATIVE,
-    "survey_responses": K.T_SURVEYED,
+    "active_customers": K.TALLY.active, "prospects": K.TALLY.prospects, "churned_customers": K.TALLY.churned,
+    "acquisitions": K.TALLY.acquisitions, "churned": K.TALLY.churn, "complaints": K.TALLY.complaints,
+    "contacts": K.TALLY.contacts, "wom_positive": K.TALLY.wom_positive, "wom_negative": K.TALLY.wom_negative,
+    "survey_responses": K.TALLY.surveyed,
 }
 
 
@@ -49,13 +49,13 @@ def nps_of(promoters, detractors, n):
 def daily_table(model) -> pd.DataFrame:
     """One row per day: customer counts, flows, CSAT/NPS, the contact centre, money, budgets, failures."""
     h, ledger = model.history[:model.day], model.ledger[:model.day]
-    active = h[:, K.T_ACTIVE]
+    active = h[:, K.TALLY.active]
     with np.errstate(invalid="ignore", divide="ignore"):
         table = {name: h[:, col] for name, col in DAILY_TALLIES.items()}
-        table["csat"] = 100.0 * h[:, K.T_SATISFIED] / active
-        table["nps"] = 100.0 * (h[:, K.T_PROMOTERS] - h[:, K.T_DETRACTORS]) / active
-        table["mean_attitude"] = h[:, K.T_ATTITUDE] / active
-        table["mean_expectation"] = h[:, K.T_EXPECTATION] / active
+        table["csat"] = 100.0 * h[:, K.TALLY.satisfied] / active
+        table["nps"] = 100.0 * (h[:, K.TALLY.promoters] - h[:, K.TALLY.detractors]) / active
+        table["mean_attitude"] = h[:, K.TALLY.attitude] / active
+        table["mean_expectation"] = h[:, K.TALLY.expectation] / active
     for j, name in enumerate(LEDGER):
         table[name] = ledger[:, j]
     table["profit"] = table["revenue"] - table["cost"]
@@ -68,30 +68,30 @@ def run_kpis(model) -> dict[str, float]:
     total = h.sum(axis=0)
     last = h[-1]
     n0 = model.config.market.initial_customers
-    contacts = h[:, K.T_CONTACTS]
+    contacts = h[:, K.TALLY.contacts]
     revenue, cost = ledger[:, 0].sum(), ledger[:, 1].sum()
-    unhappy = h[:, K.T_UNHAPPY]
+    unhappy = h[:, K.TALLY.unhappy]
     seen = unhappy > 0
-    complaint_share = np.mean(h[seen, K.T_UNHAPPY_COMPLAINED] / unhappy[seen]) if seen.any() else float("nan")
+    complaint_share = np.mean(h[seen, K.TALLY.unhappy_complained] / unhappy[seen]) if seen.any() else float("nan")
     return {
-        "active_customers": float(last[K.T_ACTIVE]),
-        "acquisitions": float(total[K.T_ACQUISITIONS]),
-        "churned": float(total[K.T_CHURN]),
-        "retention": _share(last[K.T_RETAINED], n0),
-        "silent_churn_share": _share(total[K.T_SILENT_CHURN], total[K.T_CHURN]),
-        "csat": 100.0 * _share(last[K.T_SATISFIED], last[K.T_ACTIVE]),
-        "nps": nps_of(last[K.T_PROMOTERS], last[K.T_DETRACTORS], last[K.T_ACTIVE]),
-        "nps_survey": nps_of(total[K.T_SURVEY_PROMOTERS], total[K.T_SURVEY_DETRACTORS], total[K.T_SURVEYED]),
-        "csat_survey": 100.0 * _share(total[K.T_SURVEY_SATISFIED], total[K.T_SURVEYED]),
-        "complaints": float(total[K.T_COMPLAINTS]),
+        "active_customers": float(last[K.TALLY.active]),
+        "acquisitions": float(total[K.TALLY.acquisitions]),
+        "churned": float(total[K.TALLY.churn]),
+        "retention": _share(last[K.TALLY.retained], n0),
+        "silent_churn_share": _share(total[K.TALLY.silent_churn], total[K.TALLY.churn]),
+        "csat": 100.0 * _share(last[K.TALLY.satisfied], last[K.TALLY.active]),
+        "nps": nps_of(last[K.TALLY.promoters], last[K.TALLY.detractors], last[K.TALLY.active]),
+        "nps_survey": nps_of(total[K.TALLY.survey_promoters], total[K.TALLY.survey_detractors], total[K.TALLY.surveyed]),
+        "csat_survey": 100.0 * _share(total[K.TALLY.survey_satisfied], total[K.TALLY.surveyed]),
+        "complaints": float(total[K.TALLY.complaints]),
         "complaint_share_unhappy": float(complaint_share),
-        "repeat_contacts": float(total[K.T_REPEAT_CONTACTS]),
+        "repeat_contacts": float(total[K.TALLY.repeat_contacts]),
         "mean_service_wait_hours": _share(np.sum(ledger[:, 4] * contacts), contacts.sum()) if contacts.sum() else 0.0,
         "revenue": float(revenue),
         "cost": float(cost),
         "profit": float(revenue - cost),
-        "wom_positive": float(total[K.T_WOM_POSITIVE]),
-        "wom_negative": float(total[K.T_WOM_NEGATIVE]),
+        "wom_positive": float(total[K.TALLY.wom_positive]),
+        "wom_negative": float(total[K.TALLY.wom_negative]),
     }
 
 
@@ -101,11 +101,11 @@ def department_table(model) -> pd.DataFrame:
     rows = [{
         "department": name,
         "budget": float(model.departments[k].budget),
-        "encounters": float(total[K.T_ENCOUNTERS + k]),
-        "failures": float(total[K.T_FAILURES + k]),
-        "complaints_caused": float(total[K.T_COMPLAINTS_BY + k]),
-        "churn_attributed": float(total[K.T_CHURN_BY + k]),
+        "encounters": float(total[K.TALLY.encounters + k]),
+        "failures": float(total[K.TALLY.failures + k]),
+        "complaints_caused": float(total[K.TALLY.complaints_by + k]),
+        "churn_attributed": float(total[K.TALLY.churn_by + k]),
     } for k, name in enumerate(DEPARTMENTS)]
     rows.append({"department": "none", "budget": 0.0, "encounters": 0.0, "failures": 0.0,
-                 "complaints_caused": 0.0, "churn_attributed": float(total[K.T_CHURN_BY + N_DEPT])})
+                 "complaints_caused": 0.0, "churn_attributed": float(total[K.TALLY.churn_by + N_DEPT])})
     return pd.DataFrame(rows)

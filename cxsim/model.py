@@ -8,7 +8,8 @@ import numpy as np
 from cxsim import kernel, rng
 from cxsim.customers import Customer, Population, followers, make_population, small_world
 from cxsim.departments import Department, ServiceDepartment, reference_loads
-from cxsim.kernel import DEPARTMENTS, N_DEPT
+from cxsim.domain import DEPARTMENTS, MARKETING, N_DEPT, SERVICE
+from cxsim.kernel import TALLY
 from cxsim.ownership import Owner
 from cxsim.schema import Scenario
 
@@ -17,54 +18,50 @@ LEDGER = ("revenue", "cost", "pool", "promise", "wait_hours", "abandonment") + t
     f"budget_{d}" for d in DEPARTMENTS) + tuple(f"failure_{d}" for d in DEPARTMENTS)
 
 
-def parameter_vector(s: Scenario) -> np.ndarray:
-    """The scenario's customer-level parameters in the kernel's layout."""
+def kernel_params(s: Scenario) -> kernel.Params:
+    """The scenario's customer-level parameters as the kernel reads them."""
     c, j, m = s.customers, s.journey, s.market
-    P = np.zeros(kernel.N_PARAMS)
-    values = {
-        kernel.LOSS_AVERSION: c.loss_aversion,
-        kernel.EXPECTATION_LEARNING: c.expectation_learning,
-        kernel.PROMISE_LEARNING: c.promise_learning,
-        kernel.GAIN_LEARNING: c.gain_learning,
-        kernel.LOSS_LEARNING: c.loss_learning,
-        kernel.MEMORY_WEIGHT: c.memory_weight,
-        kernel.MEMORY_DECAY: 0.5 ** (1.0 / c.memory_halflife_days),
-        kernel.INCIDENT_DECAY: 0.5 ** (1.0 / c.incident_halflife_days),
-        kernel.VOICE_FACTOR: 0.5 + m.switching_cost,  # exit vs voice: cheap exit, less voice
-        kernel.WOM_POS_SLOPE: c.wom_positive_slope,
-        kernel.WOM_NEG_SLOPE: c.wom_negative_slope,
-        kernel.BROADCAST_SHARE: c.broadcast_share,
-        kernel.SURVEY_RATE: c.survey_rate,
-        kernel.SURVEY_RESPONSE: c.survey_response_rate,
-        kernel.SURVEY_SELF_SELECTION: c.survey_self_selection,
-        kernel.CHURN_BASE: c.base_monthly_churn * j.billing_cycle_days / 30.0 * math.exp(
-            -c.churn_switching * m.switching_cost),
-        kernel.CHURN_ATTITUDE: c.churn_attitude,
-        kernel.CHURN_INCIDENT: c.churn_incident,
-        kernel.RECOVERY_SHARE: c.recovery_share,
-        kernel.HANDOFF_LOSS: c.handoff_loss,
-        kernel.CONTACT_FATIGUE: c.contact_fatigue,
-        kernel.RATING_ANCHOR: c.rating_anchor,
-        kernel.RATING_SLOPE: c.rating_slope,
-        kernel.USAGE_RATE: j.usage_per_day,
-        kernel.DIGITAL_RATE: j.digital_per_day,
-        kernel.ORDER_RATE: j.orders_per_day,
-        kernel.ORDER_HANDOFF_SHARE: j.order_handoff_share,
-        kernel.MARKETING_RATE: j.marketing_contacts_per_day,
-        kernel.SUPPORT_RATE: j.support_per_day,
-        kernel.BILLING_CYCLE: j.billing_cycle_days,
-        kernel.DIGITAL_PURCHASE_SHARE: j.digital_purchase_share,
-        kernel.WOM_AFTER_CHURN: j.wom_after_churn_days,
-        kernel.MAX_ATTEMPTS: j.max_contact_attempts,
-        kernel.WOM_ADOPTION: m.wom_adoption,
-        kernel.WOM_DETERRENCE: m.wom_deterrence,
-        kernel.INITIAL_CUSTOMERS: m.initial_customers,
-        kernel.PERFORMANCE_WEIGHT: c.performance_weight,
-        kernel.COMPETITOR_QUALITY: m.competitor_attractiveness,
-    }
-    for index, value in values.items():
-        P[index] = value
-    return P
+    values = dict(
+        loss_aversion=c.loss_aversion,
+        expectation_learning=c.expectation_learning,
+        promise_learning=c.promise_learning,
+        gain_learning=c.gain_learning,
+        loss_learning=c.loss_learning,
+        memory_weight=c.memory_weight,
+        memory_decay=0.5 ** (1.0 / c.memory_halflife_days),
+        incident_decay=0.5 ** (1.0 / c.incident_halflife_days),
+        voice_factor=0.5 + m.switching_cost,  # exit vs voice: cheap exit, less voice
+        wom_positive_slope=c.wom_positive_slope,
+        wom_negative_slope=c.wom_negative_slope,
+        broadcast_share=c.broadcast_share,
+        survey_rate=c.survey_rate,
+        survey_response=c.survey_response_rate,
+        survey_self_selection=c.survey_self_selection,
+        churn_base=c.base_monthly_churn * j.billing_cycle_days / 30.0 * math.exp(-c.churn_switching * m.switching_cost),
+        churn_attitude=c.churn_attitude,
+        churn_incident=c.churn_incident,
+        recovery_share=c.recovery_share,
+        handoff_loss=c.handoff_loss,
+        contact_fatigue=c.contact_fatigue,
+        rating_anchor=c.rating_anchor,
+        rating_slope=c.rating_slope,
+        usage_rate=j.usage_per_day,
+        digital_rate=j.digital_per_day,
+        order_rate=j.orders_per_day,
+        marketing_rate=j.marketing_contacts_per_day,
+        support_rate=j.support_per_day,
+        billing_cycle=j.billing_cycle_days,
+        digital_purchase_share=j.digital_purchase_share,
+        wom_after_churn=j.wom_after_churn_days,
+        max_attempts=j.max_contact_attempts,
+        wom_adoption=m.wom_adoption,
+        wom_deterrence=m.wom_deterrence,
+        initial_customers=m.initial_customers,
+        performance_weight=c.performance_weight,
+        competitor_quality=m.competitor_attractiveness,
+        order_handoff_share=j.order_handoff_share,
+    )
+    return kernel.Params(**{name: float(value) for name, value in values.items()})
 
 
 class CXModel(mesa.Model):
@@ -81,14 +78,14 @@ class CXModel(mesa.Model):
         self.config = scenario
         self.engine = engine or scenario.engine
         self.day = 0
-        self.D = np.zeros((N_DEPT, kernel.N_DCOLS))
-        self.G = np.zeros(kernel.N_GLOBALS)
-        self.P = parameter_vector(scenario)
+        self.D = np.zeros((N_DEPT, kernel.N_DCOLS))  # the department table, refreshed by the departments
+        self.params = kernel_params(scenario)
         m = scenario.market
         net = scenario.customers.network
         self.population = make_population(scenario, self.seed)
         self.followers_ptr, self.followers = followers(*small_world(m.population, net.degree, net.rewire, self.seed))
-        self.kernel_args = (rng.stream_key(self.seed, rng.CUSTOMERS), self.P, self.D, self.G, self.population)
+        self.key = rng.stream_key(self.seed, rng.CUSTOMERS)
+        self.kernel_args = ()  # what a customer's day reads, set every day (`Customer.step`)
         self.partial = np.zeros((kernel.n_chunks(m.population), kernel.N_TALLIES))
         self.history = np.zeros((scenario.days, kernel.N_TALLIES))
         self.ledger = np.zeros((scenario.days, len(LEDGER)))
@@ -98,7 +95,7 @@ class CXModel(mesa.Model):
             (ServiceDepartment if name == "service" else Department)(self, name, config, loads[name])
             for name, config in scenario.departments
         ]
-        self.service = self.departments[kernel.SERVICE]
+        self.service = self.departments[SERVICE]
         budgets = np.array([d.config.budget for d in self.departments])
         self.pool = self.initial_pool = budgets.sum()
         shares = budgets / self.pool if self.pool > 0 else np.full(N_DEPT, 1.0 / N_DEPT)
@@ -118,21 +115,24 @@ class CXModel(mesa.Model):
         stream, so day 0 on meets the same random numbers whatever the warm-up.
         """
         n0 = self.config.market.initial_customers
-        P = self.P.copy()
-        P[kernel.CHURN_BASE] = 0.0
-        G = self.G
-        G[kernel.PROMISE] = self.owner.promise
-        G[kernel.HANDOFF] = self.config.ownership.handoff_consistency
-        args = (rng.stream_key(self.seed, rng.WARM_UP), P, self.D, G, Population(*(f[:n0] for f in self.population)))
+        params = self.params._replace(churn_base=0.0)
+        today = self.today(self.owner.promise, stay=1.0, undeterred=1.0)  # only customers live the warm-up
+        initial = Population(*(f[:n0] for f in self.population))
+        self.kernel_args = (rng.stream_key(self.seed, rng.WARM_UP), params, self.D, today, initial)
         if self.engine == "numba":
-            kernel.warm_up_population(days, *args)
+            kernel.step_population(0, days, *self.kernel_args, self.partial, False)
             return
-        run_args, self.kernel_args = self.kernel_args, args
-        initial = self.agents_by_type[Customer].select(lambda a: a.row < n0)
+        customers = self.agents_by_type[Customer].select(lambda a: a.row < n0)
         for t in range(days):
             self.day = t
-            initial.do("step")
-        self.kernel_args, self.day = run_args, 0
+            customers.do("step")
+        self.day = 0
+
+    def today(self, promise: float, stay: float, undeterred: float) -> kernel.Today:
+        """Today's organisation-wide state as the customers meet it: the promise, the contact centre, the handoffs
+        and the pull of advertising and broadcasts on prospects."""
+        return kernel.Today(promise=promise, wait_value=self.service.wait_value, abandon=self.service.abandonment,
+                            handoff=self.config.ownership.handoff_consistency, stay=stay, undeterred=undeterred)
 
     def step(self):
         t = self.day
@@ -144,36 +144,36 @@ class CXModel(mesa.Model):
             d.step()
         self.owner.step()
 
-        G, m = self.G, s.market
+        m = s.market
         previous = self.history[t - 1] if t > 0 else np.zeros(kernel.N_TALLIES)
-        G[kernel.PROMISE] = min(1.0, max(0.0, self.owner.promise * promise_factor))
-        G[kernel.HANDOFF] = s.ownership.handoff_consistency
-        marketing = self.departments[kernel.MARKETING]
+        promise = min(1.0, max(0.0, self.owner.promise * promise_factor))
+        marketing = self.departments[MARKETING]
         ad_probability = min(1.0, m.advertising_rate * max(marketing.ratio, 0.0) ** m.advertising_elasticity
-                             * math.exp(m.promise_pull * (G[kernel.PROMISE] - m.promise))
-                             * (1.0 - self.D[kernel.MARKETING, kernel.FAILURE]))
-        pos_exposure = previous[kernel.T_BROADCAST_POSITIVE] * m.broadcast_reach / m.population
-        neg_exposure = previous[kernel.T_BROADCAST_NEGATIVE] * m.broadcast_reach / m.population
-        G[kernel.STAY] = (1.0 - ad_probability) * math.exp(-m.wom_adoption * pos_exposure)
-        G[kernel.UNDETERRED] = math.exp(-m.wom_deterrence * neg_exposure)
+                             * math.exp(m.promise_pull * (promise - m.promise))
+                             * (1.0 - self.D[MARKETING, kernel.COL.failure]))
+        pos_exposure = previous[TALLY.broadcast_positive] * m.broadcast_reach / m.population
+        neg_exposure = previous[TALLY.broadcast_negative] * m.broadcast_reach / m.population
+        today = self.today(promise, stay=(1.0 - ad_probability) * math.exp(-m.wom_adoption * pos_exposure),
+                           undeterred=math.exp(-m.wom_deterrence * neg_exposure))
+        self.kernel_args = (self.key, self.params, self.D, today, self.population)
 
         if self.engine == "numba":
-            kernel.step_population(t, *self.kernel_args, self.partial)
+            kernel.step_population(t, 1, *self.kernel_args, self.partial, True)
         else:
             self.agents_by_type[Customer].do("step")
-            kernel.tally(self.population, self.P, self.partial)
+            kernel.tally(self.population, self.params, self.partial)
         kernel.spread_wom(self.population, self.followers_ptr, self.followers)
-        today = kernel.totals(self.partial)
-        self.history[t] = today
+        tallies = kernel.totals(self.partial)
+        self.history[t] = tallies
 
         for k, d in enumerate(self.departments):
-            d.load = today[kernel.T_ENCOUNTERS + k]
-        self.service.load = today[kernel.T_CONTACTS]
+            d.load = tallies[TALLY.encounters + k]
+        self.service.load = tallies[TALLY.contacts]
         budgets = [d.budget for d in self.departments]
-        revenue = today[kernel.T_BILLED_VALUE] * m.price_per_month * 12.0 * s.journey.billing_cycle_days / 365.0
+        revenue = tallies[TALLY.billed_value] * m.price_per_month * 12.0 * s.journey.billing_cycle_days / 365.0
         cost = (sum(budgets) + s.ownership.overhead * self.pool) / 365.0
-        self.ledger[t] = (revenue, cost, self.pool, G[kernel.PROMISE], self.service.wait_hours,
-                          self.service.abandonment, *budgets, *self.D[:, kernel.FAILURE])
+        self.ledger[t] = (revenue, cost, self.pool, promise, self.service.wait_hours,
+                          self.service.abandonment, *budgets, *self.D[:, kernel.COL.failure])
         period = s.finance.budget_period_days
         if (t + 1) % period == 0:
             # the budget follows revenue: a share of each currency unit gained or lost is reinvested

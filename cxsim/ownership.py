@@ -125,10 +125,10 @@ class Owner(mesa.Agent):
             return np.sqrt(self.harm_per_budget(t) * self.own_failure(t))
         need = np.ones(N_DEPT)
         if o == "service":
-            need[SERVICE] = max(1.0, self.heard_ratio("contacts", t[kernel.T_CONTACTS]))
+            need[SERVICE] = max(1.0, self.heard_ratio("contacts", t[kernel.TALLY.contacts]))
         else:
-            acquired = t[kernel.T_ACQUISITIONS]
-            reading = acquired if o == "acquisition" else acquired / max(1.0, acquired + t[kernel.T_LOST_SALES])
+            acquired = t[kernel.TALLY.acquisitions]
+            reading = acquired if o == "acquisition" else acquired / max(1.0, acquired + t[kernel.TALLY.lost_sales])
             need[list(FUNNELS[o])] = max(1.0, 1.0 / max(self.heard_ratio(o, reading), 1e-9))
         return need
 
@@ -136,18 +136,18 @@ class Owner(mesa.Agent):
         """Harm per department as heard through `listening_source`, noisy, per unit of base budget share."""
         c, D = self.config, self.model.D
         if c.listening_source == "operations":
-            signal = t[kernel.T_FAILURES:kernel.T_FAILURES + N_DEPT] * D[:, kernel.SEVERITY] * D[:, kernel.LOSS_WEIGHT]
+            signal = t[kernel.TALLY.failures:kernel.TALLY.failures + N_DEPT] * D[:, kernel.COL.severity] * D[:, kernel.COL.loss_weight]
         elif c.listening_source == "complaints":
-            signal = t[kernel.T_COMPLAINTS_BY:kernel.T_COMPLAINTS_BY + N_DEPT]
+            signal = t[kernel.TALLY.complaints_by:kernel.TALLY.complaints_by + N_DEPT]
         else:
-            signal = t[kernel.T_CHURN_BY:kernel.T_CHURN_BY + N_DEPT]
+            signal = t[kernel.TALLY.churn_by:kernel.TALLY.churn_by + N_DEPT]
         harm = signal * self.noise(N_DEPT, slot=0)
         return np.divide(harm, self.base_shares, out=np.zeros(N_DEPT), where=self.base_shares > 0)
 
     def own_failure(self, t: np.ndarray) -> np.ndarray:
         """Each department's observed failure rate relative to its configured standard, noisy."""
-        met = t[kernel.T_ENCOUNTERS:kernel.T_ENCOUNTERS + N_DEPT]
-        failed = t[kernel.T_FAILURES:kernel.T_FAILURES + N_DEPT]
+        met = t[kernel.TALLY.encounters:kernel.TALLY.encounters + N_DEPT]
+        failed = t[kernel.TALLY.failures:kernel.TALLY.failures + N_DEPT]
         standard = np.array([d.config.failure_rate for d in self.model.departments])
         rate = np.divide(failed, met, out=standard.copy(), where=met > 0)
         return np.divide(rate, standard, out=np.ones(N_DEPT), where=standard > 0) * self.noise(N_DEPT, slot=N_DEPT)
@@ -167,10 +167,10 @@ class Owner(mesa.Agent):
 
     def delivered_quality(self, t: np.ndarray) -> float:
         """Encounter-weighted quality net of observed failures over the window."""
-        met = t[kernel.T_ENCOUNTERS:kernel.T_ENCOUNTERS + N_DEPT]
-        failed = t[kernel.T_FAILURES:kernel.T_FAILURES + N_DEPT]
+        met = t[kernel.TALLY.encounters:kernel.TALLY.encounters + N_DEPT]
+        failed = t[kernel.TALLY.failures:kernel.TALLY.failures + N_DEPT]
         D = self.model.D
         if met.sum() == 0:
             return self.promise
         rate = np.divide(failed, met, out=np.zeros(N_DEPT), where=met > 0)
-        return float(np.sum(met * (D[:, kernel.QUALITY] - D[:, kernel.SEVERITY] * rate)) / met.sum())
+        return float(np.sum(met * (D[:, kernel.COL.quality] - D[:, kernel.COL.severity] * rate)) / met.sum())

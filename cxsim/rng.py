@@ -24,7 +24,9 @@ TO_UNIT = 2.0**-32
 CUSTOMERS, POPULATION, NETWORK, OWNER, WARM_UP = 1, 2, 3, 4, 5
 
 
-@njit(cache=True)
+# Explicit signatures: one compiled version each, where the kernel's constant slots would otherwise
+# compile one specialisation per slot (numba types a constant argument as its literal value).
+@njit("uint64(uint64)", cache=True)
 def mix64(z):
     """SplitMix64 finaliser: a bijective avalanche of 64 bits."""
     z = (z ^ (z >> np.uint64(30))) * MIX1
@@ -42,34 +44,34 @@ def stream_key(seed: int, stream: int) -> np.uint64:
     return np.uint64(_stream_key(seed, stream))
 
 
-@njit(cache=True)
+@njit("uint64(uint64, int64, int64)", cache=True)
 def seat(key, who, day):
     """The 64-bit seed of everything drawn for `who` on `day` under `key`."""
     counter = (np.uint64(day) << np.uint64(32)) | np.uint64(who)
     return mix64(mix64(counter + GOLDEN) ^ key)
 
 
-@njit(cache=True)
+@njit("UniTuple(float64, 2)(uint64, int64)", cache=True)
 def uniform2(s, slot):
     """Two uniforms in [0, 1) from seat `s`: those of `slot` (even) and `slot + 1`, from one SplitMix64 word."""
     h = mix64(s + np.uint64((slot >> 1) + 1) * GOLDEN)
     return float(h & LOW32) * TO_UNIT, float(h >> np.uint64(32)) * TO_UNIT
 
 
-@njit(cache=True)
+@njit("float64(uint64, int64)", cache=True)
 def uniform(s, slot):
     """The uniform of `slot` from seat `s` (half of a `uniform2` word)."""
     even, odd = uniform2(s, slot & ~1)
     return odd if slot & 1 else even
 
 
-@njit(cache=True)
+@njit("float64(uint64, int64, int64, int64)", cache=True)
 def draw(key, who, day, slot):
     """A uniform float in [0, 1) for (who, day, slot) under `key`."""
     return uniform(seat(key, who, day), slot)
 
 
-@njit(cache=True)
+@njit("float64(uint64, int64, int64, int64)", cache=True)
 def normal(key, who, day, slot):
     """A standard normal draw (Box-Muller on two slots: `slot` and `slot + 1`)."""
     s = seat(key, who, day)

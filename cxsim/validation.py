@@ -24,7 +24,7 @@ from scipy import optimize, stats
 from cxsim import kernel as K
 from cxsim.comparison import Comparison
 from cxsim.experiment import Results, interval, run
-from cxsim.model import CXModel, parameter_vector
+from cxsim.model import CXModel, kernel_params
 from cxsim.ownership import PRESETS
 from cxsim.scenario import load_scenario
 from cxsim.schema import Event, Scenario
@@ -154,13 +154,13 @@ def fact_1(scale: Scale = Scale()) -> Finding:
 
 
 def _base_parameters() -> np.ndarray:
-    return parameter_vector(load_scenario("base"))
+    return kernel_params(load_scenario("base"))
 
 
 def fact_2(scale: Scale = Scale()) -> Finding:
     """Micro-face: at the reference point, a loss of size d moves value and satisfaction more than a gain of d."""
     P = _base_parameters()
-    ref, d, tol = float(P[K.COMPETITOR_QUALITY]), 0.1, load_scenario("base").customers.tolerance
+    ref, d, tol = P.competitor_quality, 0.1, load_scenario("base").customers.tolerance
     # at x = e = competitor quality, both the performance and the disconfirmation terms are 0
     v0 = K.encounter_value(ref, ref, tol, 1.0, 1.0, P)
     gain = K.encounter_value(ref + d, ref, tol, 1.0, 1.0, P) - v0
@@ -181,7 +181,7 @@ def remembered(values, P) -> float:
     """Attitude after a sequence of daily encounters of the given values, from neutral memory."""
     cs = peak = last = 0.0
     for v in values:
-        peak *= P[K.MEMORY_DECAY]
+        peak *= P.memory_decay
         cs, peak = K.remember(v, cs, peak, P)
         last = v
     return K.attitude(cs, peak, last, P)

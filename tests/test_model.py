@@ -7,14 +7,14 @@ from conftest import simulate, small
 from cxsim import kernel as K
 from cxsim.customers import FIELDS, Population
 from cxsim.departments import erlang_a
-from cxsim.model import LEDGER, CXModel, parameter_vector
+from cxsim.model import LEDGER, CXModel, kernel_params
 
 
 def test_conservation_and_ranges(scenario):
     m = simulate(scenario)
     h = m.history
     n = scenario.market.population
-    assert np.all(h[:, K.T_PROSPECTS] + h[:, K.T_ACTIVE] + h[:, K.T_CHURNED] == n)
+    assert np.all(h[:, K.TALLY.prospects] + h[:, K.TALLY.active] + h[:, K.TALLY.churned] == n)
     assert np.isfinite(h).all() and np.isfinite(m.ledger).all()
     budgets = m.ledger[:, [LEDGER.index(f"budget_{d}") for d in K.DEPARTMENTS]]
     failures = m.ledger[:, [LEDGER.index(f"failure_{d}") for d in K.DEPARTMENTS]]
@@ -23,10 +23,10 @@ def test_conservation_and_ranges(scenario):
     assert (0 <= m.ledger[:, LEDGER.index("abandonment")]).all() and (m.ledger[:, LEDGER.index("abandonment")] <= 1).all()
     assert (0 <= m.ledger[:, LEDGER.index("promise")]).all() and (m.ledger[:, LEDGER.index("promise")] <= 1).all()
     # flows add up: churned customers on the last day = churn over the run (churn is absorbing)
-    assert h[-1, K.T_CHURNED] == h[:, K.T_CHURN].sum()
+    assert h[-1, K.TALLY.churned] == h[:, K.TALLY.churn].sum()
     # every churn is attributed to exactly one department or to none
-    assert h[:, K.T_CHURN_BY:K.T_CHURN_BY + K.N_DEPT + 1].sum() == h[:, K.T_CHURN].sum()
-    assert h[:, K.T_COMPLAINTS_BY:K.T_COMPLAINTS_BY + K.N_DEPT].sum() == h[:, K.T_COMPLAINTS].sum()
+    assert h[:, K.TALLY.churn_by:K.TALLY.churn_by + K.N_DEPT + 1].sum() == h[:, K.TALLY.churn].sum()
+    assert h[:, K.TALLY.complaints_by:K.TALLY.complaints_by + K.N_DEPT].sum() == h[:, K.TALLY.complaints].sum()
     for field in ("satisfaction", "expectation", "peak", "last", "incident"):
         assert np.isfinite(getattr(m.population, field)).all()
 
@@ -35,8 +35,8 @@ def test_outage_raises_that_departments_failures_only_in_its_window():
     quiet = simulate(small(days=40).model_copy(update={"events": ()}))
     s = small(days=40)
     hit = simulate(s)
-    digital = K.T_FAILURES + K.DIGITAL
-    rate = lambda m, a, b: m.history[a:b, digital].sum() / m.history[a:b, K.T_ENCOUNTERS + K.DIGITAL].sum()
+    digital = K.TALLY.failures + K.DIGITAL
+    rate = lambda m, a, b: m.history[a:b, digital].sum() / m.history[a:b, K.TALLY.encounters + K.DIGITAL].sum()
     assert rate(hit, 10, 15) > 0.4 > rate(quiet, 10, 15)  # outage of size 0.5 on days 10-14
     assert rate(hit, 0, 10) == rate(quiet, 0, 10)  # nothing differs before the event (common random numbers)
 
@@ -74,7 +74,7 @@ def test_reinvestment_spiral_starves_budgets():
     bad = simulate(s)
     pool = LEDGER.index("pool")
     assert bad.ledger[-1, pool] < ok.ledger[-1, pool]
-    assert bad.history[-1, K.T_ACTIVE] < ok.history[-1, K.T_ACTIVE]
+    assert bad.history[-1, K.TALLY.active] < ok.history[-1, K.TALLY.active]
 
 
 def test_erlang_a():
@@ -101,18 +101,13 @@ class OneCustomer:
         self.pop.complaint[0] = self.pop.blame[0] = K.NO_DEPT
         self.pop.complaint_propensity[0] = 1.0
         self.pop.tenure[0] = 5  # no bill in the next days
-        self.P = parameter_vector(s)
-        for rate in (K.USAGE_RATE, K.DIGITAL_RATE, K.ORDER_RATE, K.MARKETING_RATE, K.SUPPORT_RATE,
-                     K.SURVEY_RATE):
-            self.P[rate] = 0.0
-        self.P[K.VOICE_FACTOR] = 1.0
+        self.P = kernel_params(s)._replace(usage_rate=0.0, digital_rate=0.0, order_rate=0.0, marketing_rate=0.0,
+                                           support_rate=0.0, survey_rate=0.0, voice_factor=1.0)
         self.D = np.zeros((K.N_DEPT, K.N_DCOLS))
-        self.D[:, K.QUALITY] = 0.75
-        self.D[:, K.SEVERITY] = 0.5
-        self.D[:, K.GAIN_WEIGHT] = self.D[:, K.LOSS_WEIGHT] = 1.0
-        self.G = np.zeros(K.N_GLOBALS)
-        self.G[K.PROMISE] = 0.75
-        self.G[K.HANDOFF] = 1.0
+        self.D[:, K.COL.quality] = 0.75
+        self.D[:, K.COL.severity] = 0.5
+        self.D[:, K.COL.gain_weight] = self.D[:, K.COL.loss_weight] = 1.0
+        self.G = K.Today(promise=0.75, wait_value=0.0, abandon=0.0, handoff=1.0, stay=0.0, undeterred=0.0)
         self.day = 0
 
     def step(self):
@@ -129,24 +124,24 @@ def test_one_customer_failure_complaint_recovery():
     assert c.step() == 0  # nothing happens on a quiet day
     before = float(c.pop.satisfaction[0])
 
-    c.P[K.USAGE_RATE], c.D[K.PRODUCT, K.FAILURE] = 1.0, 1.0  # the product fails in use
+    c.P, c.D[K.PRODUCT, K.COL.failure] = c.P._replace(usage_rate=1.0), 1.0  # the product fails in use
     bits = c.step()
-    assert c.has(bits, K.FAILURE_BIT + K.PRODUCT) and c.has(bits, K.NEW_COMPLAINT)
+    assert c.has(bits, K.EVENT.failed + K.PRODUCT) and c.has(bits, K.EVENT.new_complaint)
     assert c.pop.complaint[0] == K.PRODUCT and c.pop.blame[0] == K.PRODUCT and c.pop.complained[0] == 1
     hurt = float(c.pop.satisfaction[0])
     assert hurt < before and c.pop.last[0] < 0 and c.pop.peak[0] == c.pop.last[0]
 
-    c.P[K.USAGE_RATE], c.D[K.PRODUCT, K.FAILURE] = 0.0, 0.0
-    c.G[K.HANDOFF] = 0.0  # the context is lost in the transfer: the customer must call again
+    c.P, c.D[K.PRODUCT, K.COL.failure] = c.P._replace(usage_rate=0.0), 0.0
+    c.G = c.G._replace(handoff=0.0)  # the context is lost in the transfer: the customer must call again
     bits = c.step()
-    assert c.has(bits, K.CONTACT) and c.has(bits, K.HANDOFF_LOST) and not c.has(bits, K.RESOLVED)
+    assert c.has(bits, K.EVENT.contact) and c.has(bits, K.EVENT.handoff_lost) and not c.has(bits, K.EVENT.resolved)
     assert c.pop.complaint[0] == K.PRODUCT and c.pop.attempts[0] == 1
     repeated = float(c.pop.satisfaction[0])
     assert c.pop.last[0] < 0  # having to repeat oneself is a loss (cumulative satisfaction averages it in)
 
-    c.G[K.HANDOFF] = 1.0  # now service resolves it: a partial recovery
+    c.G = c.G._replace(handoff=1.0)  # now service resolves it: a partial recovery
     bits = c.step()
-    assert c.has(bits, K.REPEAT_CONTACT) and c.has(bits, K.RESOLVED)
+    assert c.has(bits, K.EVENT.repeat_contact) and c.has(bits, K.EVENT.resolved)
     assert c.pop.complaint[0] == K.NO_DEPT
     recovered = float(c.pop.satisfaction[0])
     assert repeated < recovered < before  # better, never back to where it was
@@ -156,20 +151,20 @@ def test_one_customer_failure_complaint_recovery():
 def resolve_one_complaint(recovery_share: float) -> tuple[float, float]:
     """A product failure, then a complaint resolved at the first contact: (cs, peak) after the resolution."""
     c = OneCustomer()
-    c.P[K.RECOVERY_SHARE] = recovery_share
-    c.P[K.USAGE_RATE], c.D[K.PRODUCT, K.FAILURE] = 1.0, 1.0
+    c.P = c.P._replace(recovery_share=recovery_share)
+    c.P, c.D[K.PRODUCT, K.COL.failure] = c.P._replace(usage_rate=1.0), 1.0
     c.step()
-    c.P[K.USAGE_RATE], c.D[K.PRODUCT, K.FAILURE] = 0.0, 0.0
-    assert c.has(c.step(), K.RESOLVED)
+    c.P, c.D[K.PRODUCT, K.COL.failure] = c.P._replace(usage_rate=0.0), 0.0
+    assert c.has(c.step(), K.EVENT.resolved)
     return float(c.pop.satisfaction[0]), float(c.pop.peak[0])
 
 
 def test_recovery_repairs_a_share_of_the_harm_and_nothing_without_recovery():
-    P = parameter_vector(small())
-    harm = P[K.LOSS_AVERSION] * 1.0 * 0.5  # lambda x Kano loss weight x severity of OneCustomer's product
+    P = kernel_params(small())
+    harm = P.loss_aversion * 1.0 * 0.5  # lambda x Kano loss weight x severity of OneCustomer's product
     none_cs, none_peak = resolve_one_complaint(0.0)
     half_cs, half_peak = resolve_one_complaint(0.5)
-    assert half_cs - none_cs == pytest.approx(P[K.LOSS_LEARNING] * 0.5 * harm, rel=1e-5)
+    assert half_cs - none_cs == pytest.approx(P.loss_learning * 0.5 * harm, rel=1e-5)
     assert half_peak == pytest.approx(none_peak + 0.5 * harm, rel=1e-5)
     assert none_peak < half_peak < 0  # the worst moment is softened, not forgotten
 
@@ -192,18 +187,18 @@ def test_warm_start_settles_memories_without_churn_or_acquisition():
 
 def test_unresolved_complaint_is_given_up_after_max_attempts():
     c = OneCustomer()
-    c.P[K.USAGE_RATE], c.D[K.PRODUCT, K.FAILURE] = 1.0, 1.0
+    c.P, c.D[K.PRODUCT, K.COL.failure] = c.P._replace(usage_rate=1.0), 1.0
     c.step()
-    c.P[K.USAGE_RATE], c.D[K.PRODUCT, K.FAILURE] = 0.0, 0.0
-    c.G[K.ABANDON] = 1.0  # nobody gets through
-    bits = [c.step() for _ in range(int(c.P[K.MAX_ATTEMPTS]))]
-    assert all(c.has(b, K.ABANDONED) for b in bits)
-    assert c.has(bits[-1], K.GAVE_UP) and not any(c.has(b, K.GAVE_UP) for b in bits[:-1])
+    c.P, c.D[K.PRODUCT, K.COL.failure] = c.P._replace(usage_rate=0.0), 0.0
+    c.G = c.G._replace(abandon=1.0)  # nobody gets through
+    bits = [c.step() for _ in range(int(c.P.max_attempts))]
+    assert all(c.has(b, K.EVENT.abandoned) for b in bits)
+    assert c.has(bits[-1], K.EVENT.gave_up) and not any(c.has(b, K.EVENT.gave_up) for b in bits[:-1])
     assert c.pop.complaint[0] == K.NO_DEPT
 
 
 def test_loss_looms_larger_than_an_equal_gain():
-    P = parameter_vector(small())
+    P = kernel_params(small())
     gain = K.encounter_value(0.85, 0.75, 0.0, 1.0, 1.0, P) - K.encounter_value(0.75, 0.75, 0.0, 1.0, 1.0, P)
     loss = K.encounter_value(0.75, 0.75, 0.0, 1.0, 1.0, P) - K.encounter_value(0.65, 0.75, 0.0, 1.0, 1.0, P)
     assert loss > gain > 0

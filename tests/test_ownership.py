@@ -50,9 +50,9 @@ def owner_for(objective: str, **ownership):
 def window(**tallies) -> np.ndarray:
     """Window totals: 1000 encounters and the standard failure count at every department, plus `tallies`."""
     t = np.zeros(K.N_TALLIES)
-    t[K.T_ENCOUNTERS:K.T_ENCOUNTERS + N_DEPT] = 1000.0
+    t[K.TALLY.encounters:K.TALLY.encounters + N_DEPT] = 1000.0
     for name, value in tallies.items():
-        t[getattr(K, name)] = value
+        t[getattr(K.TALLY, name)] = value
     return t
 
 
@@ -63,8 +63,8 @@ def standard_failures(owner) -> np.ndarray:
 def test_journey_funds_the_department_whose_failures_hurt_most():
     owner = owner_for("journey")
     t = window()
-    t[K.T_FAILURES:K.T_FAILURES + N_DEPT] = 10.0
-    t[K.T_FAILURES + K.BILLING] = 200.0
+    t[K.TALLY.failures:K.TALLY.failures + N_DEPT] = 10.0
+    t[K.TALLY.failures + K.BILLING] = 200.0
     before = owner.shares.copy()
     owner.reallocate(owner.needs(t))
     assert owner.shares[K.BILLING] > before[K.BILLING]
@@ -75,9 +75,9 @@ def test_journey_funds_the_department_whose_failures_hurt_most():
 def test_complaint_listening_cannot_see_what_nobody_complains_about():
     owner = owner_for("journey", listening_source='"complaints"')
     t = window()
-    t[K.T_FAILURES + K.BILLING] = 500.0  # failures nobody complains about
-    t[K.T_COMPLAINTS_BY:K.T_COMPLAINTS_BY + N_DEPT] = 5.0
-    t[K.T_COMPLAINTS_BY + K.DIGITAL] = 50.0
+    t[K.TALLY.failures + K.BILLING] = 500.0  # failures nobody complains about
+    t[K.TALLY.complaints_by:K.TALLY.complaints_by + N_DEPT] = 5.0
+    t[K.TALLY.complaints_by + K.DIGITAL] = 50.0
     need = owner.needs(t)
     assert np.argmax(need) == K.DIGITAL and need[K.BILLING] < need[K.DIGITAL]
 
@@ -85,9 +85,9 @@ def test_complaint_listening_cannot_see_what_nobody_complains_about():
 @pytest.mark.parametrize("objective", ["acquisition", "conversion"])
 def test_growth_objectives_fund_their_funnel_when_sales_fall(objective):
     owner = owner_for(objective)
-    reference = window(T_ACQUISITIONS=100.0, T_LOST_SALES=5.0)
+    reference = window(acquisitions=100.0, lost_sales=5.0)
     assert np.all(owner.needs(reference) == 1.0)  # the first review sets the reference
-    worse = window(T_ACQUISITIONS=50.0, T_LOST_SALES=50.0)
+    worse = window(acquisitions=50.0, lost_sales=50.0)
     need = owner.needs(worse)
     funnel = list(FUNNELS[objective])
     assert np.all(need[funnel] > 1.0)
@@ -96,13 +96,13 @@ def test_growth_objectives_fund_their_funnel_when_sales_fall(objective):
     owner.reallocate(need)
     assert np.all(owner.shares[funnel] > before[funnel])
     # acquisitions above the reference never take money from the funnel
-    assert np.all(owner.needs(window(T_ACQUISITIONS=200.0)) == 1.0)
+    assert np.all(owner.needs(window(acquisitions=200.0)) == 1.0)
 
 
 def test_service_objective_staffs_up_when_contacts_rise():
     owner = owner_for("service")
-    owner.needs(window(T_CONTACTS=100.0))
-    need = owner.needs(window(T_CONTACTS=150.0))
+    owner.needs(window(contacts=100.0))
+    need = owner.needs(window(contacts=150.0))
     assert need[K.SERVICE] == pytest.approx(1.5)
     assert np.all(np.delete(need, K.SERVICE) == 1.0)
 
@@ -110,8 +110,8 @@ def test_service_objective_staffs_up_when_contacts_rise():
 def test_silos_argue_from_their_own_failure_rate():
     owner = owner_for("own_kpi")
     t = window()
-    t[K.T_FAILURES:K.T_FAILURES + N_DEPT] = standard_failures(owner)
-    t[K.T_FAILURES + K.FULFILMENT] *= 2.0
+    t[K.TALLY.failures:K.TALLY.failures + N_DEPT] = standard_failures(owner)
+    t[K.TALLY.failures + K.FULFILMENT] *= 2.0
     need = owner.needs(t)
     assert need[K.FULFILMENT] == pytest.approx(2.0)
     assert np.allclose(np.delete(need, K.FULFILMENT), 1.0)
@@ -119,8 +119,8 @@ def test_silos_argue_from_their_own_failure_rate():
 
 def test_consensus_is_the_geometric_mean_of_journey_and_own_kpi():
     t = window()
-    t[K.T_FAILURES:K.T_FAILURES + N_DEPT] = 20.0
-    t[K.T_FAILURES + K.PRODUCT] = 80.0
+    t[K.TALLY.failures:K.TALLY.failures + N_DEPT] = 20.0
+    t[K.TALLY.failures + K.PRODUCT] = 80.0
     journey, own, both = (owner_for(o).needs(t) for o in ("journey", "own_kpi", "consensus"))
     assert both == pytest.approx(np.sqrt(journey * own))
 
@@ -129,7 +129,7 @@ def test_scope_and_floor_bound_the_reallocation():
     owner = owner_for("journey", listening_scope='["billing", "service", "product"]', min_budget_fraction=0.8,
                       reallocation_rate=1.0)
     t = window()
-    t[K.T_FAILURES + K.BILLING] = 500.0
+    t[K.TALLY.failures + K.BILLING] = 500.0
     before = owner.shares.copy()
     owner.reallocate(owner.needs(t))
     unheard = [DEPARTMENTS.index(d) for d in ("marketing", "sales", "digital", "fulfilment")]
@@ -149,7 +149,7 @@ def test_cmo_raises_marketing_share_when_acquisitions_fall():
     quiet = CXModel(s).run()
     outage = s.model_copy(update={"events": (Event(day=45, kind="outage", target="marketing", size=0.8),)})
     hit = CXModel(outage).run()
-    acquisitions = K.T_ACQUISITIONS
+    acquisitions = K.TALLY.acquisitions
     assert hit.history[60:, acquisitions].sum() < quiet.history[60:, acquisitions].sum()
     assert hit.owner.shares[K.MARKETING] > quiet.owner.shares[K.MARKETING]
     assert hit.owner.shares[K.MARKETING] > hit.owner.base_shares[K.MARKETING]

@@ -72,7 +72,7 @@ def test_journey_records_what_happened_to_each_shown_customer():
         model.step()
         events.append(model.population.events[model.shown].copy())
     np.testing.assert_array_equal(model.journey_events[:40], np.array(events))
-    billing_failed = 1 << (K.FAILURE_BIT + K.BILLING)
+    billing_failed = 1 << (K.EVENT.failed + K.BILLING)
     j = int(np.flatnonzero((model.journey_events[:40] & billing_failed).any(axis=0))[0])
     days, told = model.journey(j)
     assert len(days) == 40 and days.attitude.between(-5, 5).all()
@@ -162,7 +162,7 @@ def test_page_steps_and_every_panel_draws(page):
         assert chart.series and all(len(s["values"]) == 3 for s in chart.series)
     active = next(c for c in charts if c.title == "Active customers").series[0]["values"]
     reference = stepped(TeachingModel(lesson=str(lessons()[FREE_PLAY].path)), 3)  # the page's own defaults
-    assert active == [float(x) for x in reference.history[:3, K.T_ACTIVE]]
+    assert active == [float(x) for x in reference.history[:3, K.TALLY.active]]
     departments = html_texts(rc, "")
     assert any("<b>Departments</b>" in t and t.count("<tr>") == 8 for t in departments)
 

@@ -112,9 +112,9 @@ def CustomerView(model):
 def _journey_markers(model, j: int, attitude: np.ndarray) -> list[dict]:
     """Dots on the attitude line: failures in their department's colour, complaints, resolutions, joining, leaving."""
     events = model.journey_events[:model.day, j]
-    marks = [(K.FAILURE_BIT + k, DEPARTMENT_COLOURS[d], f"{d} failed") for k, d in enumerate(DEPARTMENTS)]
-    marks += [(K.NEW_COMPLAINT, "#000000", "complained"), (K.RESOLVED, "#2e7d32", "complaint resolved"),
-              (K.ACQUIRED, "#00c853", "became a customer"), (K.CHURNED_TODAY, "#616161", "left")]
+    marks = [(K.EVENT.failed + k, DEPARTMENT_COLOURS[d], f"{d} failed") for k, d in enumerate(DEPARTMENTS)]
+    marks += [(K.EVENT.new_complaint, "#000000", "complained"), (K.EVENT.resolved, "#2e7d32", "complaint resolved"),
+              (K.EVENT.acquired, "#00c853", "became a customer"), (K.EVENT.churned, "#616161", "left")]
     return [{"x": int(day), "y": float(attitude[day]), "color": colour, "label": f"day {day}: {label}"}
             for bit, colour, label in marks for day in np.flatnonzero(events & (1 << bit))]
 

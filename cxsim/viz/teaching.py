@@ -34,13 +34,13 @@ CLASSROOM = dict(population=500, engine="agents")  # the page's starting size: e
 
 # what a day's event bits say about a customer, in the order a journey tells them
 EVENT_WORDS = (
-    [(K.ACQUIRED, "became a customer"), (K.LOST_SALE, "tried to buy, the sale failed")]
-    + [(K.FAILURE_BIT + k, f"{d} failed them") for k, d in enumerate(DEPARTMENTS)]
-    + [(K.NEW_COMPLAINT, "complained"), (K.HANDOFF_LOST, "a handoff lost their context"),
-       (K.REPEAT_CONTACT, "had to contact service again"), (K.ABANDONED, "gave up waiting in the queue"),
-       (K.RESOLVED, "complaint resolved"), (K.GAVE_UP, "gave up on the complaint"),
-       (K.WOM_POSITIVE, "spoke well of the firm"), (K.WOM_NEGATIVE, "spoke badly of the firm"),
-       (K.SURVEYED, "answered a survey"), (K.CHURNED_TODAY, "left")]
+    [(K.EVENT.acquired, "became a customer"), (K.EVENT.lost_sale, "tried to buy, the sale failed")]
+    + [(K.EVENT.failed + k, f"{d} failed them") for k, d in enumerate(DEPARTMENTS)]
+    + [(K.EVENT.new_complaint, "complained"), (K.EVENT.handoff_lost, "a handoff lost their context"),
+       (K.EVENT.repeat_contact, "had to contact service again"), (K.EVENT.abandoned, "gave up waiting in the queue"),
+       (K.EVENT.resolved, "complaint resolved"), (K.EVENT.gave_up, "gave up on the complaint"),
+       (K.EVENT.wom_positive, "spoke well of the firm"), (K.EVENT.wom_negative, "spoke badly of the firm"),
+       (K.EVENT.surveyed, "answered a survey"), (K.EVENT.churned, "left")]
 )
 
 
@@ -131,14 +131,14 @@ class TeachingModel(CXModel):
         """Today's attitude of the shown customers (the kernel's own formula)."""
         pop, rows = self.population, self.shown
         return K.attitude.py_func(pop.satisfaction[rows].astype(float), pop.peak[rows].astype(float),
-                                  pop.last[rows].astype(float), self.P)
+                                  pop.last[rows].astype(float), self.params)
 
     def daily(self) -> pd.DataFrame:
         """`metrics.daily_table` indexed by day, plus the surveyed NPS to date, the wait in minutes and the
         open complaints."""
         table = metrics.daily_table(self).set_index("day")
         h = self.history[:self.day]
-        surveyed = np.cumsum(h[:, [K.T_SURVEY_PROMOTERS, K.T_SURVEY_DETRACTORS, K.T_SURVEYED]], axis=0)
+        surveyed = np.cumsum(h[:, [K.TALLY.survey_promoters, K.TALLY.survey_detractors, K.TALLY.surveyed]], axis=0)
         table["nps_survey"] = [metrics.nps_of(*row) for row in surveyed]
         table["wait_minutes"] = table["wait_hours"] * 60.0
         table["open_complaints"] = self.open_complaints[:self.day]
@@ -147,7 +147,7 @@ class TeachingModel(CXModel):
     def departments_now(self) -> pd.DataFrame:
         """Per department: this year's budget, today's failure rate, churn attributed so far."""
         table = metrics.department_table(self).set_index("department").loc[list(DEPARTMENTS)]
-        table["failure_rate"] = self.D[:, K.FAILURE]
+        table["failure_rate"] = self.D[:, K.COL.failure]
         return table[["budget", "failure_rate", "churn_attributed", "failures", "complaints_caused"]]
 
     def journey(self, j: int) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
