@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from cxsim import metrics
+from cxsim.kpis import KPIS
 from cxsim.scenario import ScenarioError, load_scenario
 
 
@@ -112,8 +112,8 @@ def cmd_compare(args) -> int:
         b = scenarios[0]
         print(f"{len(scenarios)} scenarios, {b.market.population} people in the market, {b.days} days, "
               f"{len(comparison.baseline.runs)} paired replicates (seeds from {b.seed}), baseline {b.name}")
-        for kpi in args.kpis or metrics.KPIS:
-            print(f"\n{kpi}: {metrics.KPIS[kpi]}")
+        for kpi in args.kpis or KPIS:
+            print(f"\n{kpi}: {KPIS[kpi]}")
             print(report.text_table(report.COLUMNS, report.kpi_rows(comparison, kpi)))
         print("\nin short (95% paired intervals):")
         print("\n".join(f"  {line}" for line in report.digest(comparison, args.kpis or report.HEADLINE)))
@@ -146,9 +146,9 @@ def cmd_lesson(args) -> int:
 
 def _kpi_list(text: str) -> list[str]:
     names = [k.strip() for k in text.split(",")]
-    unknown = [k for k in names if k not in metrics.KPIS]
+    unknown = [k for k in names if k not in KPIS]
     if unknown:
-        raise argparse.ArgumentTypeError(f"unknown KPI {', '.join(unknown)}; known: {', '.join(metrics.KPIS)}")
+        raise argparse.ArgumentTypeError(f"unknown KPI {', '.join(unknown)}; known: {', '.join(KPIS)}")
     return names
 
 

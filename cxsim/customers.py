@@ -8,6 +8,7 @@ import numpy as np
 from numba import njit, prange
 
 from cxsim import kernel, rng
+from cxsim.domain import ACTIVE, NO_DEPT
 
 # One numpy array per field; a customer is a row index. docs/MODEL.md describes each field.
 FIELDS = {
@@ -47,10 +48,10 @@ def _init_customer(i, pop, key, n_initial, promise, tolerance, complaint, wom, d
     pop.tolerance[i] = 2.0 * tolerance * rng.draw(key, i, 0, 2)
     pop.complaint_propensity[i] = min(1.0, 2.0 * complaint * rng.draw(key, i, 0, 3))
     pop.wom_propensity[i] = min(1.0, 2.0 * wom * rng.draw(key, i, 0, 4))
-    pop.blame[i] = kernel.NO_DEPT
-    pop.complaint[i] = kernel.NO_DEPT
+    pop.blame[i] = NO_DEPT
+    pop.complaint[i] = NO_DEPT
     if i < n_initial:
-        pop.state[i] = kernel.ACTIVE
+        pop.state[i] = ACTIVE
         pop.expectation[i] = promise
         pop.tenure[i] = int(rng.draw(key, i, 0, 5) * tenure_span)
 

@@ -6,7 +6,7 @@ import mesa
 import numpy as np
 
 from cxsim import kernel
-from cxsim.kernel import DEPARTMENTS
+from cxsim.domain import DEPARTMENTS
 
 KANO_WEIGHTS = {  # (gain weight, loss weight): how much exceeding / falling short counts
     "must_be": (0.1, 1.0),

@@ -1,34 +1,19 @@
 """Replicates of a scenario and their tidy results: runs, run-days, departments, KPI means with 95% intervals."""
 
-import math
-import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numba
-import numpy as np
 import pandas as pd
-from scipy.special import stdtrit  # Student's t quantile (what scipy.stats.t.ppf calls), a lighter import
 from tqdm import tqdm
 
 from cxsim import metrics
+from cxsim.files import atomic_write
+from cxsim.kpis import KPIS
 from cxsim.model import CXModel
 from cxsim.schema import Scenario
-
-
-def interval(values) -> dict:
-    """Mean and t-based 95% confidence interval of replicate values (None where undefined)."""
-    v = np.asarray([x for x in values if not math.isnan(x)], dtype=float)
-    clean = [None if math.isnan(x) else x for x in values]
-    if len(v) == 0:
-        return {"mean": None, "ci95": [None, None], "values": clean}
-    mean = float(v.mean())
-    if len(v) < 2:
-        return {"mean": mean, "ci95": [None, None], "values": clean}
-    half = float(stdtrit(len(v) - 1, 0.975) * v.std(ddof=1) / math.sqrt(len(v)))
-    return {"mean": mean, "ci95": [mean - half, mean + half], "values": clean}
+from cxsim.stats import interval
 
 
 @dataclass
@@ -42,7 +27,7 @@ class Results:
     departments: pd.DataFrame
 
     def kpis(self) -> dict[str, dict]:
-        return {k: interval(self.runs[k].tolist()) for k in metrics.KPIS}
+        return {k: interval(self.runs[k].tolist()) for k in KPIS}
 
     def to_dict(self) -> dict:
         """The JSON contract of `cxsim run --json`."""
@@ -77,20 +62,6 @@ class Results:
             written.append(atomic_write(out / f"{name}.parquet", lambda p, f=frame: f.to_parquet(p, index=False)))
         written.append(atomic_write(out / "trajectories.png", lambda p: self.plot(p)))
         return written
-
-
-def atomic_write(path: Path, write) -> Path:
-    """Call write(tmp) on a hidden temp file beside `path`, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
 
 
 def run(scenario: Scenario, replicates: int | None = None, engine: str | None = None, threads: int | None = None,

@@ -27,8 +27,8 @@ from numba import njit, prange
 from numba.cpython.unsafe.numbers import trailing_zeros
 from numba.np.unsafe.ndarray import to_fixed_tuple
 
-from cxsim.domain import (ACTIVE, BILLING, CHURNED, DEPARTMENTS, DIGITAL, FULFILMENT, MARKETING, N_DEPT,  # noqa: F401
-                          NO_DEPT, PRODUCT, PROSPECT, SALES, SERVICE)
+from cxsim.domain import (ACTIVE, BILLING, CHURNED, DIGITAL, FULFILMENT, MARKETING, N_DEPT, NO_DEPT, PRODUCT,
+                          PROSPECT, SALES, SERVICE)
 from cxsim.rng import seat, uniform, uniform2
 
 CHUNK = 4096  # customers per chunk: partial sums per chunk make totals independent of the thread count

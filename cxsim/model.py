@@ -8,7 +8,7 @@ import numpy as np
 from cxsim import kernel, rng
 from cxsim.customers import Customer, Population, followers, make_population, small_world
 from cxsim.departments import Department, ServiceDepartment, reference_loads
-from cxsim.kernel import DEPARTMENTS, N_DEPT
+from cxsim.domain import DEPARTMENTS, MARKETING, N_DEPT, SERVICE
 from cxsim.ownership import Owner
 from cxsim.schema import Scenario
 
@@ -98,7 +98,7 @@ class CXModel(mesa.Model):
             (ServiceDepartment if name == "service" else Department)(self, name, config, loads[name])
             for name, config in scenario.departments
         ]
-        self.service = self.departments[kernel.SERVICE]
+        self.service = self.departments[SERVICE]
         budgets = np.array([d.config.budget for d in self.departments])
         self.pool = self.initial_pool = budgets.sum()
         shares = budgets / self.pool if self.pool > 0 else np.full(N_DEPT, 1.0 / N_DEPT)
@@ -148,10 +148,10 @@ class CXModel(mesa.Model):
         previous = self.history[t - 1] if t > 0 else np.zeros(kernel.N_TALLIES)
         G[kernel.PROMISE] = min(1.0, max(0.0, self.owner.promise * promise_factor))
         G[kernel.HANDOFF] = s.ownership.handoff_consistency
-        marketing = self.departments[kernel.MARKETING]
+        marketing = self.departments[MARKETING]
         ad_probability = min(1.0, m.advertising_rate * max(marketing.ratio, 0.0) ** m.advertising_elasticity
                              * math.exp(m.promise_pull * (G[kernel.PROMISE] - m.promise))
-                             * (1.0 - self.D[kernel.MARKETING, kernel.FAILURE]))
+                             * (1.0 - self.D[MARKETING, kernel.FAILURE]))
         pos_exposure = previous[kernel.T_BROADCAST_POSITIVE] * m.broadcast_reach / m.population
         neg_exposure = previous[kernel.T_BROADCAST_NEGATIVE] * m.broadcast_reach / m.population
         G[kernel.STAY] = (1.0 - ad_probability) * math.exp(-m.wom_adoption * pos_exposure)

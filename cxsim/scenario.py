@@ -20,8 +20,9 @@ from typing import Annotated, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from cxsim.ownership import PRESETS
-from cxsim.schema import DEPARTMENT_DEFAULTS, DEPARTMENTS, Market, Scenario
+from cxsim.domain import DEPARTMENTS
+from cxsim.presets import PRESETS
+from cxsim.schema import DEPARTMENT_DEFAULTS, Market, Scenario
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 MAX_DEPTH = 16  # a scenario is at most four tables deep; this guards the recursion below

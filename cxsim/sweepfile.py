@@ -10,7 +10,7 @@ sweep file always gives the same runs with the same ids.
     days = 365                        # optional
     seed = 1                          # replicate r runs with seed + r (common random numbers)
     replicates = 3
-    kpis = ["retention", "profit"]    # default: every KPI in cxsim.metrics.KPIS
+    kpis = ["retention", "profit"]    # default: every KPI in cxsim.KPIS
     daily = false                     # keep one row per run-day as well
 
     [set]                             # inline overrides of the scenario (dotted keys)
@@ -42,7 +42,7 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from cxsim import metrics
+from cxsim.kpis import KPIS
 from cxsim.scenario import ScenarioError, flatten, load_scenario, read_toml
 
 Scalar = bool | int | float | str
@@ -129,7 +129,7 @@ class Sweep(_Strict):
     days: Annotated[int, Field(ge=1)] | None = None
     seed: Annotated[int, Field(ge=0, lt=2**62)] = 1
     replicates: Annotated[int, Field(ge=1, le=10_000)] = 1
-    kpis: tuple[str, ...] = tuple(metrics.KPIS)
+    kpis: tuple[str, ...] = tuple(KPIS)
     daily: bool = False
     set: dict[str, Scalar | list] = {}
     design: Design = Design()
@@ -139,9 +139,9 @@ class Sweep(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self):
-        unknown = [k for k in self.kpis if k not in metrics.KPIS]
+        unknown = [k for k in self.kpis if k not in KPIS]
         if unknown:
-            raise ValueError(f"key kpis: unknown KPI {unknown[0]!r}; known: {', '.join(metrics.KPIS)}")
+            raise ValueError(f"key kpis: unknown KPI {unknown[0]!r}; known: {', '.join(KPIS)}")
         if not self.parameters:
             raise ValueError("key parameters: a sweep needs at least one parameter")
         for key in self.design.by:

@@ -7,6 +7,7 @@ from conftest import simulate, small
 from cxsim import kernel as K
 from cxsim.customers import FIELDS, Population
 from cxsim.departments import erlang_a
+from cxsim.domain import ACTIVE, BILLING, DEPARTMENTS, DIGITAL, N_DEPT, NO_DEPT, PRODUCT, PROSPECT
 from cxsim.model import LEDGER, CXModel, parameter_vector
 
 
@@ -16,8 +17,8 @@ def test_conservation_and_ranges(scenario):
     n = scenario.market.population
     assert np.all(h[:, K.T_PROSPECTS] + h[:, K.T_ACTIVE] + h[:, K.T_CHURNED] == n)
     assert np.isfinite(h).all() and np.isfinite(m.ledger).all()
-    budgets = m.ledger[:, [LEDGER.index(f"budget_{d}") for d in K.DEPARTMENTS]]
-    failures = m.ledger[:, [LEDGER.index(f"failure_{d}") for d in K.DEPARTMENTS]]
+    budgets = m.ledger[:, [LEDGER.index(f"budget_{d}") for d in DEPARTMENTS]]
+    failures = m.ledger[:, [LEDGER.index(f"failure_{d}") for d in DEPARTMENTS]]
     assert (budgets >= 0).all() and (m.ledger[:, LEDGER.index("pool")] >= 0).all()
     assert ((failures >= 0) & (failures <= 1)).all()
     assert (0 <= m.ledger[:, LEDGER.index("abandonment")]).all() and (m.ledger[:, LEDGER.index("abandonment")] <= 1).all()
@@ -25,8 +26,8 @@ def test_conservation_and_ranges(scenario):
     # flows add up: churned customers on the last day = churn over the run (churn is absorbing)
     assert h[-1, K.T_CHURNED] == h[:, K.T_CHURN].sum()
     # every churn is attributed to exactly one department or to none
-    assert h[:, K.T_CHURN_BY:K.T_CHURN_BY + K.N_DEPT + 1].sum() == h[:, K.T_CHURN].sum()
-    assert h[:, K.T_COMPLAINTS_BY:K.T_COMPLAINTS_BY + K.N_DEPT].sum() == h[:, K.T_COMPLAINTS].sum()
+    assert h[:, K.T_CHURN_BY:K.T_CHURN_BY + N_DEPT + 1].sum() == h[:, K.T_CHURN].sum()
+    assert h[:, K.T_COMPLAINTS_BY:K.T_COMPLAINTS_BY + N_DEPT].sum() == h[:, K.T_COMPLAINTS].sum()
     for field in ("satisfaction", "expectation", "peak", "last", "incident"):
         assert np.isfinite(getattr(m.population, field)).all()
 
@@ -35,8 +36,8 @@ def test_outage_raises_that_departments_failures_only_in_its_window():
     quiet = simulate(small(days=40).model_copy(update={"events": ()}))
     s = small(days=40)
     hit = simulate(s)
-    digital = K.T_FAILURES + K.DIGITAL
-    rate = lambda m, a, b: m.history[a:b, digital].sum() / m.history[a:b, K.T_ENCOUNTERS + K.DIGITAL].sum()
+    digital = K.T_FAILURES + DIGITAL
+    rate = lambda m, a, b: m.history[a:b, digital].sum() / m.history[a:b, K.T_ENCOUNTERS + DIGITAL].sum()
     assert rate(hit, 10, 15) > 0.4 > rate(quiet, 10, 15)  # outage of size 0.5 on days 10-14
     assert rate(hit, 0, 10) == rate(quiet, 0, 10)  # nothing differs before the event (common random numbers)
 
@@ -61,7 +62,7 @@ def test_owner_moves_budget_toward_the_department_that_fails():
     base = dict(population=3000, days=180)
     calm = simulate(small(**base))
     broken = simulate(small(overrides=["departments.billing.failure_rate=0.2"], **base))
-    share = lambda m: m.owner.shares[K.BILLING]
+    share = lambda m: m.owner.shares[BILLING]
     assert share(broken) > share(calm)
     fixed = simulate(small(overrides=["ownership.objective=\"fixed\"", "departments.billing.failure_rate=0.2"], **base))
     assert np.allclose(fixed.owner.shares, fixed.owner.base_shares)
@@ -96,9 +97,9 @@ class OneCustomer:
     def __init__(self):
         s = small(days=10)
         self.pop = Population(*(np.zeros(1, dtype) for dtype in FIELDS.values()))
-        self.pop.state[0] = K.ACTIVE
+        self.pop.state[0] = ACTIVE
         self.pop.expectation[0] = 0.75
-        self.pop.complaint[0] = self.pop.blame[0] = K.NO_DEPT
+        self.pop.complaint[0] = self.pop.blame[0] = NO_DEPT
         self.pop.complaint_propensity[0] = 1.0
         self.pop.tenure[0] = 5  # no bill in the next days
         self.P = parameter_vector(s)
@@ -106,7 +107,7 @@ class OneCustomer:
                      K.SURVEY_RATE):
             self.P[rate] = 0.0
         self.P[K.VOICE_FACTOR] = 1.0
-        self.D = np.zeros((K.N_DEPT, K.N_DCOLS))
+        self.D = np.zeros((N_DEPT, K.N_DCOLS))
         self.D[:, K.QUALITY] = 0.75
         self.D[:, K.SEVERITY] = 0.5
         self.D[:, K.GAIN_WEIGHT] = self.D[:, K.LOSS_WEIGHT] = 1.0
@@ -129,25 +130,25 @@ def test_one_customer_failure_complaint_recovery():
     assert c.step() == 0  # nothing happens on a quiet day
     before = float(c.pop.satisfaction[0])
 
-    c.P[K.USAGE_RATE], c.D[K.PRODUCT, K.FAILURE] = 1.0, 1.0  # the product fails in use
+    c.P[K.USAGE_RATE], c.D[PRODUCT, K.FAILURE] = 1.0, 1.0  # the product fails in use
     bits = c.step()
-    assert c.has(bits, K.FAILURE_BIT + K.PRODUCT) and c.has(bits, K.NEW_COMPLAINT)
-    assert c.pop.complaint[0] == K.PRODUCT and c.pop.blame[0] == K.PRODUCT and c.pop.complained[0] == 1
+    assert c.has(bits, K.FAILURE_BIT + PRODUCT) and c.has(bits, K.NEW_COMPLAINT)
+    assert c.pop.complaint[0] == PRODUCT and c.pop.blame[0] == PRODUCT and c.pop.complained[0] == 1
     hurt = float(c.pop.satisfaction[0])
     assert hurt < before and c.pop.last[0] < 0 and c.pop.peak[0] == c.pop.last[0]
 
-    c.P[K.USAGE_RATE], c.D[K.PRODUCT, K.FAILURE] = 0.0, 0.0
+    c.P[K.USAGE_RATE], c.D[PRODUCT, K.FAILURE] = 0.0, 0.0
     c.G[K.HANDOFF] = 0.0  # the context is lost in the transfer: the customer must call again
     bits = c.step()
     assert c.has(bits, K.CONTACT) and c.has(bits, K.HANDOFF_LOST) and not c.has(bits, K.RESOLVED)
-    assert c.pop.complaint[0] == K.PRODUCT and c.pop.attempts[0] == 1
+    assert c.pop.complaint[0] == PRODUCT and c.pop.attempts[0] == 1
     repeated = float(c.pop.satisfaction[0])
     assert c.pop.last[0] < 0  # having to repeat oneself is a loss (cumulative satisfaction averages it in)
 
     c.G[K.HANDOFF] = 1.0  # now service resolves it: a partial recovery
     bits = c.step()
     assert c.has(bits, K.REPEAT_CONTACT) and c.has(bits, K.RESOLVED)
-    assert c.pop.complaint[0] == K.NO_DEPT
+    assert c.pop.complaint[0] == NO_DEPT
     recovered = float(c.pop.satisfaction[0])
     assert repeated < recovered < before  # better, never back to where it was
     assert c.pop.incident[0] > 0  # the incident stays in the churn hazard
@@ -157,9 +158,9 @@ def resolve_one_complaint(recovery_share: float) -> tuple[float, float]:
     """A product failure, then a complaint resolved at the first contact: (cs, peak) after the resolution."""
     c = OneCustomer()
     c.P[K.RECOVERY_SHARE] = recovery_share
-    c.P[K.USAGE_RATE], c.D[K.PRODUCT, K.FAILURE] = 1.0, 1.0
+    c.P[K.USAGE_RATE], c.D[PRODUCT, K.FAILURE] = 1.0, 1.0
     c.step()
-    c.P[K.USAGE_RATE], c.D[K.PRODUCT, K.FAILURE] = 0.0, 0.0
+    c.P[K.USAGE_RATE], c.D[PRODUCT, K.FAILURE] = 0.0, 0.0
     assert c.has(c.step(), K.RESOLVED)
     return float(c.pop.satisfaction[0]), float(c.pop.peak[0])
 
@@ -180,11 +181,11 @@ def test_warm_start_settles_memories_without_churn_or_acquisition():
     warm = CXModel(s)
     n0 = s.market.initial_customers
     for m in (cold, warm):
-        assert m.day == 0 and (m.population.state[:n0] == K.ACTIVE).all()
-        assert (m.population.state[n0:] == K.PROSPECT).all()
+        assert m.day == 0 and (m.population.state[:n0] == ACTIVE).all()
+        assert (m.population.state[n0:] == PROSPECT).all()
         assert not m.history.any()  # nothing recorded before day 0
     assert not cold.population.satisfaction.any()
-    active = warm.population.state == K.ACTIVE
+    active = warm.population.state == ACTIVE
     assert np.all(warm.population.tenure[active] == cold.population.tenure[active] + s.market.warm_up_days)
     assert (warm.population.satisfaction[active] != 0).mean() > 0.9  # they remember their journey
     assert (warm.population.incident[active] > 0).any() and (warm.owner.shares == warm.owner.base_shares).all()
@@ -192,14 +193,14 @@ def test_warm_start_settles_memories_without_churn_or_acquisition():
 
 def test_unresolved_complaint_is_given_up_after_max_attempts():
     c = OneCustomer()
-    c.P[K.USAGE_RATE], c.D[K.PRODUCT, K.FAILURE] = 1.0, 1.0
+    c.P[K.USAGE_RATE], c.D[PRODUCT, K.FAILURE] = 1.0, 1.0
     c.step()
-    c.P[K.USAGE_RATE], c.D[K.PRODUCT, K.FAILURE] = 0.0, 0.0
+    c.P[K.USAGE_RATE], c.D[PRODUCT, K.FAILURE] = 0.0, 0.0
     c.G[K.ABANDON] = 1.0  # nobody gets through
     bits = [c.step() for _ in range(int(c.P[K.MAX_ATTEMPTS]))]
     assert all(c.has(b, K.ABANDONED) for b in bits)
     assert c.has(bits[-1], K.GAVE_UP) and not any(c.has(b, K.GAVE_UP) for b in bits[:-1])
-    assert c.pop.complaint[0] == K.NO_DEPT
+    assert c.pop.complaint[0] == NO_DEPT
 
 
 def test_loss_looms_larger_than_an_equal_gain():

@@ -5,9 +5,9 @@ import pytest
 
 from conftest import simulate, small
 from cxsim import kernel as K
-from cxsim.kernel import DEPARTMENTS, N_DEPT
+from cxsim.domain import BILLING, DEPARTMENTS, DIGITAL, FULFILMENT, MARKETING, N_DEPT, PRODUCT, SERVICE
 from cxsim.model import CXModel
-from cxsim.ownership import FUNNELS, OBJECTIVES, PRESETS
+from cxsim.presets import FUNNELS, OBJECTIVES, PRESETS
 from cxsim.scenario import diff_parameters, load_scenario
 from cxsim.schema import Event
 
@@ -64,22 +64,22 @@ def test_journey_funds_the_department_whose_failures_hurt_most():
     owner = owner_for("journey")
     t = window()
     t[K.T_FAILURES:K.T_FAILURES + N_DEPT] = 10.0
-    t[K.T_FAILURES + K.BILLING] = 200.0
+    t[K.T_FAILURES + BILLING] = 200.0
     before = owner.shares.copy()
     owner.reallocate(owner.needs(t))
-    assert owner.shares[K.BILLING] > before[K.BILLING]
-    assert np.argmax(owner.shares / owner.base_shares) == K.BILLING
+    assert owner.shares[BILLING] > before[BILLING]
+    assert np.argmax(owner.shares / owner.base_shares) == BILLING
     assert owner.shares.sum() == pytest.approx(1.0)
 
 
 def test_complaint_listening_cannot_see_what_nobody_complains_about():
     owner = owner_for("journey", listening_source='"complaints"')
     t = window()
-    t[K.T_FAILURES + K.BILLING] = 500.0  # failures nobody complains about
+    t[K.T_FAILURES + BILLING] = 500.0  # failures nobody complains about
     t[K.T_COMPLAINTS_BY:K.T_COMPLAINTS_BY + N_DEPT] = 5.0
-    t[K.T_COMPLAINTS_BY + K.DIGITAL] = 50.0
+    t[K.T_COMPLAINTS_BY + DIGITAL] = 50.0
     need = owner.needs(t)
-    assert np.argmax(need) == K.DIGITAL and need[K.BILLING] < need[K.DIGITAL]
+    assert np.argmax(need) == DIGITAL and need[BILLING] < need[DIGITAL]
 
 
 @pytest.mark.parametrize("objective", ["acquisition", "conversion"])
@@ -103,24 +103,24 @@ def test_service_objective_staffs_up_when_contacts_rise():
     owner = owner_for("service")
     owner.needs(window(T_CONTACTS=100.0))
     need = owner.needs(window(T_CONTACTS=150.0))
-    assert need[K.SERVICE] == pytest.approx(1.5)
-    assert np.all(np.delete(need, K.SERVICE) == 1.0)
+    assert need[SERVICE] == pytest.approx(1.5)
+    assert np.all(np.delete(need, SERVICE) == 1.0)
 
 
 def test_silos_argue_from_their_own_failure_rate():
     owner = owner_for("own_kpi")
     t = window()
     t[K.T_FAILURES:K.T_FAILURES + N_DEPT] = standard_failures(owner)
-    t[K.T_FAILURES + K.FULFILMENT] *= 2.0
+    t[K.T_FAILURES + FULFILMENT] *= 2.0
     need = owner.needs(t)
-    assert need[K.FULFILMENT] == pytest.approx(2.0)
-    assert np.allclose(np.delete(need, K.FULFILMENT), 1.0)
+    assert need[FULFILMENT] == pytest.approx(2.0)
+    assert np.allclose(np.delete(need, FULFILMENT), 1.0)
 
 
 def test_consensus_is_the_geometric_mean_of_journey_and_own_kpi():
     t = window()
     t[K.T_FAILURES:K.T_FAILURES + N_DEPT] = 20.0
-    t[K.T_FAILURES + K.PRODUCT] = 80.0
+    t[K.T_FAILURES + PRODUCT] = 80.0
     journey, own, both = (owner_for(o).needs(t) for o in ("journey", "own_kpi", "consensus"))
     assert both == pytest.approx(np.sqrt(journey * own))
 
@@ -129,13 +129,13 @@ def test_scope_and_floor_bound_the_reallocation():
     owner = owner_for("journey", listening_scope='["billing", "service", "product"]', min_budget_fraction=0.8,
                       reallocation_rate=1.0)
     t = window()
-    t[K.T_FAILURES + K.BILLING] = 500.0
+    t[K.T_FAILURES + BILLING] = 500.0
     before = owner.shares.copy()
     owner.reallocate(owner.needs(t))
     unheard = [DEPARTMENTS.index(d) for d in ("marketing", "sales", "digital", "fulfilment")]
     assert np.allclose(owner.shares[unheard], before[unheard])
     assert np.all(owner.shares >= 0.8 * owner.base_shares - 1e-12)
-    assert owner.shares[K.BILLING] > before[K.BILLING]
+    assert owner.shares[BILLING] > before[BILLING]
 
 
 def test_fixed_objective_never_moves_budget():
@@ -151,5 +151,5 @@ def test_cmo_raises_marketing_share_when_acquisitions_fall():
     hit = CXModel(outage).run()
     acquisitions = K.T_ACQUISITIONS
     assert hit.history[60:, acquisitions].sum() < quiet.history[60:, acquisitions].sum()
-    assert hit.owner.shares[K.MARKETING] > quiet.owner.shares[K.MARKETING]
-    assert hit.owner.shares[K.MARKETING] > hit.owner.base_shares[K.MARKETING]
+    assert hit.owner.shares[MARKETING] > quiet.owner.shares[MARKETING]
+    assert hit.owner.shares[MARKETING] > hit.owner.base_shares[MARKETING]

@@ -8,9 +8,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cxsim.ownership import PRESETS
+from cxsim.domain import DEPARTMENTS
+from cxsim.presets import PRESETS
 from cxsim.scenario import SCENARIOS, ScenarioError, diff_parameters, load_scenario
-from cxsim.schema import DEPARTMENT_DEFAULTS, DEPARTMENTS, Market, Ownership, Scenario
+from cxsim.schema import DEPARTMENT_DEFAULTS, Market, Ownership, Scenario
 
 
 def write(tmp_path, name, text):

@@ -11,6 +11,7 @@ import pytest
 from cxsim import kernel as K
 from cxsim import metrics
 from cxsim.cli import _load, main, parser
+from cxsim.domain import ACTIVE, BILLING, NO_DEPT
 from cxsim.model import CXModel
 from cxsim.scenario import ScenarioError
 from conftest import required_module
@@ -72,13 +73,13 @@ def test_journey_records_what_happened_to_each_shown_customer():
         model.step()
         events.append(model.population.events[model.shown].copy())
     np.testing.assert_array_equal(model.journey_events[:40], np.array(events))
-    billing_failed = 1 << (K.FAILURE_BIT + K.BILLING)
+    billing_failed = 1 << (K.FAILURE_BIT + BILLING)
     j = int(np.flatnonzero((model.journey_events[:40] & billing_failed).any(axis=0))[0])
     days, told = model.journey(j)
     assert len(days) == 40 and days.attitude.between(-5, 5).all()
     failed_days = np.flatnonzero(model.journey_events[:40, j] & billing_failed)
     assert [d for d, words in told if words == "billing failed them"] == list(failed_days)
-    open_now = np.count_nonzero((model.population.state == K.ACTIVE) & (model.population.complaint != K.NO_DEPT))
+    open_now = np.count_nonzero((model.population.state == ACTIVE) & (model.population.complaint != NO_DEPT))
     assert model.open_complaints[39] == open_now
 
 
