@@ -56,12 +56,14 @@ def _varied(args) -> list:
     if not sep or not key.strip() or not all(options):
         raise ScenarioError(f"--vary {args.vary}: expected KEY=VALUE1,VALUE2,... "
                             "(e.g. ownership.model=cmo_led,cco_led)")
-    scenarios = []
+    key, scenarios = key.strip(), []
     for path in args.scenarios:
         for value in options:
-            s = _load(args, path, [f"{key.strip()}={value}"])
+            s = _load(args, path, [f"{key}={value}"])
             label = value if len(args.scenarios) == 1 else f"{s.name}/{value}"
-            scenarios.append(s.model_copy(update={"name": label}))
+            varied = f"with {key} = {value}"
+            description = f"{s.description} — {varied}" if s.description else varied
+            scenarios.append(s.model_copy(update={"name": label, "description": description}))
     return scenarios
 
 
@@ -79,7 +81,6 @@ def cmd_check(args) -> int:
 
 def cmd_run(args) -> int:
     from cxsim.experiment import run
-    from cxsim.report import number
 
     _check_output_options(args)
     s = _load(args)
@@ -89,7 +90,7 @@ def cmd_run(args) -> int:
     else:
         print(f"{s.name}: {s.market.population} people in the market, {s.days} days, "
               f"{len(results.runs)} replicates, engine {results.engine}, ownership {s.ownership.model}\n")
-        print(results.table().to_string(float_format=number, na_rep="-"))
+        print(results.table())
         dept = results.departments.groupby("department", sort=False).mean(numeric_only=True)
         print("\nper department (mean over replicates)")
         print(dept[["budget", "failures", "complaints_caused", "churn_attributed"]].to_string(

@@ -10,10 +10,26 @@ from tqdm import tqdm
 
 from cxsim import metrics
 from cxsim.files import atomic_write
-from cxsim.kpis import KPIS
+from cxsim.kpis import KPIS, number
 from cxsim.model import CXModel
 from cxsim.schema import Scenario
 from cxsim.stats import interval
+
+
+class KPITable(pd.DataFrame):
+    """A table of KPI values that prints them as the reports write them (`cxsim.kpis.number`: money in plain
+    figures with thousands separators, not 1.2e+08); its columns stay floats, and tables derived from it are
+    plain DataFrames."""
+
+    @property
+    def _constructor(self):
+        return pd.DataFrame
+
+    def __repr__(self) -> str:
+        return self.to_string(float_format=number, na_rep="-")
+
+    def _repr_html_(self) -> str:
+        return self.to_html(float_format=number, na_rep="-")
 
 
 @dataclass
@@ -43,11 +59,11 @@ class Results:
             "departments": {name: {k: float(v) for k, v in row.items()} for name, row in dept.iterrows()},
         }
 
-    def table(self) -> pd.DataFrame:
-        """KPI, mean and 95% interval as a printable table."""
+    def table(self) -> "KPITable":
+        """KPI, mean and 95% interval: float columns, printed readably."""
         rows = [{"kpi": k, "mean": s["mean"], "ci95_low": s["ci95"][0], "ci95_high": s["ci95"][1]}
                 for k, s in self.kpis().items()]
-        return pd.DataFrame(rows).set_index("kpi").astype(float)
+        return KPITable(pd.DataFrame(rows).set_index("kpi").astype(float))
 
     def plot(self, path=None):
         from cxsim.plots import trajectories

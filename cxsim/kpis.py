@@ -1,4 +1,4 @@
-"""The KPIs a run reports, by name, with what each means (docs/MODEL.md section 7, and the JSON contract).
+"""The KPIs a run reports: names, what each means (docs/MODEL.md section 7, the JSON contract), how a value is written.
 
 `cxsim.metrics` computes them; this module imports nothing of the simulator, so the
 command line and sweep files can name and check KPIs cheaply.
@@ -24,3 +24,12 @@ KPIS = {
     "wom_positive": "positive word-of-mouth messages and posts",
     "wom_negative": "negative word-of-mouth messages and posts",
 }
+
+
+def number(x) -> str:
+    """A KPI value for a table: thousands separators for large numbers, 4 significant digits otherwise."""
+    if x is None or x != x:
+        return "-"
+    if abs(x) < 1e-12:  # float sums of identical replicates
+        return "0"
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}"

@@ -8,7 +8,7 @@ import markdown
 from cxsim import plots
 from cxsim.comparison import Comparison
 from cxsim.files import atomic_write
-from cxsim.kpis import KPIS
+from cxsim.kpis import KPIS, number
 from cxsim.stats import shown
 
 HEADLINE = ("retention", "churned", "acquisitions", "csat", "nps", "nps_survey", "complaints",
@@ -21,15 +21,6 @@ FIGURES = (  # file, caption, how it is drawn
      lambda c, p: plots.churn_by_department(c.departments(), p)),
     ("budgets.png", "Budget allocation over time", lambda c, p: plots.budget_shares(c.days(), p)),
 )
-
-
-def number(x) -> str:
-    """A KPI value for a table: thousands separators for large numbers, 4 significant digits otherwise."""
-    if x is None or x != x:
-        return "-"
-    if abs(x) < 1e-12:  # float sums of identical replicates
-        return "0"
-    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}"
 
 
 def signed(x) -> str:

@@ -33,7 +33,6 @@ import itertools
 import json
 import math
 import os
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +42,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cxsim.kpis import KPIS
-from cxsim.scenario import ScenarioError, flatten, load_scenario, read_toml
+from cxsim.scenario import ScenarioError, flatten, load_scenario, parse_setting, read_toml
 
 Scalar = bool | int | float | str
 SPEC_FIELDS = {"values", "range", "steps", "log"}
@@ -212,15 +211,9 @@ def load_sweep(path: str | Path, overrides: Sequence[str] = (), *, samples: int 
 
 
 def _override(data: dict, text: str) -> None:
-    """Apply one `--set KEY=VALUE` to the sweep file's data; VALUE is read as TOML, else as a string."""
-    key, sep, raw = text.partition("=")
-    parts = key.strip().split(".")
-    if not sep or not all(parts):
-        raise ScenarioError(f"--set {text!r}: expected KEY=VALUE with a dotted key, e.g. design.samples=16")
-    try:
-        value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw
+    """Apply one `--set KEY=VALUE` (`cxsim.scenario.parse_setting`) to the sweep file's data: a key under
+    `parameters` or `set` names a scenario key (or a parameter's spec field); any other is the file's own."""
+    parts, value = parse_setting(text)
     head, rest = parts[0], ".".join(parts[1:])
     if head in ("parameters", "set") and rest and isinstance(data[head], dict):
         if head == "parameters" and parts[-1] in SPEC_FIELDS and len(parts) > 2:
@@ -230,10 +223,10 @@ def _override(data: dict, text: str) -> None:
             data[head][rest] = {"values": value} if head == "parameters" and isinstance(value, list) else value
         return
     table = data
-    for part in parts[:-1]:
+    for i, part in enumerate(parts[:-1]):
         table = table.setdefault(part, {})
         if not isinstance(table, dict):
-            raise ScenarioError(f"--set {text!r}: {part} is not a table")
+            raise ScenarioError(f"--set {text!r}: key {'.'.join(parts[:i + 1])}: expected a table, got {table!r}")
     table[parts[-1]] = value
 
 
