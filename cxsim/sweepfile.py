@@ -10,7 +10,7 @@ sweep file always gives the same runs with the same ids.
     days = 365                        # optional
     seed = 1                          # replicate r runs with seed + r (common random numbers)
     replicates = 3
-    kpis = ["retention", "profit"]    # default: every KPI in cxsim.KPIS
+    kpis = ["retention", "profit"]    # default: every KPI in cxsim.kpis.KPIS
     daily = false                     # keep one row per run-day as well
 
     [set]                             # inline overrides of the scenario (dotted keys)
