@@ -9,6 +9,7 @@
     comparison.table()   # paired differences against the first scenario, with 95% intervals
 """
 
+import importlib
 import os
 
 # Bit-identical engines need the same exp/log in compiled and plain Python code: no SVML vector maths.
@@ -17,9 +18,21 @@ os.environ.setdefault("NUMBA_DISABLE_INTEL_SVML", "1")
 # on a core that other work needs (with spinning, 2 threads cost twice the CPU when cores are busy).
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
-from cxsim.comparison import Comparison, compare  # noqa: E402
-from cxsim.experiment import Results, run  # noqa: E402
-from cxsim.model import CXModel  # noqa: E402
-from cxsim.scenario import ScenarioError, load_scenario  # noqa: E402
+# The public API, imported on first use (PEP 562): the scenario loader and `cxsim check` need no numba or mesa.
+_API = {"CXModel": "cxsim.model", "Comparison": "cxsim.comparison", "compare": "cxsim.comparison",
+        "Results": "cxsim.experiment", "run": "cxsim.experiment", "ScenarioError": "cxsim.scenario",
+        "load_scenario": "cxsim.scenario"}
 
-__all__ = ["CXModel", "Comparison", "Results", "ScenarioError", "compare", "load_scenario", "run"]
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str):
+    if name not in _API:
+        raise AttributeError(f"module 'cxsim' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_API[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_API})

@@ -32,7 +32,8 @@ from numba import njit, prange
 
 from cxsim import kernel
 from cxsim.customers import bytes_per_customer
-from cxsim.experiment import atomic_write
+from cxsim.domain import ACTIVE
+from cxsim.files import atomic_write
 from cxsim.model import CXModel
 from cxsim.scenario import SCENARIOS, ScenarioError, load_scenario
 
@@ -141,7 +142,7 @@ def profile(population: int, days: int = 10) -> dict:
             cpu[name] = time.process_time() - c
         out[label] = {"step_ns": step * per, "kernel_ns": cpu["kernel"] * per, "tally_ns": cpu["tally"] * per,
                       "transition_ns": (cpu["kernel"] - cpu["tally"]) * per, "wom_delivery_ns": cpu["wom_delivery"] * per,
-                      "active_share": float(np.mean(model.population.state == kernel.ACTIVE))}
+                      "active_share": float(np.mean(model.population.state == ACTIVE))}
         del model
         gc.collect()
     small = CXModel(scenario(1000, YEAR))

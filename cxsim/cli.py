@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from cxsim import metrics
+from cxsim.kpis import KPIS
 from cxsim.scenario import ScenarioError, load_scenario
 
 
@@ -56,12 +56,14 @@ def _varied(args) -> list:
     if not sep or not key.strip() or not all(options):
         raise ScenarioError(f"--vary {args.vary}: expected KEY=VALUE1,VALUE2,... "
                             "(e.g. ownership.model=cmo_led,cco_led)")
-    scenarios = []
+    key, scenarios = key.strip(), []
     for path in args.scenarios:
         for value in options:
-            s = _load(args, path, [f"{key.strip()}={value}"])
+            s = _load(args, path, [f"{key}={value}"])
             label = value if len(args.scenarios) == 1 else f"{s.name}/{value}"
-            scenarios.append(s.model_copy(update={"name": label}))
+            varied = f"with {key} = {value}"
+            description = f"{s.description} — {varied}" if s.description else varied
+            scenarios.append(s.model_copy(update={"name": label, "description": description}))
     return scenarios
 
 
@@ -79,7 +81,6 @@ def cmd_check(args) -> int:
 
 def cmd_run(args) -> int:
     from cxsim.experiment import run
-    from cxsim.report import number
 
     _check_output_options(args)
     s = _load(args)
@@ -89,7 +90,7 @@ def cmd_run(args) -> int:
     else:
         print(f"{s.name}: {s.market.population} people in the market, {s.days} days, "
               f"{len(results.runs)} replicates, engine {results.engine}, ownership {s.ownership.model}\n")
-        print(results.table().to_string(float_format=number, na_rep="-"))
+        print(results.table())
         dept = results.departments.groupby("department", sort=False).mean(numeric_only=True)
         print("\nper department (mean over replicates)")
         print(dept[["budget", "failures", "complaints_caused", "churn_attributed"]].to_string(
@@ -112,8 +113,8 @@ def cmd_compare(args) -> int:
         b = scenarios[0]
         print(f"{len(scenarios)} scenarios, {b.market.population} people in the market, {b.days} days, "
               f"{len(comparison.baseline.runs)} paired replicates (seeds from {b.seed}), baseline {b.name}")
-        for kpi in args.kpis or metrics.KPIS:
-            print(f"\n{kpi}: {metrics.KPIS[kpi]}")
+        for kpi in args.kpis or KPIS:
+            print(f"\n{kpi}: {KPIS[kpi]}")
             print(report.text_table(report.COLUMNS, report.kpi_rows(comparison, kpi)))
         print("\nin short (95% paired intervals):")
         print("\n".join(f"  {line}" for line in report.digest(comparison, args.kpis or report.HEADLINE)))
@@ -146,9 +147,9 @@ def cmd_lesson(args) -> int:
 
 def _kpi_list(text: str) -> list[str]:
     names = [k.strip() for k in text.split(",")]
-    unknown = [k for k in names if k not in metrics.KPIS]
+    unknown = [k for k in names if k not in KPIS]
     if unknown:
-        raise argparse.ArgumentTypeError(f"unknown KPI {', '.join(unknown)}; known: {', '.join(metrics.KPIS)}")
+        raise argparse.ArgumentTypeError(f"unknown KPI {', '.join(unknown)}; known: {', '.join(KPIS)}")
     return names
 
 

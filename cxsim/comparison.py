@@ -7,41 +7,16 @@ replicate, and its 95% interval is that of the paired differences: far
 narrower than comparing two independent means.
 """
 
-import math
 from dataclasses import dataclass
 from functools import cached_property
 
-import numpy as np
 import pandas as pd
-from scipy.special import stdtrit
 
-from cxsim import metrics
-from cxsim.experiment import Results, interval, run
+from cxsim.experiment import Results, run
+from cxsim.kpis import KPIS
 from cxsim.scenario import ScenarioError, diff_parameters
 from cxsim.schema import Scenario
-
-
-def unpaired_interval(a, b) -> list:
-    """Welch 95% interval of mean(b) - mean(a), treating the replicates as independent samples."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
-    if min(len(a), len(b)) < 2:
-        return [None, None]
-    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    se = math.sqrt(va + vb)
-    if se == 0:
-        return [float(b.mean() - a.mean())] * 2
-    dof = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
-    half = float(stdtrit(dof, 0.975) * se)
-    return [float(b.mean() - a.mean()) - half, float(b.mean() - a.mean()) + half]
-
-
-def verdict(ci) -> str:
-    """"clear" when the paired 95% interval excludes zero, "noise" when it straddles it."""
-    lo, hi = ci
-    if lo is None:
-        return "n/a"
-    return "clear" if lo > 0 or hi < 0 else "noise"
+from cxsim.stats import interval, unpaired_interval, verdict
 
 
 @dataclass
@@ -62,7 +37,7 @@ class Comparison:
     def kpis(self) -> dict[str, dict[str, dict]]:
         """KPI -> scenario -> mean, ci95, values, and (not for the baseline) the paired difference."""
         out = {}
-        for k in metrics.KPIS:
+        for k in KPIS:
             base = self.baseline.runs[k].to_numpy(float)
             row = {}
             for r in self.results:

@@ -1,34 +1,35 @@
 """Replicates of a scenario and their tidy results: runs, run-days, departments, KPI means with 95% intervals."""
 
-import math
-import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numba
-import numpy as np
 import pandas as pd
-from scipy.special import stdtrit  # Student's t quantile (what scipy.stats.t.ppf calls), a lighter import
 from tqdm import tqdm
 
 from cxsim import metrics
+from cxsim.files import atomic_write
+from cxsim.kpis import KPIS, number
 from cxsim.model import CXModel
 from cxsim.schema import Scenario
+from cxsim.stats import interval
 
 
-def interval(values) -> dict:
-    """Mean and t-based 95% confidence interval of replicate values (None where undefined)."""
-    v = np.asarray([x for x in values if not math.isnan(x)], dtype=float)
-    clean = [None if math.isnan(x) else x for x in values]
-    if len(v) == 0:
-        return {"mean": None, "ci95": [None, None], "values": clean}
-    mean = float(v.mean())
-    if len(v) < 2:
-        return {"mean": mean, "ci95": [None, None], "values": clean}
-    half = float(stdtrit(len(v) - 1, 0.975) * v.std(ddof=1) / math.sqrt(len(v)))
-    return {"mean": mean, "ci95": [mean - half, mean + half], "values": clean}
+class KPITable(pd.DataFrame):
+    """A table of KPI values that prints them as the reports write them (`cxsim.kpis.number`: money in plain
+    figures with thousands separators, not 1.2e+08); its columns stay floats, and tables derived from it are
+    plain DataFrames."""
+
+    @property
+    def _constructor(self):
+        return pd.DataFrame
+
+    def __repr__(self) -> str:
+        return self.to_string(float_format=number, na_rep="-")
+
+    def _repr_html_(self) -> str:
+        return self.to_html(float_format=number, na_rep="-")
 
 
 @dataclass
@@ -42,7 +43,7 @@ class Results:
     departments: pd.DataFrame
 
     def kpis(self) -> dict[str, dict]:
-        return {k: interval(self.runs[k].tolist()) for k in metrics.KPIS}
+        return {k: interval(self.runs[k].tolist()) for k in KPIS}
 
     def to_dict(self) -> dict:
         """The JSON contract of `cxsim run --json`."""
@@ -58,11 +59,11 @@ class Results:
             "departments": {name: {k: float(v) for k, v in row.items()} for name, row in dept.iterrows()},
         }
 
-    def table(self) -> pd.DataFrame:
-        """KPI, mean and 95% interval as a printable table."""
+    def table(self) -> "KPITable":
+        """KPI, mean and 95% interval: float columns, printed readably."""
         rows = [{"kpi": k, "mean": s["mean"], "ci95_low": s["ci95"][0], "ci95_high": s["ci95"][1]}
                 for k, s in self.kpis().items()]
-        return pd.DataFrame(rows).set_index("kpi").astype(float)
+        return KPITable(pd.DataFrame(rows).set_index("kpi").astype(float))
 
     def plot(self, path=None):
         from cxsim.plots import trajectories
@@ -77,20 +78,6 @@ class Results:
             written.append(atomic_write(out / f"{name}.parquet", lambda p, f=frame: f.to_parquet(p, index=False)))
         written.append(atomic_write(out / "trajectories.png", lambda p: self.plot(p)))
         return written
-
-
-def atomic_write(path: Path, write) -> Path:
-    """Call write(tmp) on a hidden temp file beside `path`, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
 
 
 def run(scenario: Scenario, replicates: int | None = None, engine: str | None = None, threads: int | None = None,

@@ -28,8 +28,8 @@ import numpy as np
 from numba import njit, prange
 from numba.cpython.unsafe.numbers import trailing_zeros
 
-from cxsim.domain import (ACTIVE, BILLING, CHURNED, DEPARTMENTS, DIGITAL, FULFILMENT, MARKETING, N_DEPT,  # noqa: F401
-                          NO_DEPT, PRODUCT, PROSPECT, SALES, SERVICE)
+from cxsim.domain import (ACTIVE, BILLING, CHURNED, DEPARTMENTS, DIGITAL, FULFILMENT, MARKETING, N_DEPT, NO_DEPT,
+                          PRODUCT, PROSPECT, SALES, SERVICE)
 from cxsim.rng import seat, uniform, uniform2
 
 CHUNK = 4096  # customers per chunk: partial sums per chunk make totals independent of the thread count

@@ -8,10 +8,11 @@ says come out higher or lower than in the control.
 from dataclasses import dataclass
 from pathlib import Path
 
-from cxsim import metrics
 from cxsim.comparison import Comparison, compare
+from cxsim.kpis import KPIS
 from cxsim.scenario import SCENARIOS, ScenarioError, load_scenario
 from cxsim.schema import Scenario
+from cxsim.stats import shown
 
 LESSONS = SCENARIOS / "lessons"
 
@@ -37,10 +38,10 @@ def load(path: Path, **options) -> tuple[Scenario, Scenario]:
     lesson = load_scenario(path, **options)
     if lesson.lesson is None:
         raise ScenarioError(f"{path}: not a lesson: expected a [lesson] section with control and expect")
-    unknown = [k for k in lesson.lesson.expect if k not in metrics.KPIS]
+    unknown = [k for k in lesson.lesson.expect if k not in KPIS]
     if unknown:
         raise ScenarioError(f"{path}: key lesson.expect: unknown KPI {', '.join(unknown)}; "
-                            f"known: {', '.join(metrics.KPIS)}")
+                            f"known: {', '.join(KPIS)}")
     control = load_scenario(path.parent / lesson.lesson.control, **options)
     return lesson, control
 
@@ -62,9 +63,7 @@ def outcomes(comparison: Comparison) -> list[Outcome]:
     out = []
     for kpi, direction in lesson.lesson.expect.items():
         s = comparison.kpis[kpi][lesson.name]
-        lo, hi = s["diff_ci95"]
-        shown = lo is not None and (lo > 0 if direction == "higher" else hi < 0)
-        out.append(Outcome(kpi, direction, s["diff"], [lo, hi], shown))
+        out.append(Outcome(kpi, direction, s["diff"], list(s["diff_ci95"]), shown(s["diff_ci95"], direction)))
     return out
 
 

@@ -1,33 +1,11 @@
-"""KPIs: what a run reports, per day and at the end, read off the model's daily tallies and ledger."""
+"""The KPIs of `cxsim.kpis` and the daily and per-department tables, read off the model's daily tallies and ledger."""
 
 import numpy as np
 import pandas as pd
 
 from cxsim import kernel as K
-from cxsim.kernel import DEPARTMENTS, N_DEPT
+from cxsim.domain import DEPARTMENTS, N_DEPT
 from cxsim.model import LEDGER
-
-# name: what it means (docs/MODEL.md, and the JSON contract)
-KPIS = {
-    "active_customers": "active customers on the last day",
-    "acquisitions": "customers won over the run",
-    "churned": "customers lost over the run",
-    "retention": "share of the day-0 customers still active on the last day",
-    "silent_churn_share": "share of churners who never complained",
-    "csat": "% of active customers with a non-negative attitude, last day",
-    "nps": "true NPS of all active customers, last day",
-    "nps_survey": "NPS measured by the self-selected survey over the run",
-    "csat_survey": "CSAT measured by the survey over the run",
-    "complaints": "complaints voiced over the run",
-    "complaint_share_unhappy": "share of unhappy active customers who complained, averaged over days",
-    "repeat_contacts": "contacts on a complaint already raised before",
-    "mean_service_wait_hours": "contact-weighted mean wait in the contact centre",
-    "revenue": "revenue over the run (currency)",
-    "cost": "departments' budgets and governance overhead spent over the run (currency)",
-    "profit": "revenue - cost",
-    "wom_positive": "positive word-of-mouth messages and posts",
-    "wom_negative": "negative word-of-mouth messages and posts",
-}
 
 # the daily time series: column -> tally
 DAILY_TALLIES = {

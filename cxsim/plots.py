@@ -4,7 +4,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from cxsim.kernel import DEPARTMENTS
+from cxsim.domain import DEPARTMENTS
+from cxsim.stats import interval
+from cxsim.sweepstore import load
 
 PANELS = (  # column, title, unit, rolling window (days)
     ("active_customers", "Active customers", "customers", 1),
@@ -146,9 +148,6 @@ def budget_shares(days, path=None):
 def kpi_against(runs, kpi: str, x: str, hue: str | None = None, path=None):
     """A sweep's KPI against one parameter (and one line per value of a second): mean over replicates
     with its 95% confidence band. `runs` is `cxsim.sweep.load(dir)` or a directory."""
-    from cxsim.experiment import interval
-    from cxsim.sweepstore import load
-
     if not hasattr(runs, "groupby"):
         runs = load(runs)
     fig, ax = plt.subplots(figsize=(6.5, 4.2), constrained_layout=True)

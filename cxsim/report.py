@@ -5,9 +5,11 @@ from pathlib import Path
 
 import markdown
 
-from cxsim import metrics, plots
+from cxsim import plots
 from cxsim.comparison import Comparison
-from cxsim.experiment import atomic_write
+from cxsim.files import atomic_write
+from cxsim.kpis import KPIS, number
+from cxsim.stats import shown
 
 HEADLINE = ("retention", "churned", "acquisitions", "csat", "nps", "nps_survey", "complaints",
             "mean_service_wait_hours", "profit")
@@ -19,15 +21,6 @@ FIGURES = (  # file, caption, how it is drawn
      lambda c, p: plots.churn_by_department(c.departments(), p)),
     ("budgets.png", "Budget allocation over time", lambda c, p: plots.budget_shares(c.days(), p)),
 )
-
-
-def number(x) -> str:
-    """A KPI value for a table: thousands separators for large numbers, 4 significant digits otherwise."""
-    if x is None or x != x:
-        return "-"
-    if abs(x) < 1e-12:  # float sums of identical replicates
-        return "0"
-    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}"
 
 
 def signed(x) -> str:
@@ -69,10 +62,9 @@ def digest(c: Comparison, kpis=HEADLINE) -> list[str]:
     """One line per scenario: which KPIs came out clearly higher or lower than the baseline, which are noise."""
     lines = []
     for name in c.labels[1:]:
-        verdicts = {k: c.kpis[k][name] for k in kpis}
-        groups = {"higher": [k for k, s in verdicts.items() if s["verdict"] == "clear" and s["diff"] > 0],
-                  "lower": [k for k, s in verdicts.items() if s["verdict"] == "clear" and s["diff"] < 0],
-                  "noise": [k for k, s in verdicts.items() if s["verdict"] != "clear"]}
+        ci = {k: c.kpis[k][name]["diff_ci95"] for k in kpis}
+        groups = {side: [k for k in kpis if shown(ci[k], side)] for side in ("higher", "lower")}
+        groups["noise"] = [k for k in kpis if k not in groups["higher"] + groups["lower"]]
         parts = [f"{g}: {', '.join(ks)}" for g, ks in groups.items() if ks]
         lines.append(f"{name} vs {c.baseline.scenario.name}: {'; '.join(parts)}")
     return lines
@@ -95,7 +87,7 @@ def render(c: Comparison, command: str | None) -> str:
     for file, caption, _ in FIGURES:
         lines += ["", f"## {caption}", "", f"![{caption}]({file})"]
     lines += ["", "## KPIs", ""]
-    for kpi, meaning in metrics.KPIS.items():
+    for kpi, meaning in KPIS.items():
         lines += [f"### {kpi}", "", meaning, "", markdown_table(COLUMNS, kpi_rows(c, kpi)), ""]
     lines += ["## Parameters that differ from the baseline", ""]
     for name, diff in c.parameter_differences().items():

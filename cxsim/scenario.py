@@ -20,8 +20,9 @@ from typing import Annotated, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from cxsim.ownership import PRESETS
-from cxsim.schema import DEPARTMENT_DEFAULTS, DEPARTMENTS, Market, Scenario
+from cxsim.domain import DEPARTMENTS
+from cxsim.presets import PRESETS
+from cxsim.schema import DEPARTMENT_DEFAULTS, Market, Scenario
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 MAX_DEPTH = 16  # a scenario is at most four tables deep; this guards the recursion below
@@ -140,19 +141,23 @@ def _check_depth(value, label: str, depth: int = 0) -> None:
         _check_depth(child, label, depth + 1)
 
 
-def _override_layer(text: str) -> dict:
-    """`a.b.c=value` as a nested dict; the value is read as TOML, else taken as a plain string."""
-    if not isinstance(text, str) or "=" not in text:
-        raise ScenarioError(f"--set {text!r}: expected KEY=VALUE, e.g. --set departments.billing.budget=2e6")
-    key, _, raw = text.partition("=")
+def parse_setting(text: str) -> tuple[list[str], object]:
+    """One `--set KEY=VALUE` as (the dotted key's parts, the value): VALUE read as TOML, else as a plain string."""
+    key, sep, raw = text.partition("=") if isinstance(text, str) else ("", "", "")
     parts = key.strip().split(".")
-    if not all(_KEY_PART.fullmatch(p) for p in parts):
-        raise ScenarioError(f"--set {text!r}: key {key.strip()!r} is not a dotted key like market.population")
+    if not sep or not all(_KEY_PART.fullmatch(p) for p in parts):
+        raise ScenarioError(f"--set {text!r}: expected KEY=VALUE with KEY a dotted key, e.g. market.population=5000")
     try:
         value = tomllib.loads("v = " + raw)["v"]
     except (tomllib.TOMLDecodeError, RecursionError):
         value = raw
     _check_depth(value, "--set", len(parts))
+    return parts, value
+
+
+def _override_layer(text: str) -> dict:
+    """One `--set` as a nested dict, e.g. {"market": {"population": 5000}}."""
+    parts, value = parse_setting(text)
     for part in reversed(parts):
         value = {part: value}
     return value

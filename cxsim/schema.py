@@ -12,8 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from cxsim.kernel import DEPARTMENTS
-from cxsim.ownership import OBJECTIVES, PRESETS
+from cxsim.domain import DEPARTMENTS
+from cxsim.presets import OBJECTIVES, PRESETS
 
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -109,7 +109,9 @@ class Journey(Strict):
     max_contact_attempts: Annotated[int, Field(ge=1, le=50)] = 4
 
 
-class Department(Strict):
+class DepartmentSettings(Strict):
+    """One department's settings (the Mesa agent they configure is `cxsim.departments.Department`)."""
+
     budget: NonNegative
     reference_budget: Positive
     failure_rate: Probability
@@ -135,13 +137,13 @@ DEPARTMENT_DEFAULTS: dict[str, dict] = {
 
 
 class Departments(Strict):
-    marketing: Department
-    sales: Department
-    digital: Department
-    product: Department
-    fulfilment: Department
-    billing: Department
-    service: Department
+    marketing: DepartmentSettings
+    sales: DepartmentSettings
+    digital: DepartmentSettings
+    product: DepartmentSettings
+    fulfilment: DepartmentSettings
+    billing: DepartmentSettings
+    service: DepartmentSettings
 
     @model_validator(mode="before")
     @classmethod

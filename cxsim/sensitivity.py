@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from cxsim import sweep as sweeping
-from cxsim.experiment import atomic_write
+from cxsim.files import atomic_write
 from cxsim.scenario import ScenarioError
 from cxsim.sweepfile import Sweep, unit_design
 

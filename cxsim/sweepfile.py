@@ -10,7 +10,7 @@ sweep file always gives the same runs with the same ids.
     days = 365                        # optional
     seed = 1                          # replicate r runs with seed + r (common random numbers)
     replicates = 3
-    kpis = ["retention", "profit"]    # default: every KPI in cxsim.metrics.KPIS
+    kpis = ["retention", "profit"]    # default: every KPI in cxsim.kpis.KPIS
     daily = false                     # keep one row per run-day as well
 
     [set]                             # inline overrides of the scenario (dotted keys)
@@ -33,7 +33,6 @@ import itertools
 import json
 import math
 import os
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,8 +41,8 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from cxsim import metrics
-from cxsim.scenario import ScenarioError, flatten, load_scenario, read_toml
+from cxsim.kpis import KPIS
+from cxsim.scenario import ScenarioError, flatten, load_scenario, parse_setting, read_toml
 
 Scalar = bool | int | float | str
 SPEC_FIELDS = {"values", "range", "steps", "log"}
@@ -129,7 +128,7 @@ class Sweep(_Strict):
     days: Annotated[int, Field(ge=1)] | None = None
     seed: Annotated[int, Field(ge=0, lt=2**62)] = 1
     replicates: Annotated[int, Field(ge=1, le=10_000)] = 1
-    kpis: tuple[str, ...] = tuple(metrics.KPIS)
+    kpis: tuple[str, ...] = tuple(KPIS)
     daily: bool = False
     set: dict[str, Scalar | list] = {}
     design: Design = Design()
@@ -139,9 +138,9 @@ class Sweep(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self):
-        unknown = [k for k in self.kpis if k not in metrics.KPIS]
+        unknown = [k for k in self.kpis if k not in KPIS]
         if unknown:
-            raise ValueError(f"key kpis: unknown KPI {unknown[0]!r}; known: {', '.join(metrics.KPIS)}")
+            raise ValueError(f"key kpis: unknown KPI {unknown[0]!r}; known: {', '.join(KPIS)}")
         if not self.parameters:
             raise ValueError("key parameters: a sweep needs at least one parameter")
         for key in self.design.by:
@@ -212,15 +211,9 @@ def load_sweep(path: str | Path, overrides: Sequence[str] = (), *, samples: int 
 
 
 def _override(data: dict, text: str) -> None:
-    """Apply one `--set KEY=VALUE` to the sweep file's data; VALUE is read as TOML, else as a string."""
-    key, sep, raw = text.partition("=")
-    parts = key.strip().split(".")
-    if not sep or not all(parts):
-        raise ScenarioError(f"--set {text!r}: expected KEY=VALUE with a dotted key, e.g. design.samples=16")
-    try:
-        value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw
+    """Apply one `--set KEY=VALUE` (`cxsim.scenario.parse_setting`) to the sweep file's data: a key under
+    `parameters` or `set` names a scenario key (or a parameter's spec field); any other is the file's own."""
+    parts, value = parse_setting(text)
     head, rest = parts[0], ".".join(parts[1:])
     if head in ("parameters", "set") and rest and isinstance(data[head], dict):
         if head == "parameters" and parts[-1] in SPEC_FIELDS and len(parts) > 2:
@@ -230,10 +223,10 @@ def _override(data: dict, text: str) -> None:
             data[head][rest] = {"values": value} if head == "parameters" and isinstance(value, list) else value
         return
     table = data
-    for part in parts[:-1]:
+    for i, part in enumerate(parts[:-1]):
         table = table.setdefault(part, {})
         if not isinstance(table, dict):
-            raise ScenarioError(f"--set {text!r}: {part} is not a table")
+            raise ScenarioError(f"--set {text!r}: key {'.'.join(parts[:i + 1])}: expected a table, got {table!r}")
     table[parts[-1]] = value
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from cxsim.experiment import atomic_write
+from cxsim.files import atomic_write
 from cxsim.scenario import ScenarioError
 
 TABLES = ("runs", "days", "errors")

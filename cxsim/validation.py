@@ -23,11 +23,13 @@ from scipy import optimize, stats
 
 from cxsim import kernel as K
 from cxsim.comparison import Comparison
-from cxsim.experiment import Results, interval, run
+from cxsim.domain import DEPARTMENTS
+from cxsim.experiment import Results, run
 from cxsim.model import CXModel, kernel_params
-from cxsim.ownership import PRESETS
+from cxsim.presets import PRESETS
 from cxsim.scenario import load_scenario
 from cxsim.schema import Event, Scenario
+from cxsim.stats import interval, shown
 
 OWNERSHIP = tuple(PRESETS)
 
@@ -115,8 +117,8 @@ def _kpi(c: Comparison, kpi: str, arm: int) -> np.ndarray:
 def effect(name: str, treatment, control, sign: int, note: str = "") -> Measure:
     """A paired effect whose 95% interval must exclude 0 on the side `sign` (+1 higher, -1 lower)."""
     diff, (lo, hi) = paired(treatment, control)
-    shown = lo is not None and (lo > 0 if sign > 0 else hi < 0)
-    return Measure(name, diff, (lo, hi), ("> 0" if sign > 0 else "< 0") + note, bool(shown))
+    return Measure(name, diff, (lo, hi), ("> 0" if sign > 0 else "< 0") + note,
+                   shown((lo, hi), "higher" if sign > 0 else "lower"))
 
 
 def level(name: str, values, lo: float, hi: float, note: str = "") -> Measure:
@@ -262,7 +264,7 @@ def fact_7(scale: Scale = Scale(), handoff: float = 0.4) -> Finding:
 
 def shares(results: Results) -> np.ndarray:
     """Budget shares per replicate and day: array (replicates, days, departments)."""
-    cols = [f"budget_{d}" for d in K.DEPARTMENTS]
+    cols = [f"budget_{d}" for d in DEPARTMENTS]
     b = np.stack([g.sort_values("day")[cols].to_numpy(float) for _, g in results.days.groupby("replicate")])
     return b / b.sum(axis=2, keepdims=True)
 
@@ -327,7 +329,7 @@ def bass_curve(t: np.ndarray, p: float, q: float, f0: float) -> np.ndarray:
 
 
 NO_FAILURE_NO_CHURN = (["customers.base_monthly_churn=0"]
-                       + [f"departments.{d}.{k}={v}" for d in K.DEPARTMENTS
+                       + [f"departments.{d}.{k}={v}" for d in DEPARTMENTS
                           for k, v in (("failure_rate", 0.0), ("capacity_headroom", 100.0))])
 
 
@@ -441,7 +443,7 @@ def bad_experiences(cycles: int, scale: Scale) -> np.ndarray:
 def importance(scale: Scale, cut: float = 0.5) -> dict[str, dict]:
     """Per department: active customers at year end gained when its failure rate is halved (paired)."""
     defaults = load_scenario("base").departments
-    names = [d for d in K.DEPARTMENTS]
+    names = [d for d in DEPARTMENTS]
     c = arms(scenario(scale=scale), *(scenario([f"departments.{d}.failure_rate="
                                                 f"{getattr(defaults, d).failure_rate * cut}"], scale) for d in names))
     base = _kpi(c, "active_customers", 0)

@@ -15,7 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from cxsim import validation as V
-from cxsim.experiment import atomic_write
+from cxsim.files import atomic_write
 from cxsim.schema import Market
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from cxsim import load_scenario, run
 from cxsim.cli import main
 
 CONTRACT_KPIS = ["active_customers", "acquisitions", "churned", "retention", "silent_churn_share", "csat", "nps",
@@ -35,6 +36,16 @@ def test_run_json_contract(capsys):
         assert set(d) == {"budget", "failures", "churn_attributed"}
     k = out["kpis"]
     assert k["profit"]["values"] == pytest.approx([r - c for r, c in zip(k["revenue"]["values"], k["cost"]["values"])])
+
+
+def test_results_table_prints_money_readably():
+    table = run(load_scenario("base", population=800, days=30), replicates=2, progress=False).table()
+    assert list(table.columns) == ["mean", "ci95_low", "ci95_high"] and (table.dtypes == float).all()
+    revenue = f"{table.loc['revenue', 'mean']:,.0f}"
+    text = str(table)
+    assert "e+" not in text and revenue in next(line for line in text.splitlines() if line.startswith("revenue"))
+    assert revenue in table._repr_html_()
+    assert type(table[["mean"]]) is pd.DataFrame  # derived tables are plain DataFrames
 
 
 def test_engines_agree_through_the_cli(capsys):

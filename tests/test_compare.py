@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 from cxsim import lessons, load_scenario
-from cxsim.cli import main
+from cxsim.cli import _varied, main, parser
 from cxsim.comparison import compare
+from cxsim.stats import shown, verdict
 
 SMALL = dict(population=2000, days=120)
 HEADLINE = ["active_customers", "churned", "retention", "csat", "nps", "complaints", "revenue", "profit"]
@@ -83,6 +84,24 @@ def test_set_applies_to_every_compared_scenario(capsys):
                  "--days", "20", "--replicates", "1", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert "market.price_per_month" not in result["parameter_differences"]["cco_led"]
+
+
+@pytest.mark.parametrize("ci, side, clear", [
+    ([0.1, 2.0], "higher", "clear"), ([-2.0, -0.1], "lower", "clear"), ([0.5, 0.5], "higher", "clear"),
+    ([-1.0, 1.0], None, "noise"), ([0.0, 1.0], None, "noise"), ([-1.0, 0.0], None, "noise"), ([None, None], None, "n/a"),
+])
+def test_an_effect_is_shown_when_its_paired_interval_excludes_zero_on_its_side(ci, side, clear):
+    assert [d for d in ("higher", "lower") if shown(ci, d)] == ([side] if side else [])
+    assert verdict(ci) == clear
+
+
+def test_vary_says_what_was_varied():
+    args = parser().parse_args(["compare", "base", "siloed", "--vary", "ownership.model = cmo_led, sales_led"])
+    scenarios = _varied(args)
+    base, siloed = load_scenario("base"), load_scenario("siloed")
+    assert [s.name for s in scenarios] == ["base/cmo_led", "base/sales_led", "siloed/cmo_led", "siloed/sales_led"]
+    assert scenarios[0].description == f"{base.description} — with ownership.model = cmo_led"
+    assert scenarios[3].description == f"{siloed.description} — with ownership.model = sales_led"
 
 
 @pytest.mark.parametrize("args, message", [

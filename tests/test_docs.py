@@ -10,10 +10,10 @@ from typing import Annotated, Union, get_args, get_origin
 import pytest
 from pydantic import BaseModel
 
-from cxsim.kernel import DEPARTMENTS
-from cxsim.metrics import KPIS
-from cxsim.ownership import PRESETS
-from cxsim.schema import DEPARTMENT_DEFAULTS, Department, Scenario
+from cxsim.domain import DEPARTMENTS
+from cxsim.kpis import KPIS
+from cxsim.presets import PRESETS
+from cxsim.schema import DEPARTMENT_DEFAULTS, DepartmentSettings, Scenario
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "MODEL.md"
 GENERIC = "departments.<name>."
@@ -117,7 +117,7 @@ def test_every_schema_key_is_documented():
 
 def test_no_stale_keys_documented():
     leaves = schema_leaves()
-    department_fields = set(Department.model_fields)
+    department_fields = set(DepartmentSettings.model_fields)
     stale = []
     for key in documented_parameters():
         if key in leaves:
@@ -136,7 +136,7 @@ def test_documented_defaults_match_the_schema():
     for key, cells in documented_parameters().items():
         field = leaves.get(key)
         if field is None and key.startswith(GENERIC):
-            field = Department.model_fields.get(key[len(GENERIC):])
+            field = DepartmentSettings.model_fields.get(key[len(GENERIC):])
         if field is None or field.is_required() or field.default is None:
             continue  # required, per department (checked below), or "none"
         doc_value = parse_literal(cells[1])
@@ -156,7 +156,7 @@ def test_per_department_defaults_match():
     wrong = []
     for name, cells in by_name.items():
         for column, cell in zip(header[1:], cells[1:]):
-            code = DEPARTMENT_DEFAULTS[name].get(column, Department.model_fields[column].default)
+            code = DEPARTMENT_DEFAULTS[name].get(column, DepartmentSettings.model_fields[column].default)
             if not same(parse_literal(cell), code):
                 wrong.append(f"departments.{name}.{column}: doc {cell!r}, code {code!r}")
     assert not wrong, "per-department defaults in docs/MODEL.md differ:\n" + "\n".join(wrong)

@@ -7,6 +7,7 @@ from conftest import simulate, small
 from cxsim import kernel as K
 from cxsim.customers import FIELDS, Population
 from cxsim.departments import erlang_a
+from cxsim.domain import ACTIVE, BILLING, DEPARTMENTS, NO_DEPT, PRODUCT, PROSPECT
 from cxsim.model import LEDGER, CXModel, kernel_params
 
 
@@ -16,8 +17,8 @@ def test_conservation_and_ranges(scenario):
     n = scenario.market.population
     assert np.all(h[:, K.TALLY.prospects] + h[:, K.TALLY.active] + h[:, K.TALLY.churned] == n)
     assert np.isfinite(h).all() and np.isfinite(m.ledger).all()
-    budgets = m.ledger[:, [LEDGER.index(f"budget_{d}") for d in K.DEPARTMENTS]]
-    failures = m.ledger[:, [LEDGER.index(f"failure_{d}") for d in K.DEPARTMENTS]]
+    budgets = m.ledger[:, [LEDGER.index(f"budget_{d}") for d in DEPARTMENTS]]
+    failures = m.ledger[:, [LEDGER.index(f"failure_{d}") for d in DEPARTMENTS]]
     assert (budgets >= 0).all() and (m.ledger[:, LEDGER.index("pool")] >= 0).all()
     assert ((failures >= 0) & (failures <= 1)).all()
     assert (0 <= m.ledger[:, LEDGER.index("abandonment")]).all() and (m.ledger[:, LEDGER.index("abandonment")] <= 1).all()
@@ -61,7 +62,7 @@ def test_owner_moves_budget_toward_the_department_that_fails():
     base = dict(population=3000, days=180)
     calm = simulate(small(**base))
     broken = simulate(small(overrides=["departments.billing.failure_rate=0.2"], **base))
-    share = lambda m: m.owner.shares[K.BILLING]
+    share = lambda m: m.owner.shares[BILLING]
     assert share(broken) > share(calm)
     fixed = simulate(small(overrides=["ownership.objective=\"fixed\"", "departments.billing.failure_rate=0.2"], **base))
     assert np.allclose(fixed.owner.shares, fixed.owner.base_shares)
@@ -96,9 +97,9 @@ class OneCustomer:
     def __init__(self):
         s = small(days=10)
         self.pop = Population(*(np.zeros(1, dtype) for dtype in FIELDS.values()))
-        self.pop.state[0] = K.ACTIVE
+        self.pop.state[0] = ACTIVE
         self.pop.expectation[0] = 0.75
-        self.pop.complaint[0] = self.pop.blame[0] = K.NO_DEPT
+        self.pop.complaint[0] = self.pop.blame[0] = NO_DEPT
         self.pop.complaint_propensity[0] = 1.0
         self.pop.tenure[0] = 5  # no bill in the next days
         self.P = kernel_params(s)._replace(usage_rate=0.0, digital_rate=0.0, order_rate=0.0, marketing_rate=0.0,
@@ -124,25 +125,25 @@ def test_one_customer_failure_complaint_recovery():
     assert c.step() == 0  # nothing happens on a quiet day
     before = float(c.pop.satisfaction[0])
 
-    c.P, c.D[K.PRODUCT, K.COL.failure] = c.P._replace(usage_rate=1.0), 1.0  # the product fails in use
+    c.P, c.D[PRODUCT, K.COL.failure] = c.P._replace(usage_rate=1.0), 1.0  # the product fails in use
     bits = c.step()
-    assert c.has(bits, K.EVENT.failed + K.PRODUCT) and c.has(bits, K.EVENT.new_complaint)
-    assert c.pop.complaint[0] == K.PRODUCT and c.pop.blame[0] == K.PRODUCT and c.pop.complained[0] == 1
+    assert c.has(bits, K.EVENT.failed + PRODUCT) and c.has(bits, K.EVENT.new_complaint)
+    assert c.pop.complaint[0] == PRODUCT and c.pop.blame[0] == PRODUCT and c.pop.complained[0] == 1
     hurt = float(c.pop.satisfaction[0])
     assert hurt < before and c.pop.last[0] < 0 and c.pop.peak[0] == c.pop.last[0]
 
-    c.P, c.D[K.PRODUCT, K.COL.failure] = c.P._replace(usage_rate=0.0), 0.0
+    c.P, c.D[PRODUCT, K.COL.failure] = c.P._replace(usage_rate=0.0), 0.0
     c.G = c.G._replace(handoff=0.0)  # the context is lost in the transfer: the customer must call again
     bits = c.step()
     assert c.has(bits, K.EVENT.contact) and c.has(bits, K.EVENT.handoff_lost) and not c.has(bits, K.EVENT.resolved)
-    assert c.pop.complaint[0] == K.PRODUCT and c.pop.attempts[0] == 1
+    assert c.pop.complaint[0] == PRODUCT and c.pop.attempts[0] == 1
     repeated = float(c.pop.satisfaction[0])
     assert c.pop.last[0] < 0  # having to repeat oneself is a loss (cumulative satisfaction averages it in)
 
     c.G = c.G._replace(handoff=1.0)  # now service resolves it: a partial recovery
     bits = c.step()
     assert c.has(bits, K.EVENT.repeat_contact) and c.has(bits, K.EVENT.resolved)
-    assert c.pop.complaint[0] == K.NO_DEPT
+    assert c.pop.complaint[0] == NO_DEPT
     recovered = float(c.pop.satisfaction[0])
     assert repeated < recovered < before  # better, never back to where it was
     assert c.pop.incident[0] > 0  # the incident stays in the churn hazard
@@ -152,9 +153,9 @@ def resolve_one_complaint(recovery_share: float) -> tuple[float, float]:
     """A product failure, then a complaint resolved at the first contact: (cs, peak) after the resolution."""
     c = OneCustomer()
     c.P = c.P._replace(recovery_share=recovery_share)
-    c.P, c.D[K.PRODUCT, K.COL.failure] = c.P._replace(usage_rate=1.0), 1.0
+    c.P, c.D[PRODUCT, K.COL.failure] = c.P._replace(usage_rate=1.0), 1.0
     c.step()
-    c.P, c.D[K.PRODUCT, K.COL.failure] = c.P._replace(usage_rate=0.0), 0.0
+    c.P, c.D[PRODUCT, K.COL.failure] = c.P._replace(usage_rate=0.0), 0.0
     assert c.has(c.step(), K.EVENT.resolved)
     return float(c.pop.satisfaction[0]), float(c.pop.peak[0])
 
@@ -175,11 +176,11 @@ def test_warm_start_settles_memories_without_churn_or_acquisition():
     warm = CXModel(s)
     n0 = s.market.initial_customers
     for m in (cold, warm):
-        assert m.day == 0 and (m.population.state[:n0] == K.ACTIVE).all()
-        assert (m.population.state[n0:] == K.PROSPECT).all()
+        assert m.day == 0 and (m.population.state[:n0] == ACTIVE).all()
+        assert (m.population.state[n0:] == PROSPECT).all()
         assert not m.history.any()  # nothing recorded before day 0
     assert not cold.population.satisfaction.any()
-    active = warm.population.state == K.ACTIVE
+    active = warm.population.state == ACTIVE
     assert np.all(warm.population.tenure[active] == cold.population.tenure[active] + s.market.warm_up_days)
     assert (warm.population.satisfaction[active] != 0).mean() > 0.9  # they remember their journey
     assert (warm.population.incident[active] > 0).any() and (warm.owner.shares == warm.owner.base_shares).all()
@@ -187,14 +188,14 @@ def test_warm_start_settles_memories_without_churn_or_acquisition():
 
 def test_unresolved_complaint_is_given_up_after_max_attempts():
     c = OneCustomer()
-    c.P, c.D[K.PRODUCT, K.COL.failure] = c.P._replace(usage_rate=1.0), 1.0
+    c.P, c.D[PRODUCT, K.COL.failure] = c.P._replace(usage_rate=1.0), 1.0
     c.step()
-    c.P, c.D[K.PRODUCT, K.COL.failure] = c.P._replace(usage_rate=0.0), 0.0
+    c.P, c.D[PRODUCT, K.COL.failure] = c.P._replace(usage_rate=0.0), 0.0
     c.G = c.G._replace(abandon=1.0)  # nobody gets through
     bits = [c.step() for _ in range(int(c.P.max_attempts))]
     assert all(c.has(b, K.EVENT.abandoned) for b in bits)
     assert c.has(bits[-1], K.EVENT.gave_up) and not any(c.has(b, K.EVENT.gave_up) for b in bits[:-1])
-    assert c.pop.complaint[0] == K.NO_DEPT
+    assert c.pop.complaint[0] == NO_DEPT
 
 
 def test_loss_looms_larger_than_an_equal_gain():

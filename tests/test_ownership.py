@@ -5,9 +5,9 @@ import pytest
 
 from conftest import simulate, small
 from cxsim import kernel as K
-from cxsim.kernel import DEPARTMENTS, N_DEPT
+from cxsim.domain import BILLING, DEPARTMENTS, DIGITAL, FULFILMENT, MARKETING, N_DEPT, SERVICE
 from cxsim.model import CXModel
-from cxsim.ownership import FUNNELS, OBJECTIVES, PRESETS
+from cxsim.presets import FUNNELS, OBJECTIVES, PRESETS
 from cxsim.scenario import diff_parameters, load_scenario
 from cxsim.schema import Event
 
@@ -67,8 +67,8 @@ def test_journey_funds_the_department_whose_failures_hurt_most():
     t[K.TALLY.failures + K.BILLING] = 200.0
     before = owner.shares.copy()
     owner.reallocate(owner.needs(t))
-    assert owner.shares[K.BILLING] > before[K.BILLING]
-    assert np.argmax(owner.shares / owner.base_shares) == K.BILLING
+    assert owner.shares[BILLING] > before[BILLING]
+    assert np.argmax(owner.shares / owner.base_shares) == BILLING
     assert owner.shares.sum() == pytest.approx(1.0)
 
 
@@ -79,7 +79,7 @@ def test_complaint_listening_cannot_see_what_nobody_complains_about():
     t[K.TALLY.complaints_by:K.TALLY.complaints_by + N_DEPT] = 5.0
     t[K.TALLY.complaints_by + K.DIGITAL] = 50.0
     need = owner.needs(t)
-    assert np.argmax(need) == K.DIGITAL and need[K.BILLING] < need[K.DIGITAL]
+    assert np.argmax(need) == DIGITAL and need[BILLING] < need[DIGITAL]
 
 
 @pytest.mark.parametrize("objective", ["acquisition", "conversion"])
@@ -103,8 +103,8 @@ def test_service_objective_staffs_up_when_contacts_rise():
     owner = owner_for("service")
     owner.needs(window(contacts=100.0))
     need = owner.needs(window(contacts=150.0))
-    assert need[K.SERVICE] == pytest.approx(1.5)
-    assert np.all(np.delete(need, K.SERVICE) == 1.0)
+    assert need[SERVICE] == pytest.approx(1.5)
+    assert np.all(np.delete(need, SERVICE) == 1.0)
 
 
 def test_silos_argue_from_their_own_failure_rate():
@@ -113,8 +113,8 @@ def test_silos_argue_from_their_own_failure_rate():
     t[K.TALLY.failures:K.TALLY.failures + N_DEPT] = standard_failures(owner)
     t[K.TALLY.failures + K.FULFILMENT] *= 2.0
     need = owner.needs(t)
-    assert need[K.FULFILMENT] == pytest.approx(2.0)
-    assert np.allclose(np.delete(need, K.FULFILMENT), 1.0)
+    assert need[FULFILMENT] == pytest.approx(2.0)
+    assert np.allclose(np.delete(need, FULFILMENT), 1.0)
 
 
 def test_consensus_is_the_geometric_mean_of_journey_and_own_kpi():
@@ -135,7 +135,7 @@ def test_scope_and_floor_bound_the_reallocation():
     unheard = [DEPARTMENTS.index(d) for d in ("marketing", "sales", "digital", "fulfilment")]
     assert np.allclose(owner.shares[unheard], before[unheard])
     assert np.all(owner.shares >= 0.8 * owner.base_shares - 1e-12)
-    assert owner.shares[K.BILLING] > before[K.BILLING]
+    assert owner.shares[BILLING] > before[BILLING]
 
 
 def test_fixed_objective_never_moves_budget():
@@ -151,5 +151,5 @@ def test_cmo_raises_marketing_share_when_acquisitions_fall():
     hit = CXModel(outage).run()
     acquisitions = K.TALLY.acquisitions
     assert hit.history[60:, acquisitions].sum() < quiet.history[60:, acquisitions].sum()
-    assert hit.owner.shares[K.MARKETING] > quiet.owner.shares[K.MARKETING]
-    assert hit.owner.shares[K.MARKETING] > hit.owner.base_shares[K.MARKETING]
+    assert hit.owner.shares[MARKETING] > quiet.owner.shares[MARKETING]
+    assert hit.owner.shares[MARKETING] > hit.owner.base_shares[MARKETING]

@@ -8,9 +8,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cxsim.ownership import PRESETS
-from cxsim.scenario import SCENARIOS, ScenarioError, diff_parameters, load_scenario
-from cxsim.schema import DEPARTMENT_DEFAULTS, DEPARTMENTS, Market, Ownership, Scenario
+from cxsim.domain import DEPARTMENTS
+from cxsim.presets import PRESETS
+from cxsim.scenario import SCENARIOS, ScenarioError, diff_parameters, load_scenario, parse_setting
+from cxsim.schema import DEPARTMENT_DEFAULTS, Market, Ownership, Scenario
 
 
 def write(tmp_path, name, text):
@@ -173,10 +174,35 @@ def test_set_overrides_are_typed():
     assert "--set: key days: expected an integer, got 'abc'" in msg
 
 
-@pytest.mark.parametrize("text", ["days", "=5", "a..b=1", "a b=1"])
+@pytest.mark.parametrize("text, parts, value", [
+    ("market.population=5000", ["market", "population"], 5000),
+    (" days = 7 ", ["days"], 7),
+    ("name=plain words", ["name"], "plain words"),  # not TOML: a plain string
+    ('name="quoted"', ["name"], "quoted"),
+    ("ownership.listening_scope=['billing', 'service']", ["ownership", "listening_scope"], ["billing", "service"]),
+    ("a-b.c_d=x=y", ["a-b", "c_d"], "x=y"),  # the first = splits
+])
+def test_parse_setting(text, parts, value):
+    """The one `KEY=VALUE` parser of scenario and sweep `--set`."""
+    assert parse_setting(text) == (parts, value)
+
+
+@pytest.mark.parametrize("text", ["days", "=5", "a..b=1", "a b=1", ".a=1", "a.=1", "ä=1"])
+def test_parse_setting_rejects_malformed(text):
+    with pytest.raises(ScenarioError) as e:
+        parse_setting(text)
+    assert str(e.value) == f"--set {text!r}: expected KEY=VALUE with KEY a dotted key, e.g. market.population=5000"
+
+
+def test_parse_setting_guards_depth():
+    with pytest.raises(ScenarioError, match="--set: values nested more than"):
+        parse_setting("a.b=" + "[" * 20 + "]" * 20)
+
+
+@pytest.mark.parametrize("text", ["days", "a..b=1", 5])
 def test_malformed_set(text):
     msg = error(None, [text])
-    assert "--set" in msg and repr(text) in msg
+    assert msg.startswith(f"--set {text!r}: expected KEY=VALUE")
 
 
 def test_set_applies_after_files_in_order(tmp_path):

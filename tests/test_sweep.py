@@ -15,6 +15,7 @@ import pytest
 
 from conftest import stop
 from cxsim.cli import main
+from cxsim.scenario import ScenarioError
 from cxsim.sweep import Cores, MODEL_VERSION, load, run_sweep, run_task, slurm_cluster, task_of
 from cxsim.sweepfile import Cluster, expand, load_sweep, points
 
@@ -93,6 +94,18 @@ def test_set_overrides_keys_of_the_sweep_file(tmp_path):
     assert sweep.set == {"customers.complaint_propensity": 0.3, "market.price_per_month": 40.0}
     assert (sweep.replicates, sweep.design.kind, len(points(sweep))) == (1, "latin_hypercube", 5)
     assert all('"price_per_month":40.0' in r.scenario for r in expand(sweep, MODEL_VERSION))
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("design", "--set 'design': expected KEY=VALUE with KEY a dotted key"),  # the scenario's parser and wording
+    ("design..kind=grid", "--set 'design..kind=grid': expected KEY=VALUE"),
+    ("days.x=1", "--set 'days.x=1': key days: expected a table, got 20"),
+    ("parameters.x=" + "[" * 20 + "]" * 20, "--set: values nested more than"),
+])
+def test_bad_set_of_a_sweep_file(tmp_path, text, expected):
+    with pytest.raises(ScenarioError) as e:
+        load_sweep(sweep_file(tmp_path), [text])
+    assert str(e.value).startswith(expected)
 
 
 # --- bad sweep files ------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import pytest
 from cxsim import kernel as K
 from cxsim import metrics
 from cxsim.cli import _load, main, parser
+from cxsim.domain import ACTIVE, NO_DEPT
 from cxsim.model import CXModel
 from cxsim.scenario import ScenarioError
 from conftest import required_module
@@ -78,7 +79,7 @@ def test_journey_records_what_happened_to_each_shown_customer():
     assert len(days) == 40 and days.attitude.between(-5, 5).all()
     failed_days = np.flatnonzero(model.journey_events[:40, j] & billing_failed)
     assert [d for d, words in told if words == "billing failed them"] == list(failed_days)
-    open_now = np.count_nonzero((model.population.state == K.ACTIVE) & (model.population.complaint != K.NO_DEPT))
+    open_now = np.count_nonzero((model.population.state == ACTIVE) & (model.population.complaint != NO_DEPT))
     assert model.open_complaints[39] == open_now
 
 

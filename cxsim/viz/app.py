@@ -15,7 +15,7 @@ from html import escape
 import solara
 from mesa.visualization import Slider, SolaraViz
 
-from cxsim.ownership import PRESETS
+from cxsim.presets import PRESETS
 from cxsim.viz.components import COMPONENTS, Note
 from cxsim.viz.teaching import (CLASSROOM, FREE_PLAY, POPULATIONS, Lesson, TeachingModel, budget_slider_range, lessons,
                                 scenario_of)

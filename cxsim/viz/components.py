@@ -18,14 +18,14 @@ from matplotlib.colors import TwoSlopeNorm, to_hex
 from mesa.visualization.utils import update_counter
 
 from cxsim import kernel as K
-from cxsim.kernel import DEPARTMENTS
+from cxsim.domain import ACTIVE, CHURNED, DEPARTMENTS, NO_DEPT, PROSPECT
 from cxsim.viz.widgets import CustomerGridWidget, LineChartWidget
 
 ATTITUDE_COLOURS = matplotlib.colormaps["RdYlGn"]
 ATTITUDE_NORM = TwoSlopeNorm(vmin=-0.5, vcenter=0.0, vmax=0.25)
 PROSPECT_COLOUR, CHURNED_COLOUR = "#e8eaf0", "#8d8d8d"
 DEPARTMENT_COLOURS = {d: to_hex(c) for d, c in zip(DEPARTMENTS, matplotlib.colormaps["tab10"].colors)}
-STATE_WORDS = {K.PROSPECT: "prospect", K.ACTIVE: "customer", K.CHURNED: "churned"}
+STATE_WORDS = {PROSPECT: "prospect", ACTIVE: "customer", CHURNED: "churned"}
 
 # the one customer the user clicked (an index into model.shown); per browser session
 selected_customer = solara.reactive(-1)
@@ -49,7 +49,7 @@ def KpiPanel(model):
     update_counter.get()
     day, days = model.day, model.config.days
     if day == 0:
-        values = {"active customers": f"{int(np.count_nonzero(model.population.state == K.ACTIVE)):,}"}
+        values = {"active customers": f"{int(np.count_nonzero(model.population.state == ACTIVE)):,}"}
     else:
         table = model.daily()
         today = table.iloc[-1]
@@ -85,14 +85,14 @@ def customer_cells(model) -> list[list]:
     cells = []
     for j, row in enumerate(rows):
         s = int(state[j])
-        complaint = int(pop.complaint[row]) if s == K.ACTIVE else K.NO_DEPT
+        complaint = int(pop.complaint[row]) if s == ACTIVE else NO_DEPT
         text = f"customer {row}: {STATE_WORDS[s]}"
-        if s == K.ACTIVE:
+        if s == ACTIVE:
             text += f" for {pop.tenure[row]} days, attitude {_signed(attitude[j])}"
-            if complaint != K.NO_DEPT:
+            if complaint != NO_DEPT:
                 text += f", complaining about {DEPARTMENTS[complaint]}"
-        colour = colours[j] if s == K.ACTIVE else PROSPECT_COLOUR if s == K.PROSPECT else CHURNED_COLOUR
-        cells.append([colour, int(complaint != K.NO_DEPT), text])
+        colour = colours[j] if s == ACTIVE else PROSPECT_COLOUR if s == PROSPECT else CHURNED_COLOUR
+        cells.append([colour, int(complaint != NO_DEPT), text])
     return cells
 
 
@@ -132,7 +132,7 @@ def JourneyPanel(model):
         pop = model.population
         s = int(pop.state[row])
         head = f"<b>Customer {row}</b>: {STATE_WORDS[s]}"
-        if s == K.ACTIVE:
+        if s == ACTIVE:
             head += (f" for {pop.tenure[row]} days · attitude {_signed(model.attitudes()[j])} · expects "
                      f"{pop.expectation[row]:.2f} · complained {'yes' if pop.complained[row] else 'never'}")
         Note(head, classes=["cx-journey-head"])

@@ -21,7 +21,7 @@ import pandas as pd
 from cxsim import kernel as K
 from cxsim import metrics
 from cxsim.customers import ring_order
-from cxsim.kernel import DEPARTMENTS
+from cxsim.domain import ACTIVE, DEPARTMENTS, NO_DEPT
 from cxsim.model import CXModel
 from cxsim.lessons import LESSONS
 from cxsim.scenario import SCENARIOS, load_scenario
@@ -123,7 +123,7 @@ class TeachingModel(CXModel):
         pop, rows = self.population, self.shown
         self.journey_attitude[t] = self.attitudes()
         self.journey_events[t] = pop.events[rows]
-        self.open_complaints[t] = np.count_nonzero((pop.state == K.ACTIVE) & (pop.complaint != K.NO_DEPT))
+        self.open_complaints[t] = np.count_nonzero((pop.state == ACTIVE) & (pop.complaint != NO_DEPT))
 
     # --- what the page reads (nothing below changes the model)
 
