@@ -11,6 +11,7 @@ from tqdm import tqdm
 from cxsim import metrics
 from cxsim.files import atomic_write
 from cxsim.kpis import KPIS, number
+from cxsim.compiler import compile_once
 from cxsim.model import CXModel
 from cxsim.schema import Scenario
 from cxsim.stats import interval
@@ -89,6 +90,7 @@ def run(scenario: Scenario, replicates: int | None = None, engine: str | None = 
         numba.set_num_threads(threads)
     if progress is None:
         progress = sys.stderr.isatty()
+    compile_once(engine)  # a cold numba cache: say so, rather than pause in silence
     bar = tqdm(total=replicates * scenario.days, disable=not progress, unit="day", desc=scenario.name,
                file=sys.stderr, mininterval=0.5)
     runs, days, depts = [], [], []

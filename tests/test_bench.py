@@ -65,6 +65,11 @@ def test_memory_bandwidth_and_compile_figures(quick):
     c = r["compile"]
     assert c["cold"]["first_model_s"] > c["warm"]["first_model_s"] > 0  # compiling costs more than loading the cache
     assert c["compile_s"] > 0 and c["run_warm_s"]["median"] > 0
+    # the cold compile by function: the customer day (compiled once, into live_chunk) and the parallel step
+    seconds = c["cold"]["functions_s"]
+    assert {"live_chunk", "step_population", "tally_chunk"} <= set(seconds) and min(seconds.values()) >= 0
+    assert sum(seconds.values()) <= c["cold"]["first_model_s"]
+    assert c["cold_run_command"] == "cxsim run base --days 10 --population 2000" and c["cold_run_s"] > 0
     assert c["run_command"] == "cxsim run scenarios/base.toml --days 30 --population 10000"
 
 
@@ -78,7 +83,7 @@ def test_every_target_reported_and_outputs_written(quick):
         assert t["met"] is None if t["value"] is None else isinstance(t["met"], bool)
     md = (out / "bench.md").read_text()
     for heading in ("**Engines**", "**Scaling**", "**Memory**", "**Memory bandwidth**", "**JIT compiling**",
-                    "**Profile**", "**Targets**"):
+                    "**Cold compile by function**", "**Profile**", "**Targets**"):
         assert heading in md
     assert (out / "scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert r["machine"]["cores"] >= 1 and len(r["load_average_start"]) == 3

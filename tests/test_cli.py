@@ -1,6 +1,8 @@
 """The command line: the JSON contract, output files, exit codes and clean errors."""
 
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -110,3 +112,16 @@ def test_help_prints(command, capsys):
     assert exit.value.code == 0 and "usage: cxsim" in out
     if not command:
         assert all(c in out for c in ("run", "compare", "lesson", "check", "sweep", "sensitivity"))
+
+
+@pytest.mark.slow
+def test_a_cold_cache_says_it_is_compiling_once(tmp_path):
+    """An empty numba cache: the first run announces the compile and its time, the second is silent."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    command = [sys.executable, "-m", "cxsim", "run", "base", "--days", "2", "--population", "300", "--replicates", "1"]
+    first = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    assert "compiling the simulator for this machine, once" in first.stderr
+    assert re.search(r"compiled in \d+ s", first.stderr)
+    second = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    assert "compiling" not in second.stderr
+    assert second.stdout.splitlines()[0] == first.stdout.splitlines()[0]
