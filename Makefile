@@ -11,12 +11,12 @@ export MPLBACKEND ?= Agg
 OWNERSHIP := siloed cco_led customer_led cmo_led sales_led service_led shared
 
 run: $(STAMP)
-	$(VENV)/bin/cxsim compare $(OWNERSHIP:%=scenarios/%.toml) --population 50000 --replicates 5 \
+	$(VENV)/bin/cxsim compare $(OWNERSHIP) --population 50000 --replicates 5 \
 	    --kpis retention,churned,acquisitions,csat,nps,nps_survey,complaints,profit --out out/ownership
 
 # the README's figures from the current model (docs/ also holds bench, sensitivity and page figures: see README)
 figures: run
-	$(VENV)/bin/cxsim run scenarios/base.toml --replicates 5 --out out/base > /dev/null
+	$(VENV)/bin/cxsim run base --replicates 5 --out out/base > /dev/null
 	cp out/ownership/effects.png docs/ownership_effects.png
 	cp out/ownership/budgets.png docs/ownership_budgets.png
 	cp out/base/trajectories.png docs/trajectories.png

@@ -34,7 +34,7 @@ from cxsim import kernel
 from cxsim.customers import bytes_per_customer
 from cxsim.experiment import atomic_write
 from cxsim.model import CXModel
-from cxsim.scenario import SCENARIOS, ScenarioError, load_scenario
+from cxsim.scenario import ScenarioError, load_scenario
 
 FULL = dict(sizes=(10**3, 10**4, 10**5, 10**6, 10**7), days=365, big_days=30, engines_population=100_000,
             engines_days=3, repeats=3, stream_mb=512, profile_population=10**6)
@@ -42,7 +42,7 @@ QUICK = dict(sizes=(10**3, 10**4), days=5, big_days=5, engines_population=1_000,
              stream_mb=16, profile_population=10**4)
 BIG = 10**6  # sizes above this are stepped for `big_days` only; their 365-day time is projected
 YEAR = 365
-RUN_COMMAND = ["run", str(SCENARIOS / "base.toml"), "--days", "30", "--population", "10000"]
+RUN_COMMAND = ["run", "base", "--days", "30", "--population", "10000"]
 # the targets: (key, what, threshold, True if the value must be at least the threshold)
 TARGETS = (
     ("engine_ratio", "numba / agents engine at 10^5 customers (x)", 200.0, True),
@@ -230,7 +230,7 @@ def compile_times(run_repeats: int) -> dict:
     cold, warm = json.loads(cold), json.loads(warm)
     return {"cold": cold | {"wall_s": cold_wall}, "warm": warm | {"wall_s": warm_wall},
             "compile_s": cold["first_model_s"] - warm["first_model_s"],
-            "run_command": "cxsim " + " ".join(RUN_COMMAND).replace(str(SCENARIOS), "scenarios"),
+            "run_command": "cxsim " + " ".join(RUN_COMMAND),
             "run_warm_s": _spread(runs)}
 
 

@@ -65,7 +65,7 @@ def test_memory_bandwidth_and_compile_figures(quick):
     c = r["compile"]
     assert c["cold"]["first_model_s"] > c["warm"]["first_model_s"] > 0  # compiling costs more than loading the cache
     assert c["compile_s"] > 0 and c["run_warm_s"]["median"] > 0
-    assert c["run_command"] == "cxsim run scenarios/base.toml --days 30 --population 10000"
+    assert c["run_command"] == "cxsim run base --days 30 --population 10000"
 
 
 def test_every_target_reported_and_outputs_written(quick):

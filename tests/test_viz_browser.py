@@ -155,7 +155,7 @@ def test_teaching_page_end_to_end(page):
     assert day(page) == 0 and "siloed" in page.locator(".cx-day").inner_text()
     expect(page.locator("svg.cx-customers rect")).to_have_count(200)
     expect(page.locator(".cx-command")).to_contain_text(
-        "cxsim run scenarios/base.toml --set ownership.model=siloed --population 200 --seed 42 --engine agents")
+        "cxsim run base --set ownership.model=siloed --population 200 --seed 42 --engine agents")
 
     choose(page, page.locator(".cx-lesson-select"), "Billing outage (test lesson)")
     page.locator(".cx-day", has_text="Billing outage").wait_for()
