@@ -3,7 +3,9 @@ sweep resumed, SLURM job scripts, sensitivity, and clear errors for bad sweep fi
 
 Every server listens on 127.0.0.1; every process a test starts is ended by its id."""
 
+import importlib.metadata
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,7 +17,8 @@ import pytest
 
 from conftest import stop
 from cxsim.cli import main
-from cxsim.sweep import Cores, MODEL_VERSION, load, run_sweep, run_task, slurm_cluster, task_of
+from cxsim.sweep import (MODEL_VERSION, PACKAGE, Cores, load, model_version, run_sweep, run_task, slurm_cluster,
+                         task_of)
 from cxsim.sweepfile import Cluster, expand, load_sweep, points
 
 BIN = Path(sys.executable).parent
@@ -66,6 +69,32 @@ def test_grid_expands_every_combination_with_stable_ids(tmp_path):
     assert [r.run_id for r in expand(load_sweep(sweep_file(tmp_path, steps=3)), MODEL_VERSION)] == [
         r.run_id for r in runs]
     assert [r.run_id for r in expand(sweep, MODEL_VERSION + "x")] != [r.run_id for r in runs]
+
+
+def test_model_version_covers_every_module_but_presentation(tmp_path):
+    package = tmp_path / "cxsim"
+    shutil.copytree(PACKAGE, package, ignore=shutil.ignore_patterns("__pycache__", "*.toml"))
+    before = model_version(package)
+    assert before == MODEL_VERSION
+    (package / "viz" / "page.py").write_text("TITLE = 'a new panel'\n")
+    (package / "report.py").write_text((package / "report.py").read_text() + "\n# a new remark\n")
+    assert model_version(package) == before  # presentation only: the run ids stay
+    (package / "queueing.py").write_text("PATIENCE = 2.0\n")
+    assert model_version(package) != before  # a new module counts by default
+    (package / "queueing.py").unlink()
+    assert model_version(package) == before
+    (package / "stats").mkdir()
+    (package / "stats" / "interval.py").write_text("Z = 1.96\n")
+    assert model_version(package) != before
+
+
+def test_model_version_names_numba_numpy_and_python(monkeypatch):
+    version = importlib.metadata.version
+    assert MODEL_VERSION.startswith(version("cxsim") + "+")
+    assert f"numba {version('numba')} numpy {version('numpy')}" in MODEL_VERSION
+    assert f"python {sys.version_info.major}.{sys.version_info.minor}" in MODEL_VERSION
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "0.69.0" if name == "numba" else version(name))
+    assert model_version() != MODEL_VERSION  # an upgrade of numba alone gives new run ids
 
 
 @pytest.mark.parametrize("kind, samples, rows", [("latin_hypercube", 5, 5), ("random", 6, 6), ("sobol", 4, 4 * 4),
