@@ -168,6 +168,7 @@ def test_bad_flags_exit_2(tmp_path, capsys):
 
 # --- local cluster vs serial ----------------------------------------------------------------------
 
+@pytest.mark.dask
 def test_two_local_workers_give_the_serial_results(tmp_path):
     sweep = load_sweep(sweep_file(tmp_path, daily="true"))
     summary = run_sweep(sweep, tmp_path / "out", Cores(workers=2), batch=1)
@@ -190,6 +191,7 @@ def test_two_local_workers_give_the_serial_results(tmp_path):
     assert len(load(tmp_path / "out")) == 8
 
 
+@pytest.mark.dask
 def test_failing_runs_are_recorded_and_max_failures_stops(tmp_path, monkeypatch):
     # the driver claims another model version: every worker refuses the run, as it would a mismatched install
     monkeypatch.setattr("cxsim.sweep.MODEL_VERSION", "0-other")
@@ -202,6 +204,7 @@ def test_failing_runs_are_recorded_and_max_failures_stops(tmp_path, monkeypatch)
     assert "max-failures" in stopped.stopped and 2 <= stopped.failed < 12
 
 
+@pytest.mark.dask
 def test_a_store_refuses_other_kpis(tmp_path, capsys):
     path = sweep_file(tmp_path, population=300, replicates=1)
     assert main(["sweep", str(path), "--out", str(tmp_path / "o"), "--workers", "1"]) == 0
@@ -245,6 +248,8 @@ def cxsim(*args, **kw):
                             text=True, **kw)
 
 
+@pytest.mark.dask
+@pytest.mark.slow
 def test_sweep_against_a_running_scheduler(tmp_path, scheduler):
     path = sweep_file(tmp_path)
     proc = cxsim("sweep", path, "--scheduler", scheduler, "--out", tmp_path / "out")
@@ -255,6 +260,8 @@ def test_sweep_against_a_running_scheduler(tmp_path, scheduler):
                                                                                          MODEL_VERSION))
 
 
+@pytest.mark.dask
+@pytest.mark.slow
 def test_killed_worker_loses_nothing_and_duplicates_nothing(tmp_path, scheduler):
     from distributed import Client
 
@@ -287,6 +294,8 @@ def wait_for_parts(out: Path, n: int, proc, timeout=120):
         time.sleep(0.05)
 
 
+@pytest.mark.dask
+@pytest.mark.slow
 def test_interrupted_sweep_resumes_without_redoing_or_duplicating(tmp_path, scheduler):
     path = sweep_file(tmp_path, population=4000, days=120, replicates=8, steps=3)  # 48 runs of about 0.1 s
     out = tmp_path / "out"
@@ -319,6 +328,7 @@ def test_interrupted_sweep_resumes_without_redoing_or_duplicating(tmp_path, sche
 
 # --- SLURM (no SLURM here: the job script and cluster settings are checked) ------------------------
 
+@pytest.mark.dask
 def test_slurm_job_script_and_flags(tmp_path, monkeypatch):
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "cache"))
     cfg = Cluster(queue="short", account="cx", cores=8, memory="16GB", walltime="02:00:00", jobs=3, interface="lo",
@@ -344,6 +354,8 @@ def test_slurm_job_script_and_flags(tmp_path, monkeypatch):
 
 # --- analysis -------------------------------------------------------------------------------------
 
+@pytest.mark.dask
+@pytest.mark.slow
 def test_sensitivity_finds_price_drives_revenue(tmp_path, capsys):
     text = """
 name = "price"
@@ -375,6 +387,7 @@ departments.marketing.budget = { range = [1e6, 4e6] }
     assert len(load(out, "design")) == 2 * 8 * 4 and load(out, "design")["revenue"].notna().all()
 
 
+@pytest.mark.dask
 def test_plot_kpi_against_parameters(tmp_path):
     from cxsim.plots import kpi_against
     sweep = load_sweep(sweep_file(tmp_path, population=300, replicates=2))

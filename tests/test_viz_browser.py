@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "out" / "test-artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
 HEADLESS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+pytestmark = pytest.mark.browser
 
 required(f"Debian's chromium ({CHROMIUM})", CHROMIUM.exists(), "apt-get install chromium; .ci/run does it")
 playwright = required_module("playwright.sync_api")
