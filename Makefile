@@ -5,7 +5,7 @@ STAMP   := $(VENV)/.installed
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache
 export MPLBACKEND ?= Agg
 
-.PHONY: run test test-fast bench validate figures setup clean
+.PHONY: run test test-fast lint bench validate figures setup clean
 
 # the main job: every ownership model on the base organisation, paired, with a report in out/ownership
 OWNERSHIP := siloed cco_led customer_led cmo_led sales_led service_led shared
@@ -21,13 +21,17 @@ figures: run
 	cp out/ownership/budgets.png docs/ownership_budgets.png
 	cp out/base/trajectories.png docs/trajectories.png
 
-# everything, slow, browser and Dask tests too; CI runs this
-test: $(STAMP)
+# everything: ruff, then every test (slow, browser and Dask ones too); CI runs this
+test: lint
 	$(PY) -m pytest -q
 
 # the inner loop: no test over about 5 s, no browser, no Dask cluster
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow and not browser and not dask"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 bench: $(STAMP)
 	$(VENV)/bin/cxsim bench --out out/bench

@@ -17,8 +17,7 @@ import pytest
 
 from conftest import stop
 from cxsim.cli import main
-from cxsim.sweep import (MODEL_VERSION, PACKAGE, Cores, load, model_version, run_sweep, run_task, slurm_cluster,
-                         task_of)
+from cxsim.sweep import MODEL_VERSION, PACKAGE, Cores, load, model_version, run_sweep, run_task, slurm_cluster, task_of
 from cxsim.sweepfile import Cluster, expand, load_sweep, points
 
 BIN = Path(sys.executable).parent

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+PIP = ["-m", "pip", "--quiet", "--disable-pip-version-check"]
 pytestmark = pytest.mark.slow  # builds and installs a wheel, and compiles the kernel into an empty cache
 
 
@@ -29,29 +30,28 @@ def test_the_installed_wheel_runs_base_and_a_lesson_from_anywhere(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
     env["NUMBA_CACHE_DIR"] = str(tmp_path / "numba_cache")  # the venv's compiled code stays out of the project's
     venv = tmp_path / "venv"
+    python, cxsim = venv / "bin" / "python", venv / "bin" / "cxsim"
     try:
-        ok([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", tmp_path / "dist", source],
-           tmp_path, env)
-        (wheel,) = (tmp_path / "dist").glob("cxsim-*.whl")
+        dist = tmp_path / "dist"
+        ok([sys.executable, *PIP, "wheel", "--no-deps", "--wheel-dir", dist, source], tmp_path, env)
+        (wheel,) = dist.glob("cxsim-*.whl")
         ok([sys.executable, "-m", "venv", venv], tmp_path, env)
         # the dependencies come from pip's cache (make setup filled it); byte-compiling them would take a minute
-        ok([venv / "bin" / "python", "-m", "pip", "install", "--quiet", "--no-compile", "--disable-pip-version-check",
-            wheel], tmp_path, env)
+        ok([python, *PIP, "install", "--no-compile", wheel], tmp_path, env)
         elsewhere = tmp_path / "elsewhere"
         elsewhere.mkdir()
 
-        where = ok([venv / "bin" / "python", "-c", "import cxsim, cxsim.scenario as s; print(cxsim.__file__); "
-                    "print(s.SCENARIOS)"], elsewhere, env).split()
+        code = "import cxsim, cxsim.scenario as s; print(cxsim.__file__); print(s.SCENARIOS)"
+        where = ok([python, "-c", code], elsewhere, env).split()
         for path in map(Path, where):
             assert path.is_relative_to(venv.resolve()) and not path.is_relative_to(ROOT), where
 
-        cxsim = venv / "bin" / "cxsim"
         run = json.loads(ok([cxsim, "run", "base", "--days", "5", "--population", "1000", "--json"], elsewhere, env))
         assert (run["scenario"], run["days"], run["population"]) == ("base", 5, 1000)
         listed = ok([cxsim, "lesson"], elsewhere, env)
         assert all(name in listed for name in ("broken_promise", "billing_ripple", "start_small"))
-        lesson = ok([cxsim, "lesson", "broken_promise", "--population", "1000", "--days", "30", "--replicates", "2"],
-                    elsewhere, env)
+        small = ["--population", "1000", "--days", "30", "--replicates", "2"]
+        lesson = ok([cxsim, "lesson", "broken_promise", *small], elsewhere, env)
         assert lesson.startswith("broken_promise: ") and "outcome" in lesson
         assert not list(elsewhere.iterdir())  # nothing written where it ran
     finally:
