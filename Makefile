@@ -5,24 +5,33 @@ STAMP   := $(VENV)/.installed
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache
 export MPLBACKEND ?= Agg
 
-.PHONY: run test bench validate figures setup clean
+.PHONY: run test test-fast lint bench validate figures setup clean
 
 # the main job: every ownership model on the base organisation, paired, with a report in out/ownership
 OWNERSHIP := siloed cco_led customer_led cmo_led sales_led service_led shared
 
 run: $(STAMP)
-	$(VENV)/bin/cxsim compare $(OWNERSHIP:%=scenarios/%.toml) --population 50000 --replicates 5 \
+	$(VENV)/bin/cxsim compare $(OWNERSHIP) --population 50000 --replicates 5 \
 	    --kpis retention,churned,acquisitions,csat,nps,nps_survey,complaints,profit --out out/ownership
 
 # the README's figures from the current model (docs/ also holds bench, sensitivity and page figures: see README)
 figures: run
-	$(VENV)/bin/cxsim run scenarios/base.toml --replicates 5 --out out/base > /dev/null
+	$(VENV)/bin/cxsim run base --replicates 5 --out out/base > /dev/null
 	cp out/ownership/effects.png docs/ownership_effects.png
 	cp out/ownership/budgets.png docs/ownership_budgets.png
 	cp out/base/trajectories.png docs/trajectories.png
 
-test: $(STAMP)
+# everything: ruff, then every test (slow, browser and Dask ones too); CI runs this
+test: lint
 	$(PY) -m pytest -q
+
+# the inner loop: no test over about 5 s, no browser, no Dask cluster
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow and not browser and not dask"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 bench: $(STAMP)
 	$(VENV)/bin/cxsim bench --out out/bench

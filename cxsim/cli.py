@@ -218,8 +218,8 @@ def parser() -> argparse.ArgumentParser:
         command.set_defaults(func=module.main)
     viz = sub.add_parser("viz", help="the teaching page (Mesa SolaraViz) on http://127.0.0.1:PORT/")
     viz.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765)")
-    viz.add_argument("--lesson", help="lesson to open with: a file name in scenarios/lessons/ without .toml")
-    viz.add_argument("--lessons", help="directory of lesson files (default scenarios/lessons/)")
+    viz.add_argument("--lesson", help="lesson to open with: its file name without .toml (see cxsim lesson)")
+    viz.add_argument("--lessons", help="directory of lesson files (default the bundled lessons)")
     viz.set_defaults(func=cmd_viz)
     return p
 

@@ -1,4 +1,4 @@
-"""Lessons: teaching scenarios in `scenarios/lessons/`, each run against its control to show the effect it claims.
+"""Lessons: teaching scenarios in `cxsim/scenarios/lessons/`, each run against its control to show the effect it claims.
 
 A lesson file is a scenario with a `[lesson]` section: `control` (a scenario
 path relative to the lesson file) and `expect`, the KPIs that its description

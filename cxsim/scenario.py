@@ -15,6 +15,7 @@ import re
 import tomllib
 import types
 from collections.abc import Sequence
+from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Union, get_args, get_origin
 
@@ -24,7 +25,8 @@ from cxsim.domain import DEPARTMENTS
 from cxsim.presets import PRESETS
 from cxsim.schema import DEPARTMENT_DEFAULTS, Market, Scenario
 
-SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+# The bundled scenario library: package data, real files in a checkout and in an installed wheel alike.
+SCENARIOS = Path(files("cxsim") / "scenarios").resolve()
 MAX_DEPTH = 16  # a scenario is at most four tables deep; this guards the recursion below
 _KEY_PART = re.compile(r"[A-Za-z0-9_-]+")
 _BOUNDS = {"greater_than_equal": (">=", "ge"), "greater_than": (">", "gt"),
@@ -76,15 +78,16 @@ def diff_parameters(a: Scenario, b: Scenario) -> dict[str, tuple]:
     return {k: (fa[k], fb[k]) for k in fa if fa[k] != fb[k]}
 
 
-def _locate(path: str | Path) -> Path:
-    """A bare name (no `/`, no `.toml`) is a bundled scenario; anything else is a file path."""
+def _locate(path: str | Path, directory: Path | None = None, where: str = "") -> Path:
+    """A bare name (no `/`, no `.toml`) is a bundled scenario; anything else is a file path, relative to
+    `directory` if given. `where` prefixes the error (the extending file and key)."""
     name = os.fspath(path)
     if "/" in name or name.endswith(".toml"):
-        return Path(name)
+        return Path(name) if directory is None else directory / name
     bundled = SCENARIOS / f"{name}.toml"
     if not bundled.is_file():
         known = sorted(p.stem for p in SCENARIOS.glob("*.toml"))
-        raise ScenarioError(f"no bundled scenario named {name!r} (looked for {bundled}); "
+        raise ScenarioError(f"{where}no bundled scenario named {name!r} (looked for {bundled}); "
                             f"known: {', '.join(known) or 'none'}{_did_you_mean(name, known)}")
     return bundled
 
@@ -96,9 +99,9 @@ def _chain(file: Path, label: str, stack: list[tuple[Path, str]], where: str | N
     if parent is None:
         return [(label, data)]
     if not isinstance(parent, str):
-        raise ScenarioError(f"{label}: key extends: expected a string (a path relative to this file), "
-                            f"got {_show(parent)}")
-    target = file.parent / parent
+        raise ScenarioError(f"{label}: key extends: expected a string (a bundled scenario's name or a path "
+                            f"relative to this file), got {_show(parent)}")
+    target = _locate(parent, file.parent, f"{label}: key extends: ")
     stack = stack + [(_resolve(file), label)]
     real = _resolve(target)
     reals = [r for r, _ in stack]

@@ -36,19 +36,32 @@ from cxsim.scenario import ScenarioError
 from cxsim.sweepfile import Run, Sweep, expand
 from cxsim.sweepstore import Store, load  # noqa: F401  (load: a sweep's results in one call)
 
-# Modules whose code decides a run's results: their source is part of every run id.
-MODEL_MODULES = ("kernel", "rng", "model", "customers", "departments", "ownership", "schema", "scenario", "metrics")
+# Modules that only present results or drive commands: their code never decides a run's KPIs, so editing them
+# keeps run ids. Every other module of the package (a new one too, by default) is part of the model version.
+PRESENTATION = (
+    "__main__.py",  # python -m cxsim
+    "cli.py",  # argument parsing and printing
+    "bench.py",  # times the engines, never stores a run
+    "plots.py",  # figures
+    "report.py",  # markdown and HTML reports
+    "viz",  # the teaching page
+)
+PACKAGE = Path(__file__).resolve().parent
 
 
-def _model_version() -> str:
-    here = Path(__file__).resolve().parent
+def model_version(package: Path = PACKAGE) -> str:
+    """cxsim's version, a hash of every module that can affect results, and the numba, numpy and Python versions."""
     digest = hashlib.sha256()
-    for name in MODEL_MODULES:
-        digest.update((here / f"{name}.py").read_bytes())
-    return f"{importlib.metadata.version('cxsim')}+{digest.hexdigest()[:12]}"
+    for module in sorted(package.rglob("*.py")):
+        name = module.relative_to(package).as_posix()
+        if name.split("/")[0] not in PRESENTATION:
+            digest.update(name.encode() + b"\0" + module.read_bytes() + b"\0")
+    v = {name: importlib.metadata.version(name) for name in ("cxsim", "numba", "numpy")}
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    return f"{v['cxsim']}+{digest.hexdigest()[:12]} numba {v['numba']} numpy {v['numpy']} python {python}"
 
 
-MODEL_VERSION = _model_version()
+MODEL_VERSION = model_version()
 
 
 def run_task(task: dict) -> dict:

@@ -20,6 +20,7 @@ def _rate(x):
     return x
 
 
+@pytest.mark.slow
 def test_engines_compared_side_by_side(quick):
     _, r = quick
     e = r["engines"]
@@ -33,6 +34,7 @@ def test_engines_compared_side_by_side(quick):
     assert e["ratio_range"][0] <= e["ratio"] <= e["ratio_range"][1]
 
 
+@pytest.mark.slow
 def test_scaling_rows_for_each_size_and_thread_count(quick):
     _, r = quick
     rows = r["scaling"]
@@ -44,6 +46,7 @@ def test_scaling_rows_for_each_size_and_thread_count(quick):
         assert x["setup_s"] >= 0 and x["cpu_s"] >= 0 and x["engine"] == "numba"
 
 
+@pytest.mark.slow
 def test_memory_bandwidth_and_compile_figures(quick):
     _, r = quick
     mem = r["memory"]
@@ -70,9 +73,10 @@ def test_memory_bandwidth_and_compile_figures(quick):
     assert {"live_chunk", "step_population", "tally_chunk"} <= set(seconds) and min(seconds.values()) >= 0
     assert sum(seconds.values()) <= c["cold"]["first_model_s"]
     assert c["cold_run_command"] == "cxsim run base --days 10 --population 2000" and c["cold_run_s"] > 0
-    assert c["run_command"] == "cxsim run scenarios/base.toml --days 30 --population 10000"
+    assert c["run_command"] == "cxsim run base --days 30 --population 10000"
 
 
+@pytest.mark.slow
 def test_every_target_reported_and_outputs_written(quick):
     out, r = quick
     targets = r["targets"]

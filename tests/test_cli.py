@@ -20,7 +20,7 @@ SMALL = ["--days", "30", "--population", "800", "--replicates", "2"]
 
 
 def run_json(capsys, *args):
-    assert main(["run", "scenarios/base.toml", *SMALL, "--json", *args]) == 0
+    assert main(["run", "base", *SMALL, "--json", *args]) == 0
     return json.loads(capsys.readouterr().out)
 
 
@@ -75,7 +75,7 @@ def test_out_writes_tidy_parquet_and_a_plot(tmp_path, capsys):
 
 
 def test_check(capsys):
-    assert main(["check", "scenarios/base.toml"]) == 0
+    assert main(["check", "base"]) == 0
     assert "ok" in capsys.readouterr().out
 
 

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import cxsim
 from cxsim.domain import DEPARTMENTS
 from cxsim.presets import PRESETS
 from cxsim.scenario import SCENARIOS, ScenarioError, diff_parameters, load_scenario, parse_setting
@@ -68,9 +69,34 @@ def test_extends_chain_of_three_and_lists_replace(tmp_path):
 
 
 def test_bundled_name_lookup():
-    if not (SCENARIOS / "base.toml").exists():
-        pytest.skip("no bundled scenarios/base.toml yet")
     assert load_scenario("base") == load_scenario(str(SCENARIOS / "base.toml"))
+
+
+def test_extends_a_bundled_name(tmp_path):
+    s = load_scenario(write(tmp_path, "mine.toml", 'extends = "cco_led"\ndays = 20\n'))
+    assert s == load_scenario("cco_led", ["days=20"])
+    assert SCENARIOS.is_relative_to(Path(cxsim.__file__).parent)  # package data, wherever cxsim is installed
+
+
+def test_extends_paths_stay_relative_to_the_extending_file(tmp_path):
+    (tmp_path / "base.toml").write_text("days = 7\n")
+    assert load_scenario(write(tmp_path, "a.toml", 'extends = "base.toml"\n')).days == 7
+    assert load_scenario(write(tmp_path, "b.toml", 'extends = "./base.toml"\n')).days == 7
+    assert load_scenario(write(tmp_path, "c.toml", 'extends = "base"\n')).days == load_scenario("base").days
+
+
+def test_extends_an_unknown_bundled_name(tmp_path):
+    message = error(write(tmp_path, "mine.toml", 'extends = "cco_lead"\n'))
+    assert "mine.toml: key extends: no bundled scenario named 'cco_lead'" in message
+    assert "did you mean 'cco_led'?" in message
+
+
+def test_cycle_through_bundled_names(tmp_path, monkeypatch):
+    monkeypatch.setattr("cxsim.scenario.SCENARIOS", tmp_path)
+    write(tmp_path, "a.toml", 'extends = "b"\n')
+    write(tmp_path, "b.toml", 'extends = "a"\n')
+    message = error("a")
+    assert "key extends: cycle" in message and message.count("a.toml") == 2 and "b.toml" in message
 
 
 def test_unknown_bundled_name():

@@ -3,7 +3,9 @@ sweep resumed, SLURM job scripts, sensitivity, and clear errors for bad sweep fi
 
 Every server listens on 127.0.0.1; every process a test starts is ended by its id."""
 
+import importlib.metadata
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,7 +18,7 @@ import pytest
 from conftest import stop
 from cxsim.cli import main
 from cxsim.scenario import ScenarioError
-from cxsim.sweep import Cores, MODEL_VERSION, load, run_sweep, run_task, slurm_cluster, task_of
+from cxsim.sweep import MODEL_VERSION, PACKAGE, Cores, load, model_version, run_sweep, run_task, slurm_cluster, task_of
 from cxsim.sweepfile import Cluster, expand, load_sweep, points
 
 BIN = Path(sys.executable).parent
@@ -67,6 +69,32 @@ def test_grid_expands_every_combination_with_stable_ids(tmp_path):
     assert [r.run_id for r in expand(load_sweep(sweep_file(tmp_path, steps=3)), MODEL_VERSION)] == [
         r.run_id for r in runs]
     assert [r.run_id for r in expand(sweep, MODEL_VERSION + "x")] != [r.run_id for r in runs]
+
+
+def test_model_version_covers_every_module_but_presentation(tmp_path):
+    package = tmp_path / "cxsim"
+    shutil.copytree(PACKAGE, package, ignore=shutil.ignore_patterns("__pycache__", "*.toml"))
+    before = model_version(package)
+    assert before == MODEL_VERSION
+    (package / "viz" / "page.py").write_text("TITLE = 'a new panel'\n")
+    (package / "report.py").write_text((package / "report.py").read_text() + "\n# a new remark\n")
+    assert model_version(package) == before  # presentation only: the run ids stay
+    (package / "queueing.py").write_text("PATIENCE = 2.0\n")
+    assert model_version(package) != before  # a new module counts by default
+    (package / "queueing.py").unlink()
+    assert model_version(package) == before
+    (package / "stats").mkdir()
+    (package / "stats" / "interval.py").write_text("Z = 1.96\n")
+    assert model_version(package) != before
+
+
+def test_model_version_names_numba_numpy_and_python(monkeypatch):
+    version = importlib.metadata.version
+    assert MODEL_VERSION.startswith(version("cxsim") + "+")
+    assert f"numba {version('numba')} numpy {version('numpy')}" in MODEL_VERSION
+    assert f"python {sys.version_info.major}.{sys.version_info.minor}" in MODEL_VERSION
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "0.69.0" if name == "numba" else version(name))
+    assert model_version() != MODEL_VERSION  # an upgrade of numba alone gives new run ids
 
 
 @pytest.mark.parametrize("kind, samples, rows", [("latin_hypercube", 5, 5), ("random", 6, 6), ("sobol", 4, 4 * 4),
@@ -152,6 +180,7 @@ def test_bad_flags_exit_2(tmp_path, capsys):
 
 # --- local cluster vs serial ----------------------------------------------------------------------
 
+@pytest.mark.dask
 def test_two_local_workers_give_the_serial_results(tmp_path):
     sweep = load_sweep(sweep_file(tmp_path, daily="true"))
     summary = run_sweep(sweep, tmp_path / "out", Cores(workers=2), batch=1)
@@ -174,6 +203,7 @@ def test_two_local_workers_give_the_serial_results(tmp_path):
     assert len(load(tmp_path / "out")) == 8
 
 
+@pytest.mark.dask
 def test_failing_runs_are_recorded_and_max_failures_stops(tmp_path, monkeypatch):
     # the driver claims another model version: every worker refuses the run, as it would a mismatched install
     monkeypatch.setattr("cxsim.sweep.MODEL_VERSION", "0-other")
@@ -186,6 +216,7 @@ def test_failing_runs_are_recorded_and_max_failures_stops(tmp_path, monkeypatch)
     assert "max-failures" in stopped.stopped and 2 <= stopped.failed < 12
 
 
+@pytest.mark.dask
 def test_a_store_refuses_other_kpis(tmp_path, capsys):
     path = sweep_file(tmp_path, population=300, replicates=1)
     assert main(["sweep", str(path), "--out", str(tmp_path / "o"), "--workers", "1"]) == 0
@@ -229,6 +260,8 @@ def cxsim(*args, **kw):
                             text=True, **kw)
 
 
+@pytest.mark.dask
+@pytest.mark.slow
 def test_sweep_against_a_running_scheduler(tmp_path, scheduler):
     path = sweep_file(tmp_path)
     proc = cxsim("sweep", path, "--scheduler", scheduler, "--out", tmp_path / "out")
@@ -239,6 +272,8 @@ def test_sweep_against_a_running_scheduler(tmp_path, scheduler):
                                                                                          MODEL_VERSION))
 
 
+@pytest.mark.dask
+@pytest.mark.slow
 def test_killed_worker_loses_nothing_and_duplicates_nothing(tmp_path, scheduler):
     from distributed import Client
 
@@ -271,6 +306,8 @@ def wait_for_parts(out: Path, n: int, proc, timeout=120):
         time.sleep(0.05)
 
 
+@pytest.mark.dask
+@pytest.mark.slow
 def test_interrupted_sweep_resumes_without_redoing_or_duplicating(tmp_path, scheduler):
     path = sweep_file(tmp_path, population=4000, days=120, replicates=8, steps=3)  # 48 runs of about 0.1 s
     out = tmp_path / "out"
@@ -303,6 +340,7 @@ def test_interrupted_sweep_resumes_without_redoing_or_duplicating(tmp_path, sche
 
 # --- SLURM (no SLURM here: the job script and cluster settings are checked) ------------------------
 
+@pytest.mark.dask
 def test_slurm_job_script_and_flags(tmp_path, monkeypatch):
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "cache"))
     cfg = Cluster(queue="short", account="cx", cores=8, memory="16GB", walltime="02:00:00", jobs=3, interface="lo",
@@ -328,6 +366,8 @@ def test_slurm_job_script_and_flags(tmp_path, monkeypatch):
 
 # --- analysis -------------------------------------------------------------------------------------
 
+@pytest.mark.dask
+@pytest.mark.slow
 def test_sensitivity_finds_price_drives_revenue(tmp_path, capsys):
     text = """
 name = "price"
@@ -359,6 +399,7 @@ departments.marketing.budget = { range = [1e6, 4e6] }
     assert len(load(out, "design")) == 2 * 8 * 4 and load(out, "design")["revenue"].notna().all()
 
 
+@pytest.mark.dask
 def test_plot_kpi_against_parameters(tmp_path):
     from cxsim.plots import kpi_against
     sweep = load_sweep(sweep_file(tmp_path, population=300, replicates=2))

@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "out" / "test-artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
 HEADLESS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+pytestmark = pytest.mark.browser
 
 required(f"Debian's chromium ({CHROMIUM})", CHROMIUM.exists(), "apt-get install chromium; .ci/run does it")
 playwright = required_module("playwright.sync_api")
@@ -155,7 +156,7 @@ def test_teaching_page_end_to_end(page):
     assert day(page) == 0 and "siloed" in page.locator(".cx-day").inner_text()
     expect(page.locator("svg.cx-customers rect")).to_have_count(200)
     expect(page.locator(".cx-command")).to_contain_text(
-        "cxsim run scenarios/base.toml --set ownership.model=siloed --population 200 --seed 42 --engine agents")
+        "cxsim run base --set ownership.model=siloed --population 200 --seed 42 --engine agents")
 
     choose(page, page.locator(".cx-lesson-select"), "Billing outage (test lesson)")
     page.locator(".cx-day", has_text="Billing outage").wait_for()

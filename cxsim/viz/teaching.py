@@ -53,7 +53,7 @@ class Lesson:
 
 
 def lessons_dir() -> Path:
-    """Where lessons are read from: $CXSIM_LESSONS, else scenarios/lessons."""
+    """Where lessons are read from: $CXSIM_LESSONS, else the bundled lessons."""
     return Path(os.environ.get("CXSIM_LESSONS") or LESSONS)
 
 
@@ -167,6 +167,8 @@ class TeachingModel(CXModel):
             lesson = lesson.relative_to(Path.cwd())
         if not lesson.is_file():  # a bundled scenario's bare name
             lesson = self.lesson
+        elif lesson.resolve().parent == SCENARIOS:  # a bundled scenario's file: by its name, which works anywhere
+            lesson = lesson.stem
         args = ["cxsim", "run", str(lesson)] + [a for o in self.overrides for a in ("--set", o)]
         args += ["--population", str(s.market.population), "--seed", str(self.seed), "--engine", self.engine,
                  "--replicates", "1"]

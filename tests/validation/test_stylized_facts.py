@@ -20,6 +20,7 @@ def test_stylized_fact(fact):
     assert not failed, f"fact {fact} not shown: {failed}"
 
 
+@pytest.mark.slow
 def test_calibration_targets_met():
     """The base scenario lands in every empirical range of the calibration table (docs/MODEL.md §10)."""
     targets, _ = V.calibration(SCALE)
