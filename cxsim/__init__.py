@@ -1,12 +1,12 @@
 """cxsim: an agent-based simulation of who should own an organisation's customer experience.
 
-    from cxsim import load_scenario, run
-    results = run(load_scenario("base", ["ownership.model=siloed"], population=20_000), replicates=5)
-    results.table(); results.plot()
+from cxsim import load_scenario, run
+results = run(load_scenario("base", ["ownership.model=siloed"], population=20_000), replicates=5)
+results.table(); results.plot()
 
-    from cxsim import compare
-    comparison = compare([load_scenario("siloed"), load_scenario("cco_led")], replicates=5)
-    comparison.table()   # paired differences against the first scenario, with 95% intervals
+from cxsim import compare
+comparison = compare([load_scenario("siloed"), load_scenario("cco_led")], replicates=5)
+comparison.table()   # paired differences against the first scenario, with 95% intervals
 """
 
 import importlib
@@ -19,9 +19,15 @@ os.environ.setdefault("NUMBA_DISABLE_INTEL_SVML", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 # The public API, imported on first use (PEP 562): the scenario loader and `cxsim check` need no numba or mesa.
-_API = {"CXModel": "cxsim.model", "Comparison": "cxsim.comparison", "compare": "cxsim.comparison",
-        "Results": "cxsim.experiment", "run": "cxsim.experiment", "ScenarioError": "cxsim.scenario",
-        "load_scenario": "cxsim.scenario"}
+_API = {
+    "CXModel": "cxsim.model",
+    "Comparison": "cxsim.comparison",
+    "compare": "cxsim.comparison",
+    "Results": "cxsim.experiment",
+    "run": "cxsim.experiment",
+    "ScenarioError": "cxsim.scenario",
+    "load_scenario": "cxsim.scenario",
+}
 
 __all__ = sorted(_API)
 

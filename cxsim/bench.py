@@ -37,10 +37,26 @@ from cxsim.files import atomic_write
 from cxsim.model import CXModel
 from cxsim.scenario import ScenarioError, load_scenario
 
-FULL = dict(sizes=(10**3, 10**4, 10**5, 10**6, 10**7), days=365, big_days=30, engines_population=100_000,
-            engines_days=3, repeats=3, stream_mb=512, profile_population=10**6)
-QUICK = dict(sizes=(10**3, 10**4), days=5, big_days=5, engines_population=1_000, engines_days=2, repeats=2,
-             stream_mb=16, profile_population=10**4)
+FULL = dict(
+    sizes=(10**3, 10**4, 10**5, 10**6, 10**7),
+    days=365,
+    big_days=30,
+    engines_population=100_000,
+    engines_days=3,
+    repeats=3,
+    stream_mb=512,
+    profile_population=10**6,
+)
+QUICK = dict(
+    sizes=(10**3, 10**4),
+    days=5,
+    big_days=5,
+    engines_population=1_000,
+    engines_days=2,
+    repeats=2,
+    stream_mb=16,
+    profile_population=10**4,
+)
 BIG = 10**6  # sizes above this are stepped for `big_days` only; their 365-day time is projected
 YEAR = 365
 RUN_COMMAND = ["run", "base", "--days", "30", "--population", "10000"]
@@ -106,14 +122,30 @@ def timed_run(population: int, days: int, engine: str = "numba", threads: int | 
         model.step()
     step, cpu = time.perf_counter() - t1, time.process_time() - c1
     pop = model.population
-    out = {"engine": engine, "population": population, "days": days, "threads": numba.get_num_threads(),
-           "setup_s": setup, "step_s": step, "cpu_s": cpu, "rate": population * days / step,
-           "model_rss_bytes": rss,
-           "state_bytes_per_customer": sum(a.nbytes for a in pop) / population,
-           "bytes_per_customer": bytes_per_customer(pop, model.followers_ptr, model.followers)}
+    out = {
+        "engine": engine,
+        "population": population,
+        "days": days,
+        "threads": numba.get_num_threads(),
+        "setup_s": setup,
+        "step_s": step,
+        "cpu_s": cpu,
+        "rate": population * days / step,
+        "model_rss_bytes": rss,
+        "state_bytes_per_customer": sum(a.nbytes for a in pop) / population,
+        "bytes_per_customer": bytes_per_customer(pop, model.followers_ptr, model.followers),
+    }
     del model, pop
     gc.collect()
     return out
+
+
+# the parts of a day that `profile` times on their own
+PIECES = {
+    "kernel": lambda m: kernel.step_population(m.day, 1, *m.kernel_args, m.partial, True),
+    "tally": lambda m: kernel.tally(m.population, m.params, m.partial),
+    "wom_delivery": lambda m: kernel.spread_wom(m.population, m.followers_ptr, m.followers),
+}
 
 
 def profile(population: int, days: int = 10) -> dict:
@@ -135,18 +167,20 @@ def profile(population: int, days: int = 10) -> dict:
         for _ in range(days - 1):
             model.step()
         step = time.process_time() - c
-        pieces = {"kernel": lambda: kernel.step_population(model.day, 1, *model.kernel_args, model.partial, True),
-                  "tally": lambda: kernel.tally(model.population, model.params, model.partial),
-                  "wom_delivery": lambda: kernel.spread_wom(model.population, model.followers_ptr, model.followers)}
         cpu = {}
-        for name, f in pieces.items():
+        for name, f in PIECES.items():
             c = time.process_time()
             for _ in range(days - 1):
-                f()
+                f(model)
             cpu[name] = time.process_time() - c
-        out[label] = {"step_ns": step * per, "kernel_ns": cpu["kernel"] * per, "tally_ns": cpu["tally"] * per,
-                      "transition_ns": (cpu["kernel"] - cpu["tally"]) * per, "wom_delivery_ns": cpu["wom_delivery"] * per,
-                      "active_share": float(np.mean(model.population.state == ACTIVE))}
+        out[label] = {
+            "step_ns": step * per,
+            "kernel_ns": cpu["kernel"] * per,
+            "tally_ns": cpu["tally"] * per,
+            "transition_ns": (cpu["kernel"] - cpu["tally"]) * per,
+            "wom_delivery_ns": cpu["wom_delivery"] * per,
+            "active_share": float(np.mean(model.population.state == ACTIVE)),
+        }
         del model
         gc.collect()
     small = CXModel(scenario(1000, YEAR))
@@ -172,11 +206,13 @@ def compare_engines(population: int, days: int, repeats: int) -> dict:
     rates = {e: [x["rate"] for x in rs] for e, rs in runs.items()}
     per_cpu = {e: _spread([population * days / x["cpu_s"] for x in rs]) for e, rs in runs.items()}
     return {
-        "population": population, "days": days, "repeats": repeats,
-        "numba": _spread(rates["numba"]) | {"setup_s": _spread([x["setup_s"] for x in runs["numba"]]),
-                                            "per_cpu_second": per_cpu["numba"]},
-        "agents": _spread(rates["agents"]) | {"setup_s": _spread([x["setup_s"] for x in runs["agents"]]),
-                                              "per_cpu_second": per_cpu["agents"]},
+        "population": population,
+        "days": days,
+        "repeats": repeats,
+        "numba": _spread(rates["numba"])
+        | {"setup_s": _spread([x["setup_s"] for x in runs["numba"]]), "per_cpu_second": per_cpu["numba"]},
+        "agents": _spread(rates["agents"])
+        | {"setup_s": _spread([x["setup_s"] for x in runs["agents"]]), "per_cpu_second": per_cpu["agents"]},
         "ratio": statistics.median(rates["numba"]) / statistics.median(rates["agents"]),
         "ratio_range": [min(rates["numba"]) / max(rates["agents"]), max(rates["numba"]) / min(rates["agents"])],
     }
@@ -221,8 +257,13 @@ def _timed(f) -> float:
 def _child(args, cache_dir: str, capture: bool) -> tuple[float, str]:
     env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
     t = time.perf_counter()
-    done = subprocess.run([sys.executable, *args], env=env, check=True, text=True,
-                          stdout=subprocess.PIPE if capture else subprocess.DEVNULL)
+    done = subprocess.run(
+        [sys.executable, *args],
+        env=env,
+        check=True,
+        text=True,
+        stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
+    )
     return time.perf_counter() - t, done.stdout or ""
 
 
@@ -235,11 +276,15 @@ def compile_times(run_repeats: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="cxsim-bench-cache-") as cache:
         cold_run = _child(["-m", "cxsim", *COLD_RUN], cache, False)[0]
     cold, warm = json.loads(cold), json.loads(warm)
-    return {"cold": cold | {"wall_s": cold_wall}, "warm": warm | {"wall_s": warm_wall},
-            "compile_s": cold["first_model_s"] - warm["first_model_s"],
-            "cold_run_command": "cxsim " + " ".join(COLD_RUN), "cold_run_s": cold_run,
-            "run_command": "cxsim " + " ".join(RUN_COMMAND),
-            "run_warm_s": _spread(runs)}
+    return {
+        "cold": cold | {"wall_s": cold_wall},
+        "warm": warm | {"wall_s": warm_wall},
+        "compile_s": cold["first_model_s"] - warm["first_model_s"],
+        "cold_run_command": "cxsim " + " ".join(COLD_RUN),
+        "cold_run_s": cold_run,
+        "run_command": "cxsim " + " ".join(RUN_COMMAND),
+        "run_warm_s": _spread(runs),
+    }
 
 
 def machine() -> dict:
@@ -249,9 +294,15 @@ def machine() -> dict:
         cpu = next((line.split(":", 1)[1].strip() for line in lscpu.splitlines() if line.startswith("Model name")), "")
     except (OSError, subprocess.CalledProcessError):
         pass
-    return {"cpu": cpu or platform.processor(), "cores": os.cpu_count(), "python": platform.python_version(),
-            "numba": numba.__version__, "numpy": np.__version__, "numba_threads": numba.config.NUMBA_NUM_THREADS,
-            "memory_bytes": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")}
+    return {
+        "cpu": cpu or platform.processor(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "numba": numba.__version__,
+        "numpy": np.__version__,
+        "numba_threads": numba.config.NUMBA_NUM_THREADS,
+        "memory_bytes": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
+    }
 
 
 def _find(rows, population, threads):
@@ -273,10 +324,18 @@ def summarise(result: dict) -> dict:
         "cold_run_s": result["compile"]["cold_run_s"],
         "thread_scaling_1e6": one_m["rate"] / one_m_1t["rate"] if one_m and one_m_1t and two > 1 else None,
     }
-    return {key: {"what": what, "threshold": threshold, "at_least": at_least, "value": values[key],
-                  "met": None if values[key] is None else
-                  (values[key] >= threshold if at_least else values[key] <= threshold)}
-            for key, what, threshold, at_least in TARGETS}
+    return {
+        key: {
+            "what": what,
+            "threshold": threshold,
+            "at_least": at_least,
+            "value": values[key],
+            "met": None
+            if values[key] is None
+            else (values[key] >= threshold if at_least else values[key] <= threshold),
+        }
+        for key, what, threshold, at_least in TARGETS
+    }
 
 
 def run_bench(quick: bool = False, sizes=None, days: int | None = None, repeats: int | None = None) -> dict:
@@ -284,8 +343,12 @@ def run_bench(quick: bool = False, sizes=None, days: int | None = None, repeats:
     cfg = dict(QUICK if quick else FULL)
     cfg.update({k: v for k, v in (("sizes", sizes), ("days", days), ("repeats", repeats)) if v})
     threads = sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)})
-    result = {"command": "cxsim bench" + (" --quick" if quick else ""), "config": cfg, "machine": machine(),
-              "load_average_start": os.getloadavg()}
+    result = {
+        "command": "cxsim bench" + (" --quick" if quick else ""),
+        "config": cfg,
+        "machine": machine(),
+        "load_average_start": os.getloadavg(),
+    }
     _log("warming up (compiling or loading the cache) ...")
     t = time.perf_counter()
     for engine in ("numba", "agents"):
@@ -296,10 +359,14 @@ def run_bench(quick: bool = False, sizes=None, days: int | None = None, repeats:
     _log("scaling ...")
     result["scaling"] = scaling(cfg["sizes"], cfg["days"], cfg["big_days"], threads)
     largest = max(result["scaling"], key=lambda r: r["population"])
-    result["memory"] = {"population": largest["population"], "bytes_per_customer": largest["bytes_per_customer"],
-                        "state_bytes_per_customer": largest["state_bytes_per_customer"],
-                        "network_bytes_per_customer": largest["bytes_per_customer"] - largest["state_bytes_per_customer"],
-                        "model_rss_bytes": largest["model_rss_bytes"], "peak_rss_bytes": _peak_rss_bytes()}
+    result["memory"] = {
+        "population": largest["population"],
+        "bytes_per_customer": largest["bytes_per_customer"],
+        "state_bytes_per_customer": largest["state_bytes_per_customer"],
+        "network_bytes_per_customer": largest["bytes_per_customer"] - largest["state_bytes_per_customer"],
+        "model_rss_bytes": largest["model_rss_bytes"],
+        "peak_rss_bytes": _peak_rss_bytes(),
+    }
     _log(f"profile at {cfg['profile_population']:,} customers, 1 thread ...")
     result["profile"] = profile(cfg["profile_population"])
     _log("memory bandwidth ...")
@@ -308,9 +375,13 @@ def run_bench(quick: bool = False, sizes=None, days: int | None = None, repeats:
     # traffic model: every state array read and written once a day, the network read once
     traffic = 2 * best["state_bytes_per_customer"] + (best["bytes_per_customer"] - best["state_bytes_per_customer"])
     ceiling = bw["bytes_per_s"] / traffic
-    result["bandwidth"] = bw | {"traffic_bytes_per_customer_day": traffic, "ceiling_rate": ceiling,
-                                "kernel_population": best["population"], "kernel_rate": best["rate"],
-                                "share_of_ceiling": best["rate"] / ceiling}
+    result["bandwidth"] = bw | {
+        "traffic_bytes_per_customer_day": traffic,
+        "ceiling_rate": ceiling,
+        "kernel_population": best["population"],
+        "kernel_rate": best["rate"],
+        "share_of_ceiling": best["rate"] / ceiling,
+    }
     _log("JIT compile, cold and warm, and a warm `cxsim run` (subprocesses) ...")
     result["compile"] = compile_times(1 if quick else 3)
     result["load_average_end"] = os.getloadavg()
@@ -326,46 +397,73 @@ def markdown(r: dict) -> str:
     """The benchmark's tables as markdown."""
     e, mem, bw, c = r["engines"], r["memory"], r["bandwidth"], r["compile"]
     mach = r["machine"]
-    lines = [f"`{r['command']}` on {mach['cpu']} ({mach['cores']} cores), Python {mach['python']}, "
-             f"numba {mach['numba']}; load average {r['load_average_start'][0]:.2f} at start, "
-             f"{r['load_average_end'][0]:.2f} at end.", "",
-             f"**Engines** at {e['population']:,} customers x {e['days']} days, {e['repeats']} alternating runs each "
-             "(customer-days per second of stepping):", "",
-             "| engine | median | min | max | per CPU-second (median) | set-up (median s) |",
-             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    lines = [
+        f"`{r['command']}` on {mach['cpu']} ({mach['cores']} cores), Python {mach['python']}, "
+        f"numba {mach['numba']}; load average {r['load_average_start'][0]:.2f} at start, "
+        f"{r['load_average_end'][0]:.2f} at end.",
+        "",
+        f"**Engines** at {e['population']:,} customers x {e['days']} days, {e['repeats']} alternating runs each "
+        "(customer-days per second of stepping):",
+        "",
+        "| engine | median | min | max | per CPU-second (median) | set-up (median s) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for name in ("numba", "agents"):
         x = e[name]
-        lines.append(f"| {name} | {x['median']:,.0f} | {x['min']:,.0f} | {x['max']:,.0f} | "
-                     f"{x['per_cpu_second']['median']:,.0f} | {x['setup_s']['median']:.2f} |")
-    lines += ["", f"Ratio numba / agents: **{e['ratio']:,.0f}x** (range {e['ratio_range'][0]:,.0f}-"
-                  f"{e['ratio_range'][1]:,.0f}x).", "",
-              "**Scaling** of the numba engine (fresh model per row; set-up not in the rate):", "",
-              "| customers | threads | days | set-up s | stepping s | customer-days/s | per CPU-second | CPU/wall "
-              "| 365 days s |", "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        lines.append(
+            f"| {name} | {x['median']:,.0f} | {x['min']:,.0f} | {x['max']:,.0f} | "
+            f"{x['per_cpu_second']['median']:,.0f} | {x['setup_s']['median']:.2f} |"
+        )
+    lines += [
+        "",
+        f"Ratio numba / agents: **{e['ratio']:,.0f}x** (range {e['ratio_range'][0]:,.0f}-{e['ratio_range'][1]:,.0f}x).",
+        "",
+        "**Scaling** of the numba engine (fresh model per row; set-up not in the rate):",
+        "",
+        "| customers | threads | days | set-up s | stepping s | customer-days/s | per CPU-second | CPU/wall "
+        "| 365 days s |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for x in r["scaling"]:
         projected = "" if x["days"] >= YEAR else " (projected)"
-        lines.append(f"| {x['population']:,} | {x['threads']} | {x['days']} | {x['setup_s']:.2f} | {x['step_s']:.2f} "
-                     f"| {_m(x['rate'])} | {_m(x['population'] * x['days'] / x['cpu_s'])} | "
-                     f"{x['cpu_s'] / x['step_s']:.2f} | {x['year_s']:.1f}{projected} |")
-    lines += ["", f"**Memory** at {mem['population']:,} customers: {mem['bytes_per_customer']:.1f} B per customer "
-                  f"({mem['state_bytes_per_customer']:.1f} state + {mem['network_bytes_per_customer']:.1f} network); "
-                  f"the model added {mem['model_rss_bytes'] / 1e9:.2f} GB RSS; the process's peak RSS was "
-                  f"{mem['peak_rss_bytes'] / 1e9:.2f} GB.", "",
-              f"**Memory bandwidth**: a {bw['megabytes']} MB stream copy on {bw['threads']} threads moves "
-              f"{bw['bytes_per_s'] / 1e9:.1f} GB/s. At {bw['traffic_bytes_per_customer_day']:.0f} B of traffic per "
-              f"customer-day (state read and written, network read) that is a ceiling of {_m(bw['ceiling_rate'])} "
-              f"customer-days/s; the kernel reached {_m(bw['kernel_rate'])} at {bw['kernel_population']:,} customers, "
-              f"{100 * bw['share_of_ceiling']:.0f}% of it.", "",
-              "**JIT compiling** (fresh processes, base scenario at 2,000 customers, one day):", "",
-              "| cache | import s | first model + day s | process wall s |", "| --- | ---: | ---: | ---: |",
-              f"| cold (empty) | {c['cold']['import_s']:.2f} | {c['cold']['first_model_s']:.2f} | {c['cold']['wall_s']:.2f} |",
-              f"| warm (hit) | {c['warm']['import_s']:.2f} | {c['warm']['first_model_s']:.2f} | {c['warm']['wall_s']:.2f} |",
-              "", f"Compiling costs {c['compile_s']:.1f} s once. `{c['run_command']}` with a warm cache: "
-                  f"{c['run_warm_s']['median']:.2f} s wall (median of {len(c['run_warm_s']['values'])}); "
-                  f"`{c['cold_run_command']}` with an empty cache: {c['cold_run_s']:.1f} s wall.", "",
-              *compile_table(c["cold"]["functions_s"]),
-              *profile_table(r["profile"]),
-              "**Targets**:", "", "| target | threshold | measured | met |", "| --- | ---: | ---: | --- |"]
+        lines.append(
+            f"| {x['population']:,} | {x['threads']} | {x['days']} | {x['setup_s']:.2f} | {x['step_s']:.2f} "
+            f"| {_m(x['rate'])} | {_m(x['population'] * x['days'] / x['cpu_s'])} | "
+            f"{x['cpu_s'] / x['step_s']:.2f} | {x['year_s']:.1f}{projected} |"
+        )
+    lines += [
+        "",
+        f"**Memory** at {mem['population']:,} customers: {mem['bytes_per_customer']:.1f} B per customer "
+        f"({mem['state_bytes_per_customer']:.1f} state + {mem['network_bytes_per_customer']:.1f} network); "
+        f"the model added {mem['model_rss_bytes'] / 1e9:.2f} GB RSS; the process's peak RSS was "
+        f"{mem['peak_rss_bytes'] / 1e9:.2f} GB.",
+        "",
+        f"**Memory bandwidth**: a {bw['megabytes']} MB stream copy on {bw['threads']} threads moves "
+        f"{bw['bytes_per_s'] / 1e9:.1f} GB/s. At {bw['traffic_bytes_per_customer_day']:.0f} B of traffic per "
+        f"customer-day (state read and written, network read) that is a ceiling of {_m(bw['ceiling_rate'])} "
+        f"customer-days/s; the kernel reached {_m(bw['kernel_rate'])} at {bw['kernel_population']:,} customers, "
+        f"{100 * bw['share_of_ceiling']:.0f}% of it.",
+        "",
+        "**JIT compiling** (fresh processes, base scenario at 2,000 customers, one day):",
+        "",
+        "| cache | import s | first model + day s | process wall s |",
+        "| --- | ---: | ---: | ---: |",
+        *(
+            f"| {label} | {c[cache]['import_s']:.2f} | {c[cache]['first_model_s']:.2f} | {c[cache]['wall_s']:.2f} |"
+            for cache, label in (("cold", "cold (empty)"), ("warm", "warm (hit)"))
+        ),
+        "",
+        f"Compiling costs {c['compile_s']:.1f} s once. `{c['run_command']}` with a warm cache: "
+        f"{c['run_warm_s']['median']:.2f} s wall (median of {len(c['run_warm_s']['values'])}); "
+        f"`{c['cold_run_command']}` with an empty cache: {c['cold_run_s']:.1f} s wall.",
+        "",
+        *compile_table(c["cold"]["functions_s"]),
+        *profile_table(r["profile"]),
+        "**Targets**:",
+        "",
+        "| target | threshold | measured | met |",
+        "| --- | ---: | ---: | --- |",
+    ]
     for t in r["targets"].values():
         value = "not measured" if t["value"] is None else f"{t['value']:,.2f}"
         met = "-" if t["met"] is None else ("yes" if t["met"] else "**no**")
@@ -377,22 +475,35 @@ def compile_table(seconds: dict[str, float], top: int = 8) -> list[str]:
     """Where the cold compile goes: the costliest functions, exclusive of what they compile on the way."""
     ranked = sorted(seconds.items(), key=lambda kv: -kv[1])
     rest = sum(s for _, s in ranked[top:])
-    lines = ["**Cold compile by function** (numba's compile events, seconds exclusive of nested compiles):", "",
-             "| function | s |", "| --- | ---: |"]
+    lines = [
+        "**Cold compile by function** (numba's compile events, seconds exclusive of nested compiles):",
+        "",
+        "| function | s |",
+        "| --- | ---: |",
+    ]
     lines += [f"| `{name}` | {s:.2f} |" for name, s in ranked[:top]]
     return lines + [f"| {len(ranked) - top} others | {rest:.2f} |", f"| total | {sum(seconds.values()):.2f} |", ""]
 
 
 def profile_table(p: dict) -> list[str]:
-    lines = [f"**Profile**: CPU per customer-day at {p['population']:,} customers, {p['threads']} thread, "
-             f"{p['days']} days, ns (tallies timed alone, so reading the state again):", "",
-             "| population | active share | whole step | kernel | transition | tallies | WOM delivery |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = [
+        f"**Profile**: CPU per customer-day at {p['population']:,} customers, {p['threads']} thread, "
+        f"{p['days']} days, ns (tallies timed alone, so reading the state again):",
+        "",
+        "| population | active share | whole step | kernel | transition | tallies | WOM delivery |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for label, x in p["by_population"].items():
-        lines.append(f"| {label} | {x['active_share']:.2f} | {x['step_ns']:.1f} | {x['kernel_ns']:.1f} | "
-                     f"{x['transition_ns']:.1f} | {x['tally_ns']:.1f} | {x['wom_delivery_ns']:.1f} |")
-    return lines + ["", f"The rest of a day (departments, owner, Erlang-A queue, totals) costs "
-                        f"{p['rest_ms_per_day']:.2f} ms of CPU whatever the population.", ""]
+        lines.append(
+            f"| {label} | {x['active_share']:.2f} | {x['step_ns']:.1f} | {x['kernel_ns']:.1f} | "
+            f"{x['transition_ns']:.1f} | {x['tally_ns']:.1f} | {x['wom_delivery_ns']:.1f} |"
+        )
+    return lines + [
+        "",
+        f"The rest of a day (departments, owner, Erlang-A queue, totals) costs "
+        f"{p['rest_ms_per_day']:.2f} ms of CPU whatever the population.",
+        "",
+    ]
 
 
 def plot(r: dict, path):
@@ -407,8 +518,13 @@ def plot(r: dict, path):
     ax.plot([e["population"]], [e["agents"]["median"] / 1e6], "s", color="black", label="agents (Mesa)")
     ax.axhline(r["bandwidth"]["ceiling_rate"] / 1e6, color="grey", ls="--", label="memory-bandwidth ceiling")
     ax.axhline(10**6 * YEAR / 10.0 / 1e6, color="green", ls=":", label="target: 10^6 x 365 days in 10 s")
-    ax.set(xscale="log", yscale="log", xlabel="customers", ylabel="M customer-days per second",
-           title="cxsim engine throughput")
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="customers",
+        ylabel="M customer-days per second",
+        title="cxsim engine throughput",
+    )
     ax.legend(fontsize=8)
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -417,9 +533,11 @@ def plot(r: dict, path):
 def write(r: dict, out_dir) -> list[Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    return [atomic_write(out / "bench.json", lambda p: Path(p).write_text(json.dumps(r, indent=1))),
-            atomic_write(out / "bench.md", lambda p: Path(p).write_text(markdown(r))),
-            atomic_write(out / "scaling.png", lambda p: plot(r, p))]
+    return [
+        atomic_write(out / "bench.json", lambda p: Path(p).write_text(json.dumps(r, indent=1))),
+        atomic_write(out / "bench.md", lambda p: Path(p).write_text(markdown(r))),
+        atomic_write(out / "scaling.png", lambda p: plot(r, p)),
+    ]
 
 
 def parse_sizes(text: str) -> tuple[int, ...]:

@@ -12,21 +12,30 @@ from cxsim.scenario import ScenarioError, load_scenario
 
 def _scenario_options(p: argparse.ArgumentParser, many: bool = False):
     if many:
-        p.add_argument("scenarios", nargs="+", metavar="scenario",
-                       help="scenario files (TOML) or bundled names; the first is the baseline")
+        p.add_argument(
+            "scenarios",
+            nargs="+",
+            metavar="scenario",
+            help="scenario files (TOML) or bundled names; the first is the baseline",
+        )
     else:
         p.add_argument("scenario", help="scenario file (TOML) or the name of a bundled scenario, e.g. base")
     _options(p)
 
 
 def _options(p: argparse.ArgumentParser):
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a scenario key, e.g. departments.billing.budget=2e6 (repeatable)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a scenario key, e.g. departments.billing.budget=2e6 (repeatable)",
+    )
     p.add_argument("--replicates", type=int, help="replicates (seeds seed, seed+1, ...)")
     p.add_argument("--seed", type=int, help="seed of the first replicate")
     p.add_argument("--days", type=int, help="days to simulate")
-    p.add_argument("--population", type=int,
-                   help="market size; initial customers and budgets scale in proportion")
+    p.add_argument("--population", type=int, help="market size; initial customers and budgets scale in proportion")
     p.add_argument("--engine", choices=["numba", "agents"], help="numba (fast) or agents (Mesa agents)")
 
 
@@ -35,8 +44,9 @@ def _load(args, path=None, extra=()):
 
 
 def _load_options(args) -> dict:
-    return dict(population=args.population, days=args.days, seed=args.seed, replicates=args.replicates,
-                engine=args.engine)
+    return dict(
+        population=args.population, days=args.days, seed=args.seed, replicates=args.replicates, engine=args.engine
+    )
 
 
 def _check_output_options(args):
@@ -54,8 +64,9 @@ def _varied(args) -> list:
     key, sep, values = args.vary.partition("=")
     options = [v.strip() for v in values.split(",")]
     if not sep or not key.strip() or not all(options):
-        raise ScenarioError(f"--vary {args.vary}: expected KEY=VALUE1,VALUE2,... "
-                            "(e.g. ownership.model=cmo_led,cco_led)")
+        raise ScenarioError(
+            f"--vary {args.vary}: expected KEY=VALUE1,VALUE2,... (e.g. ownership.model=cmo_led,cco_led)"
+        )
     key, scenarios = key.strip(), []
     for path in args.scenarios:
         for value in options:
@@ -74,8 +85,10 @@ def _wrote(paths):
 
 def cmd_check(args) -> int:
     s = _load(args)
-    print(f"{args.scenario}: ok ({s.name}: {s.market.population} people in the market, {s.days} days, "
-          f"{s.replicates} replicates, ownership {s.ownership.model})")
+    print(
+        f"{args.scenario}: ok ({s.name}: {s.market.population} people in the market, {s.days} days, "
+        f"{s.replicates} replicates, ownership {s.ownership.model})"
+    )
     return 0
 
 
@@ -88,13 +101,18 @@ def cmd_run(args) -> int:
     if args.json:
         print(json.dumps(results.to_dict(), indent=1, allow_nan=False))
     else:
-        print(f"{s.name}: {s.market.population} people in the market, {s.days} days, "
-              f"{len(results.runs)} replicates, engine {results.engine}, ownership {s.ownership.model}\n")
+        print(
+            f"{s.name}: {s.market.population} people in the market, {s.days} days, "
+            f"{len(results.runs)} replicates, engine {results.engine}, ownership {s.ownership.model}\n"
+        )
         print(results.table())
         dept = results.departments.groupby("department", sort=False).mean(numeric_only=True)
         print("\nper department (mean over replicates)")
-        print(dept[["budget", "failures", "complaints_caused", "churn_attributed"]].to_string(
-            float_format=lambda x: f"{x:,.0f}"))
+        print(
+            dept[["budget", "failures", "complaints_caused", "churn_attributed"]].to_string(
+                float_format=lambda x: f"{x:,.0f}"
+            )
+        )
     if args.out:
         _wrote(results.write(args.out))
     return 0
@@ -111,8 +129,10 @@ def cmd_compare(args) -> int:
         print(json.dumps(comparison.to_dict(), indent=1, allow_nan=False))
     else:
         b = scenarios[0]
-        print(f"{len(scenarios)} scenarios, {b.market.population} people in the market, {b.days} days, "
-              f"{len(comparison.baseline.runs)} paired replicates (seeds from {b.seed}), baseline {b.name}")
+        print(
+            f"{len(scenarios)} scenarios, {b.market.population} people in the market, {b.days} days, "
+            f"{len(comparison.baseline.runs)} paired replicates (seeds from {b.seed}), baseline {b.name}"
+        )
         for kpi in args.kpis or KPIS:
             print(f"\n{kpi}: {KPIS[kpi]}")
             print(report.text_table(report.COLUMNS, report.kpi_rows(comparison, kpi)))
@@ -132,13 +152,16 @@ def cmd_lesson(args) -> int:
         return 0
     _check_output_options(args)
     path = lessons.locate(args.lesson)
-    comparison, outcomes = lessons.run(path, threads=args.threads, progress=None, overrides=args.overrides,
-                                       **_load_options(args))
+    comparison, outcomes = lessons.run(
+        path, threads=args.threads, progress=None, overrides=args.overrides, **_load_options(args)
+    )
     lesson = comparison.results[1].scenario
     print(f"{lesson.name}: {lesson.description}\n")
     print(f"against {comparison.baseline.scenario.name}: {comparison.baseline.scenario.description}\n")
-    rows = [[o.kpi, o.expected, report.signed(o.diff), report.interval_text(*o.ci95),
-             "shown" if o.shown else "not shown"] for o in outcomes]
+    rows = [
+        [o.kpi, o.expected, report.signed(o.diff), report.interval_text(*o.ci95), "shown" if o.shown else "not shown"]
+        for o in outcomes
+    ]
     print(report.text_table(["kpi", "claim", "paired diff", "95% CI", "outcome"], rows))
     if args.out:
         _wrote(report.write(comparison, args.out, command="cxsim " + " ".join(args.argv)))
@@ -182,26 +205,36 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="directory for Parquet tables (runs, days, departments) and a PNG")
     run.add_argument("--json", action="store_true", help="print the result as one JSON object")
     run.set_defaults(func=cmd_run)
-    cmp = sub.add_parser("compare", help="run scenarios with common random numbers and compare them "
-                                         "against the first (paired differences, 95%% intervals, a report)")
+    cmp = sub.add_parser(
+        "compare",
+        help="run scenarios with common random numbers and compare them "
+        "against the first (paired differences, 95%% intervals, a report)",
+    )
     _scenario_options(cmp, many=True)
-    cmp.add_argument("--vary", metavar="KEY=V1,V2,...",
-                     help="compare each scenario once per value of one key, e.g. ownership.model=cmo_led,cco_led")
+    cmp.add_argument(
+        "--vary",
+        metavar="KEY=V1,V2,...",
+        help="compare each scenario once per value of one key, e.g. ownership.model=cmo_led,cco_led",
+    )
     cmp.add_argument("--kpis", type=_kpi_list, metavar="K1,K2", help="KPIs to print (default: all)")
     cmp.add_argument("--threads", type=int, help="numba threads")
     cmp.add_argument("--out", help="directory for the report (markdown, HTML, PNG figures, Parquet, JSON)")
     cmp.add_argument("--json", action="store_true", help="print the comparison as one JSON object")
     cmp.set_defaults(func=cmd_compare)
-    lesson = sub.add_parser("lesson", help="list the lessons, or run one against its control and show "
-                                           "whether each effect it claims appears")
+    lesson = sub.add_parser(
+        "lesson", help="list the lessons, or run one against its control and show whether each effect it claims appears"
+    )
     lesson.add_argument("lesson", nargs="?", help="a lesson's name (see `cxsim lesson`) or a lesson file")
     _options(lesson)
     lesson.add_argument("--threads", type=int, help="numba threads")
     lesson.add_argument("--out", help="directory for the comparison report")
     lesson.set_defaults(func=cmd_lesson)
     bench = sub.add_parser("bench", help="benchmark the engines: throughput, scaling, memory, compile time")
-    bench.add_argument("--quick", action="store_true",
-                       help="a small smoke run (about a minute, mostly the cold compile; not the real figures)")
+    bench.add_argument(
+        "--quick",
+        action="store_true",
+        help="a small smoke run (about a minute, mostly the cold compile; not the real figures)",
+    )
     bench.add_argument("--sizes", help="populations for the scaling table, e.g. 1e3,1e4,1e5")
     bench.add_argument("--days", type=int, help="days stepped per scaling run (sizes up to 10^6)")
     bench.add_argument("--repeats", type=int, help="alternating runs of each engine")
@@ -211,8 +244,11 @@ def parser() -> argparse.ArgumentParser:
     _scenario_options(check)
     check.set_defaults(func=cmd_check)
     from cxsim import sensitivity, sweep
-    for module, what in ((sweep, "run a sweep file's design on Dask; results stream to a Parquet store"),
-                         (sensitivity, "run a Sobol or Morris sweep; sensitivity indices per KPI, table and plot")):
+
+    for module, what in (
+        (sweep, "run a sweep file's design on Dask; results stream to a Parquet store"),
+        (sensitivity, "run a Sobol or Morris sweep; sensitivity indices per KPI, table and plot"),
+    ):
         command = sub.add_parser(module.__name__.split(".")[-1], help=what)
         module.add_arguments(command)
         command.set_defaults(func=module.main)
@@ -242,8 +278,7 @@ def main(argv=None) -> int:
     except Exception as e:  # an internal error: say so plainly; CXSIM_DEBUG=1 shows the traceback
         if os.environ.get("CXSIM_DEBUG"):
             raise
-        print(f"cxsim: internal error: {type(e).__name__}: {e} (set CXSIM_DEBUG=1 for the traceback)",
-              file=sys.stderr)
+        print(f"cxsim: internal error: {type(e).__name__}: {e} (set CXSIM_DEBUG=1 for the traceback)", file=sys.stderr)
         return 1
 
 

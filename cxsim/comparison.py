@@ -45,8 +45,12 @@ class Comparison:
                 summary = interval(values.tolist())
                 if r is not self.baseline:
                     diff = interval((values - base).tolist())
-                    summary |= {"diff": diff["mean"], "diff_ci95": diff["ci95"], "verdict": verdict(diff["ci95"]),
-                                "diff_ci95_unpaired": unpaired_interval(base, values)}
+                    summary |= {
+                        "diff": diff["mean"],
+                        "diff_ci95": diff["ci95"],
+                        "verdict": verdict(diff["ci95"]),
+                        "diff_ci95_unpaired": unpaired_interval(base, values),
+                    }
                 row[r.scenario.name] = summary
             out[k] = row
         return out
@@ -57,9 +61,19 @@ class Comparison:
         for k, row in self.kpis.items():
             for name, s in row.items():
                 lo, hi = s.get("diff_ci95", (None, None))
-                rows.append({"kpi": k, "scenario": name, "mean": s["mean"], "ci95_low": s["ci95"][0],
-                             "ci95_high": s["ci95"][1], "diff": s.get("diff"), "diff_low": lo, "diff_high": hi,
-                             "verdict": s.get("verdict", "baseline")})
+                rows.append(
+                    {
+                        "kpi": k,
+                        "scenario": name,
+                        "mean": s["mean"],
+                        "ci95_low": s["ci95"][0],
+                        "ci95_high": s["ci95"][1],
+                        "diff": s.get("diff"),
+                        "diff_low": lo,
+                        "diff_high": hi,
+                        "verdict": s.get("verdict", "baseline"),
+                    }
+                )
         return pd.DataFrame(rows)
 
     def departments(self) -> pd.DataFrame:
@@ -74,14 +88,23 @@ class Comparison:
     def parameter_differences(self) -> dict[str, dict[str, tuple]]:
         """Scenario -> dotted key -> (baseline value, scenario value), for every key that differs."""
         labels = ("name", "description", "lesson")
-        return {r.scenario.name: {k: v for k, v in diff_parameters(self.baseline.scenario, r.scenario).items()
-                                  if k.split(".")[0] not in labels} for r in self.results[1:]}
+        return {
+            r.scenario.name: {
+                k: v
+                for k, v in diff_parameters(self.baseline.scenario, r.scenario).items()
+                if k.split(".")[0] not in labels
+            }
+            for r in self.results[1:]
+        }
 
     def to_dict(self) -> dict:
         """The JSON of `cxsim compare --json`."""
         b = self.baseline.scenario
-        dept = self.departments().groupby(["scenario", "department"], sort=False)[
-            ["budget", "failures", "churn_attributed"]].mean()
+        dept = (
+            self.departments()
+            .groupby(["scenario", "department"], sort=False)[["budget", "failures", "churn_attributed"]]
+            .mean()
+        )
         return {
             "baseline": b.name,
             "scenarios": self.labels,
@@ -91,25 +114,36 @@ class Comparison:
             "population": b.market.population,
             "replicates": int(len(self.baseline.runs)),
             "kpis": self.kpis,
-            "departments": {name: {d: {k: float(v) for k, v in dept.loc[(name, d)].items()}
-                                   for d in dept.loc[name].index} for name in self.labels},
-            "parameter_differences": {name: {k: list(v) for k, v in d.items()}
-                                      for name, d in self.parameter_differences().items()},
+            "departments": {
+                name: {d: {k: float(v) for k, v in dept.loc[(name, d)].items()} for d in dept.loc[name].index}
+                for name in self.labels
+            },
+            "parameter_differences": {
+                name: {k: list(v) for k, v in d.items()} for name, d in self.parameter_differences().items()
+            },
         }
 
 
-def compare(scenarios: list[Scenario], replicates: int | None = None, engine: str | None = None,
-            threads: int | None = None, progress: bool | None = None) -> Comparison:
+def compare(
+    scenarios: list[Scenario],
+    replicates: int | None = None,
+    engine: str | None = None,
+    threads: int | None = None,
+    progress: bool | None = None,
+) -> Comparison:
     """Run every scenario with the first one's seed and replicates (common random numbers)."""
     if not scenarios:
         raise ScenarioError("compare: expected at least one scenario")
     names = [s.name for s in scenarios]
     doubles = sorted({n for n in names if names.count(n) > 1})
     if doubles:
-        raise ScenarioError(f"compare: scenario names must differ (they label the results), repeated: "
-                            f"{', '.join(doubles)}; set `name` in the files or use --vary")
+        raise ScenarioError(
+            f"compare: scenario names must differ (they label the results), repeated: "
+            f"{', '.join(doubles)}; set `name` in the files or use --vary"
+        )
     first = scenarios[0]
     replicates = replicates or first.replicates
     common = {"seed": first.seed, "replicates": replicates}
-    return Comparison([run(s.model_copy(update=common), engine=engine, threads=threads, progress=progress)
-                       for s in scenarios])
+    return Comparison(
+        [run(s.model_copy(update=common), engine=engine, threads=threads, progress=progress) for s in scenarios]
+    )

@@ -15,8 +15,10 @@ from cxsim import customers, kernel
 
 # functions that each engine compiles and that are compiled last in a first run: if these are in the cache,
 # everything before them is too
-ENTRY_POINTS = {"numba": (customers._init_traits, kernel.step_population, kernel.totals),
-                "agents": (customers._init_traits, kernel.tally, kernel.totals)}
+ENTRY_POINTS = {
+    "numba": (customers._init_traits, kernel.step_population, kernel.totals),
+    "agents": (customers._init_traits, kernel.tally, kernel.totals),
+}
 TYPICAL_SECONDS = "10-15 s on 2 cores"  # a cold compile, measured by `cxsim bench` (docs/PERFORMANCE.md)
 
 
@@ -36,8 +38,10 @@ def compile_once(engine: str, say=lambda text: print(text, file=sys.stderr, flus
     from cxsim.model import CXModel
     from cxsim.scenario import load_scenario
 
-    say(f"cxsim: compiling the simulator for this machine, once (about {TYPICAL_SECONDS}; "
-        "later runs load it from numba's cache) ...")
+    say(
+        f"cxsim: compiling the simulator for this machine, once (about {TYPICAL_SECONDS}; "
+        "later runs load it from numba's cache) ..."
+    )
     start = time.perf_counter()
     CXModel(load_scenario(None, ["market.warm_up_days=1"], population=200, days=2, engine=engine)).run()
     seconds = time.perf_counter() - start

@@ -65,9 +65,17 @@ def make_population(scenario, seed: int) -> Population:
     n = scenario.market.population
     pop = Population(*(np.zeros(n, dtype) for dtype in FIELDS.values()))
     c = scenario.customers
-    _init_traits(pop, rng.stream_key(seed, rng.POPULATION), scenario.market.initial_customers,
-                 scenario.market.promise, c.tolerance, c.complaint_propensity, c.wom_propensity,
-                 scenario.market.value_dispersion, 365)
+    _init_traits(
+        pop,
+        rng.stream_key(seed, rng.POPULATION),
+        scenario.market.initial_customers,
+        scenario.market.promise,
+        c.tolerance,
+        c.complaint_propensity,
+        c.wom_propensity,
+        scenario.market.value_dispersion,
+        365,
+    )
     return pop
 
 

@@ -65,8 +65,8 @@ class Department(mesa.Agent):
         self.effective_budget += (self.budget - self.effective_budget) / self.config.lag_days
         r = max(self.ratio, 1e-6)
         c = self.config
-        quality = min(1.0, c.quality * r ** c.quality_elasticity)
-        failure = min(0.95, c.failure_rate * r ** -c.failure_elasticity)
+        quality = min(1.0, c.quality * r**c.quality_elasticity)
+        failure = min(0.95, c.failure_rate * r**-c.failure_elasticity)
         overload = max(0.0, 1.0 - self.capacity * r / self.load) if self.load > 0 else 0.0
         failure = max(failure + (1.0 - failure) * overload, self.outage)
         row = self.model.D[self.index]
@@ -81,8 +81,9 @@ class ServiceDepartment(Department):
         cc = self.model.config.contact_centre
         hours = cc.hours_per_day
         agents = max(1, round(self.capacity * self.ratio / (cc.contacts_per_agent_hour * hours)))
-        self.wait_hours, self.abandonment = erlang_a(self.load / hours, cc.contacts_per_agent_hour, agents,
-                                                     cc.patience_minutes / 60.0)
+        self.wait_hours, self.abandonment = erlang_a(
+            self.load / hours, cc.contacts_per_agent_hour, agents, cc.patience_minutes / 60.0
+        )
         tolerance = cc.wait_tolerance_minutes / 60.0
         # what the wait is worth to a customer: a loss for every tolerated wait beyond the tolerated one
         self.wait_value = -self.model.config.customers.wait_loss * max(0.0, self.wait_hours - tolerance) / tolerance
@@ -94,14 +95,21 @@ def reference_loads(scenario) -> dict[str, float]:
     n0, net = m.initial_customers, c.network
     prospects = m.population - n0
     # purchase attempts: advertising plus word of mouth from the initial customers' share of each prospect's links
-    wom_per_prospect = (net.degree * n0 / max(1, m.population) * c.wom_propensity * (1.0 - c.broadcast_share)
-                        * m.wom_adoption)
+    wom_per_prospect = (
+        net.degree * n0 / max(1, m.population) * c.wom_propensity * (1.0 - c.broadcast_share) * m.wom_adoption
+    )
     purchases = prospects * (m.advertising_rate + wom_per_prospect)
     voice = c.complaint_propensity * (0.5 + m.switching_cost) * 2.0
-    rates = {"product": j.usage_per_day, "digital": j.digital_per_day, "fulfilment": j.orders_per_day,
-             "marketing": j.marketing_contacts_per_day, "billing": 1.0 / j.billing_cycle_days}
-    complaints = n0 * sum(r * getattr(d, k).failure_rate * min(1.0, voice * getattr(d, k).severity)
-                          for k, r in rates.items())
+    rates = {
+        "product": j.usage_per_day,
+        "digital": j.digital_per_day,
+        "fulfilment": j.orders_per_day,
+        "marketing": j.marketing_contacts_per_day,
+        "billing": 1.0 / j.billing_cycle_days,
+    }
+    complaints = n0 * sum(
+        r * getattr(d, k).failure_rate * min(1.0, voice * getattr(d, k).severity) for k, r in rates.items()
+    )
     resolve = max(0.05, 1.0 - d.service.failure_rate)  # not the handoff: capacity must not depend on governance
     loads = {k: n0 * r for k, r in rates.items()}
     loads["sales"] = purchases * (1.0 - j.digital_purchase_share)

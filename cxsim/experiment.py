@@ -9,9 +9,9 @@ import pandas as pd
 from tqdm import tqdm
 
 from cxsim import metrics
+from cxsim.compiler import compile_once
 from cxsim.files import atomic_write
 from cxsim.kpis import KPIS, number
-from cxsim.compiler import compile_once
 from cxsim.model import CXModel
 from cxsim.schema import Scenario
 from cxsim.stats import interval
@@ -62,12 +62,15 @@ class Results:
 
     def table(self) -> "KPITable":
         """KPI, mean and 95% interval: float columns, printed readably."""
-        rows = [{"kpi": k, "mean": s["mean"], "ci95_low": s["ci95"][0], "ci95_high": s["ci95"][1]}
-                for k, s in self.kpis().items()]
+        rows = [
+            {"kpi": k, "mean": s["mean"], "ci95_low": s["ci95"][0], "ci95_high": s["ci95"][1]}
+            for k, s in self.kpis().items()
+        ]
         return KPITable(pd.DataFrame(rows).set_index("kpi").astype(float))
 
     def plot(self, path=None):
         from cxsim.plots import trajectories
+
         return trajectories(self.days, title=self.scenario.name, path=path)
 
     def write(self, out_dir) -> list[Path]:
@@ -81,8 +84,13 @@ class Results:
         return written
 
 
-def run(scenario: Scenario, replicates: int | None = None, engine: str | None = None, threads: int | None = None,
-        progress: bool | None = None) -> Results:
+def run(
+    scenario: Scenario,
+    replicates: int | None = None,
+    engine: str | None = None,
+    threads: int | None = None,
+    progress: bool | None = None,
+) -> Results:
     """Run `replicates` replicates (seed, seed+1, ...) of a scenario and collect tidy results."""
     engine = engine or scenario.engine
     replicates = replicates or scenario.replicates
@@ -91,8 +99,14 @@ def run(scenario: Scenario, replicates: int | None = None, engine: str | None = 
     if progress is None:
         progress = sys.stderr.isatty()
     compile_once(engine)  # a cold numba cache: say so, rather than pause in silence
-    bar = tqdm(total=replicates * scenario.days, disable=not progress, unit="day", desc=scenario.name,
-               file=sys.stderr, mininterval=0.5)
+    bar = tqdm(
+        total=replicates * scenario.days,
+        disable=not progress,
+        unit="day",
+        desc=scenario.name,
+        file=sys.stderr,
+        mininterval=0.5,
+    )
     runs, days, depts = [], [], []
     for r in range(replicates):
         seed = scenario.seed + r
@@ -105,5 +119,6 @@ def run(scenario: Scenario, replicates: int | None = None, engine: str | None = 
         days.append(metrics.daily_table(model).assign(**ids))
         depts.append(metrics.department_table(model).assign(**ids))
     bar.close()
-    return Results(scenario, engine, pd.DataFrame(runs), pd.concat(days, ignore_index=True),
-                   pd.concat(depts, ignore_index=True))
+    return Results(
+        scenario, engine, pd.DataFrame(runs), pd.concat(days, ignore_index=True), pd.concat(depts, ignore_index=True)
+    )

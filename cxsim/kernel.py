@@ -28,8 +28,21 @@ import numpy as np
 from numba import njit, prange
 from numba.cpython.unsafe.numbers import trailing_zeros
 
-from cxsim.domain import (ACTIVE, BILLING, CHURNED, DEPARTMENTS, DIGITAL, FULFILMENT, MARKETING, N_DEPT, NO_DEPT,
-                          PRODUCT, PROSPECT, SALES, SERVICE)
+from cxsim.domain import (
+    ACTIVE,
+    BILLING,
+    CHURNED,
+    DEPARTMENTS,
+    DIGITAL,
+    FULFILMENT,
+    MARKETING,
+    N_DEPT,
+    NO_DEPT,
+    PRODUCT,
+    PROSPECT,
+    SALES,
+    SERVICE,
+)
 from cxsim.rng import seat, uniform, uniform2
 
 CHUNK = 4096  # customers per chunk: partial sums per chunk make totals independent of the thread count
@@ -145,32 +158,112 @@ def expand(blocks: tuple) -> tuple[str, ...]:
 COL, N_DCOLS = layout("DepartmentColumn", ("quality", "failure", "severity", "gain_weight", "loss_weight"))
 
 # --- what happened to a customer today: bits of Population.events
-EVENT_BLOCKS = (("met", N_DEPT), ("failed", N_DEPT), "acquired", "churned", "new_complaint", "contact",
-                "repeat_contact", "abandoned", "gave_up", "resolved", "handoff_lost", "lost_sale", "wom_positive",
-                "wom_negative", "broadcast", "surveyed", "billed")
+EVENT_BLOCKS = (
+    ("met", N_DEPT),
+    ("failed", N_DEPT),
+    "acquired",
+    "churned",
+    "new_complaint",
+    "contact",
+    "repeat_contact",
+    "abandoned",
+    "gave_up",
+    "resolved",
+    "handoff_lost",
+    "lost_sale",
+    "wom_positive",
+    "wom_negative",
+    "broadcast",
+    "surveyed",
+    "billed",
+)
 EVENT, N_EVENTS = layout("Event", EVENT_BLOCKS)
 
 # --- per-day tallies (columns of the partial sums and of the model's history)
-TALLY_BLOCKS = ("prospects", "active", "churned", "acquisitions", "churn", "silent_churn", "complaints", "contacts",
-                "repeat_contacts", "abandoned", "gave_up", "resolved", "handoff_lost", "lost_sales", "wom_positive",
-                "wom_negative", "broadcast_positive", "broadcast_negative", "surveyed", "survey_promoters",
-                "survey_detractors", "survey_satisfied", "satisfied", "promoters", "detractors", "billed_value",
-                "attitude", "expectation", "retained", "unhappy", "unhappy_complained", ("encounters", N_DEPT),
-                ("failures", N_DEPT), ("churn_by", N_DEPT + 1),  # + N_DEPT: churn with no failure to blame
-                ("complaints_by", N_DEPT))
+TALLY_BLOCKS = (
+    "prospects",
+    "active",
+    "churned",
+    "acquisitions",
+    "churn",
+    "silent_churn",
+    "complaints",
+    "contacts",
+    "repeat_contacts",
+    "abandoned",
+    "gave_up",
+    "resolved",
+    "handoff_lost",
+    "lost_sales",
+    "wom_positive",
+    "wom_negative",
+    "broadcast_positive",
+    "broadcast_negative",
+    "surveyed",
+    "survey_promoters",
+    "survey_detractors",
+    "survey_satisfied",
+    "satisfied",
+    "promoters",
+    "detractors",
+    "billed_value",
+    "attitude",
+    "expectation",
+    "retained",
+    "unhappy",
+    "unhappy_complained",
+    ("encounters", N_DEPT),
+    ("failures", N_DEPT),
+    ("churn_by", N_DEPT + 1),  # + N_DEPT: churn with no failure to blame
+    ("complaints_by", N_DEPT),
+)
 TALLY, N_TALLIES = layout("Tally", TALLY_BLOCKS)
 TALLY_NAMES = expand(TALLY_BLOCKS)
 
 # --- draw slots: slots 2w and 2w + 1 share one random word (rng.uniform2), so the draws every
 # active customer makes each day come in pairs: (support, usage), (digital, order), (marketing, talk),
 # (survey, broadcast); the rest are drawn only when needed
-(S_SUPPORT, S_USAGE, S_DIGITAL, S_ORDER, S_MARKETING, S_TALK, S_SURVEY, S_BROADCAST,
- S_PURCHASE_AWARE, S_PURCHASE_CHANNEL, S_CONTACT_FAIL, S_CONTACT_HANDOFF, S_SUPPORT_ABANDON, S_SUPPORT_FAIL,
- S_ORDER_FAIL, S_ORDER_HANDOFF, S_BILLING_FAIL, S_RENEW, S_PURCHASE_FAIL, S_CONTACT_ABANDON, S_USAGE_FAIL,
- S_DIGITAL_FAIL, S_MARKETING_FAIL, S_VOICE) = range(24)
+(
+    S_SUPPORT,
+    S_USAGE,
+    S_DIGITAL,
+    S_ORDER,
+    S_MARKETING,
+    S_TALK,
+    S_SURVEY,
+    S_BROADCAST,
+    S_PURCHASE_AWARE,
+    S_PURCHASE_CHANNEL,
+    S_CONTACT_FAIL,
+    S_CONTACT_HANDOFF,
+    S_SUPPORT_ABANDON,
+    S_SUPPORT_FAIL,
+    S_ORDER_FAIL,
+    S_ORDER_HANDOFF,
+    S_BILLING_FAIL,
+    S_RENEW,
+    S_PURCHASE_FAIL,
+    S_CONTACT_ABANDON,
+    S_USAGE_FAIL,
+    S_DIGITAL_FAIL,
+    S_MARKETING_FAIL,
+    S_VOICE,
+) = range(24)
 # the first slot of every pair drawn with uniform2 is even
-assert all(slot % 2 == 0 for slot in (S_SUPPORT, S_DIGITAL, S_MARKETING, S_SURVEY, S_PURCHASE_AWARE, S_CONTACT_FAIL,
-                                      S_SUPPORT_ABANDON, S_ORDER_FAIL, S_BILLING_FAIL))
+assert all(
+    slot % 2 == 0
+    for slot in (
+        S_SUPPORT,
+        S_DIGITAL,
+        S_MARKETING,
+        S_SURVEY,
+        S_PURCHASE_AWARE,
+        S_CONTACT_FAIL,
+        S_SUPPORT_ABANDON,
+        S_ORDER_FAIL,
+        S_BILLING_FAIL,
+    )
+)
 # voice draws use S_VOICE + department index, so S_VOICE must stay last
 
 
@@ -219,9 +312,19 @@ def rating(a, P):
 @njit(cache=True, _nrt=False)
 def with_events(m, bits):
     """The working state with more event bits set."""
-    return Mind(expectation=m.expectation, satisfaction=m.satisfaction, peak=m.peak, last=m.last,
-                incident=m.incident, blame=m.blame, blame_weight=m.blame_weight, complaint=m.complaint,
-                attempts=m.attempts, complained=m.complained, events=m.events | bits)
+    return Mind(
+        expectation=m.expectation,
+        satisfaction=m.satisfaction,
+        peak=m.peak,
+        last=m.last,
+        incident=m.incident,
+        blame=m.blame,
+        blame_weight=m.blame_weight,
+        complaint=m.complaint,
+        attempts=m.attempts,
+        complained=m.complained,
+        events=m.events | bits,
+    )
 
 
 @njit(cache=True, _nrt=False, inline="always")
@@ -246,9 +349,19 @@ def touch(s, k, u_fail, x_extra, m, traits, P, D):
         if complaint == NO_DEPT and uniform(s, S_VOICE + k) < traits.voice * 2.0 * D[k, COL.severity]:
             complaint, attempts, complained = k, 0, 1
             events |= 1 << EVENT.new_complaint
-    return Mind(expectation=m.expectation + P.expectation_learning * (x - m.expectation), satisfaction=cs,
-                peak=peak, last=v, incident=incident, blame=blame, blame_weight=blame_weight, complaint=complaint,
-                attempts=attempts, complained=complained, events=events)
+    return Mind(
+        expectation=m.expectation + P.expectation_learning * (x - m.expectation),
+        satisfaction=cs,
+        peak=peak,
+        last=v,
+        incident=incident,
+        blame=blame,
+        blame_weight=blame_weight,
+        complaint=complaint,
+        attempts=attempts,
+        complained=complained,
+        events=events,
+    )
 
 
 @njit(cache=True, _nrt=False, inline="always")
@@ -289,9 +402,19 @@ def follow_up(s, m, P, D, G):
         events |= 1 << EVENT.gave_up
         incident += 1.0
         complaint = NO_DEPT
-    return Mind(expectation=m.expectation, satisfaction=cs, peak=peak, last=last, incident=incident, blame=m.blame,
-                blame_weight=m.blame_weight, complaint=complaint, attempts=attempts, complained=m.complained,
-                events=events)
+    return Mind(
+        expectation=m.expectation,
+        satisfaction=cs,
+        peak=peak,
+        last=last,
+        incident=incident,
+        blame=m.blame,
+        blame_weight=m.blame_weight,
+        complaint=complaint,
+        attempts=attempts,
+        complained=m.complained,
+        events=events,
+    )
 
 
 @njit(cache=True, _nrt=False, inline="always")
@@ -301,9 +424,19 @@ def routine_contact(s, m, traits, P, D, G):
     u_abandon, u_fail = uniform2(s, S_SUPPORT_ABANDON)
     if u_abandon < G.abandon:
         cs, peak = remember(G.wait_value, m.satisfaction, m.peak, P)
-        return Mind(expectation=m.expectation, satisfaction=cs, peak=peak, last=G.wait_value, incident=m.incident,
-                    blame=m.blame, blame_weight=m.blame_weight, complaint=m.complaint, attempts=m.attempts,
-                    complained=m.complained, events=m.events | (1 << EVENT.abandoned))
+        return Mind(
+            expectation=m.expectation,
+            satisfaction=cs,
+            peak=peak,
+            last=G.wait_value,
+            incident=m.incident,
+            blame=m.blame,
+            blame_weight=m.blame_weight,
+            complaint=m.complaint,
+            attempts=m.attempts,
+            complained=m.complained,
+            events=m.events | (1 << EVENT.abandoned),
+        )
     return touch(s, SERVICE, u_fail, G.wait_value, m, traits, P, D)
 
 
@@ -360,10 +493,19 @@ def customer_day(i, day, key, P, D, G, pop):
     u_talk = 1.0
     if state == ACTIVE:
         traits = Traits(tolerance=float(pop.tolerance[i]), voice=float(pop.complaint_propensity[i]) * P.voice_factor)
-        m = Mind(expectation=np.float64(pop.expectation[i]), satisfaction=cs, peak=peak * P.memory_decay, last=last,
-                 incident=float(pop.incident[i]) * P.incident_decay, blame=np.int64(pop.blame[i]),
-                 blame_weight=float(pop.blame_weight[i]) * P.incident_decay, complaint=np.int64(pop.complaint[i]),
-                 attempts=np.int64(pop.attempts[i]), complained=np.int64(pop.complained[i]), events=bits)
+        m = Mind(
+            expectation=np.float64(pop.expectation[i]),
+            satisfaction=cs,
+            peak=peak * P.memory_decay,
+            last=last,
+            incident=float(pop.incident[i]) * P.incident_decay,
+            blame=np.int64(pop.blame[i]),
+            blame_weight=float(pop.blame_weight[i]) * P.incident_decay,
+            complaint=np.int64(pop.complaint[i]),
+            attempts=np.int64(pop.attempts[i]),
+            complained=np.int64(pop.complained[i]),
+            events=bits,
+        )
         u_support, u_usage = uniform2(s, S_SUPPORT)
         u_digital, u_order = uniform2(s, S_DIGITAL)
         u_marketing, u_talk = uniform2(s, S_MARKETING)
@@ -388,10 +530,19 @@ def customer_day(i, day, key, P, D, G, pop):
         if u_marketing < P.marketing_rate:
             m = touch(s, MARKETING, uniform(s, S_MARKETING_FAIL), -P.contact_fatigue, m, traits, P, D)
             # the campaign restates the promise
-            m = Mind(expectation=m.expectation + P.promise_learning * (G.promise - m.expectation),
-                     satisfaction=m.satisfaction, peak=m.peak, last=m.last, incident=m.incident, blame=m.blame,
-                     blame_weight=m.blame_weight, complaint=m.complaint, attempts=m.attempts,
-                     complained=m.complained, events=m.events)
+            m = Mind(
+                expectation=m.expectation + P.promise_learning * (G.promise - m.expectation),
+                satisfaction=m.satisfaction,
+                peak=m.peak,
+                last=m.last,
+                incident=m.incident,
+                blame=m.blame,
+                blame_weight=m.blame_weight,
+                complaint=m.complaint,
+                attempts=m.attempts,
+                complained=m.complained,
+                events=m.events,
+            )
 
         if tenure % int(P.billing_cycle) == 0:
             # the bill, then the renewal decision: a hazard in attitude and recent incidents
@@ -431,7 +582,8 @@ def customer_day(i, day, key, P, D, G, pop):
             else:
                 wom = 1 if a >= 0.0 else -1
         if state == ACTIVE and u_survey < P.survey_rate * min(
-                1.0, P.survey_response * (1.0 + P.survey_self_selection * abs(a))):
+            1.0, P.survey_response * (1.0 + P.survey_self_selection * abs(a))
+        ):
             bits |= 1 << EVENT.surveyed
     pop.satisfaction[i] = cs
     pop.peak[i] = peak
@@ -442,13 +594,27 @@ def customer_day(i, day, key, P, D, G, pop):
 
 
 # event bits that are counted straight into a tally column
-COUNTED = tuple((getattr(EVENT, bit), getattr(TALLY, column)) for bit, column in (
-    ("acquired", "acquisitions"), ("churned", "churn"), ("new_complaint", "complaints"), ("contact", "contacts"),
-    ("repeat_contact", "repeat_contacts"), ("abandoned", "abandoned"), ("gave_up", "gave_up"),
-    ("resolved", "resolved"), ("handoff_lost", "handoff_lost"), ("lost_sale", "lost_sales"),
-    ("wom_positive", "wom_positive"), ("wom_negative", "wom_negative"))) + tuple(
-    (EVENT.met + k, TALLY.encounters + k) for k in range(N_DEPT)) + tuple(
-    (EVENT.failed + k, TALLY.failures + k) for k in range(N_DEPT))
+COUNTED = (
+    tuple(
+        (getattr(EVENT, bit), getattr(TALLY, column))
+        for bit, column in (
+            ("acquired", "acquisitions"),
+            ("churned", "churn"),
+            ("new_complaint", "complaints"),
+            ("contact", "contacts"),
+            ("repeat_contact", "repeat_contacts"),
+            ("abandoned", "abandoned"),
+            ("gave_up", "gave_up"),
+            ("resolved", "resolved"),
+            ("handoff_lost", "handoff_lost"),
+            ("lost_sale", "lost_sales"),
+            ("wom_positive", "wom_positive"),
+            ("wom_negative", "wom_negative"),
+        )
+    )
+    + tuple((EVENT.met + k, TALLY.encounters + k) for k in range(N_DEPT))
+    + tuple((EVENT.failed + k, TALLY.failures + k) for k in range(N_DEPT))
+)
 COUNTED_MASK = sum(1 << bit for bit, _ in COUNTED)
 BIT_COLUMN = np.array([dict(COUNTED).get(bit, 0) for bit in range(N_EVENTS)])  # the tally column of each counted bit
 # events that need more than a count: who is blamed or complained about, the sign of a broadcast, the bill

@@ -40,8 +40,7 @@ def load(path: Path, **options) -> tuple[Scenario, Scenario]:
         raise ScenarioError(f"{path}: not a lesson: expected a [lesson] section with control and expect")
     unknown = [k for k in lesson.lesson.expect if k not in KPIS]
     if unknown:
-        raise ScenarioError(f"{path}: key lesson.expect: unknown KPI {', '.join(unknown)}; "
-                            f"known: {', '.join(KPIS)}")
+        raise ScenarioError(f"{path}: key lesson.expect: unknown KPI {', '.join(unknown)}; known: {', '.join(KPIS)}")
     control = load_scenario(path.parent / lesson.lesson.control, **options)
     return lesson, control
 
@@ -67,8 +66,9 @@ def outcomes(comparison: Comparison) -> list[Outcome]:
     return out
 
 
-def run(path: Path, replicates: int | None = None, threads: int | None = None, progress: bool | None = None,
-        **options) -> tuple[Comparison, list[Outcome]]:
+def run(
+    path: Path, replicates: int | None = None, threads: int | None = None, progress: bool | None = None, **options
+) -> tuple[Comparison, list[Outcome]]:
     """Run a lesson and its control with common random numbers; the outcome of each claim."""
     lesson, control = load(path, **options)
     comparison = compare([control, lesson], replicates=replicates, threads=threads, progress=progress)

@@ -9,9 +9,15 @@ from cxsim.model import LEDGER
 
 # the daily time series: column -> tally
 DAILY_TALLIES = {
-    "active_customers": K.TALLY.active, "prospects": K.TALLY.prospects, "churned_customers": K.TALLY.churned,
-    "acquisitions": K.TALLY.acquisitions, "churned": K.TALLY.churn, "complaints": K.TALLY.complaints,
-    "contacts": K.TALLY.contacts, "wom_positive": K.TALLY.wom_positive, "wom_negative": K.TALLY.wom_negative,
+    "active_customers": K.TALLY.active,
+    "prospects": K.TALLY.prospects,
+    "churned_customers": K.TALLY.churned,
+    "acquisitions": K.TALLY.acquisitions,
+    "churned": K.TALLY.churn,
+    "complaints": K.TALLY.complaints,
+    "contacts": K.TALLY.contacts,
+    "wom_positive": K.TALLY.wom_positive,
+    "wom_negative": K.TALLY.wom_negative,
     "survey_responses": K.TALLY.surveyed,
 }
 
@@ -26,7 +32,7 @@ def nps_of(promoters, detractors, n):
 
 def daily_table(model) -> pd.DataFrame:
     """One row per day: customer counts, flows, CSAT/NPS, the contact centre, money, budgets, failures."""
-    h, ledger = model.history[:model.day], model.ledger[:model.day]
+    h, ledger = model.history[: model.day], model.ledger[: model.day]
     active = h[:, K.TALLY.active]
     with np.errstate(invalid="ignore", divide="ignore"):
         table = {name: h[:, col] for name, col in DAILY_TALLIES.items()}
@@ -42,7 +48,7 @@ def daily_table(model) -> pd.DataFrame:
 
 def run_kpis(model) -> dict[str, float]:
     """The contract's KPIs for one finished run."""
-    h, ledger = model.history[:model.day], model.ledger[:model.day]
+    h, ledger = model.history[: model.day], model.ledger[: model.day]
     total = h.sum(axis=0)
     last = h[-1]
     n0 = model.config.market.initial_customers
@@ -59,7 +65,9 @@ def run_kpis(model) -> dict[str, float]:
         "silent_churn_share": _share(total[K.TALLY.silent_churn], total[K.TALLY.churn]),
         "csat": 100.0 * _share(last[K.TALLY.satisfied], last[K.TALLY.active]),
         "nps": nps_of(last[K.TALLY.promoters], last[K.TALLY.detractors], last[K.TALLY.active]),
-        "nps_survey": nps_of(total[K.TALLY.survey_promoters], total[K.TALLY.survey_detractors], total[K.TALLY.surveyed]),
+        "nps_survey": nps_of(
+            total[K.TALLY.survey_promoters], total[K.TALLY.survey_detractors], total[K.TALLY.surveyed]
+        ),
         "csat_survey": 100.0 * _share(total[K.TALLY.survey_satisfied], total[K.TALLY.surveyed]),
         "complaints": float(total[K.TALLY.complaints]),
         "complaint_share_unhappy": float(complaint_share),
@@ -75,15 +83,26 @@ def run_kpis(model) -> dict[str, float]:
 
 def department_table(model) -> pd.DataFrame:
     """One row per department: final budget, encounters, failures, complaints caused, churn attributed."""
-    total = model.history[:model.day].sum(axis=0)
-    rows = [{
-        "department": name,
-        "budget": float(model.departments[k].budget),
-        "encounters": float(total[K.TALLY.encounters + k]),
-        "failures": float(total[K.TALLY.failures + k]),
-        "complaints_caused": float(total[K.TALLY.complaints_by + k]),
-        "churn_attributed": float(total[K.TALLY.churn_by + k]),
-    } for k, name in enumerate(DEPARTMENTS)]
-    rows.append({"department": "none", "budget": 0.0, "encounters": 0.0, "failures": 0.0,
-                 "complaints_caused": 0.0, "churn_attributed": float(total[K.TALLY.churn_by + N_DEPT])})
+    total = model.history[: model.day].sum(axis=0)
+    rows = [
+        {
+            "department": name,
+            "budget": float(model.departments[k].budget),
+            "encounters": float(total[K.TALLY.encounters + k]),
+            "failures": float(total[K.TALLY.failures + k]),
+            "complaints_caused": float(total[K.TALLY.complaints_by + k]),
+            "churn_attributed": float(total[K.TALLY.churn_by + k]),
+        }
+        for k, name in enumerate(DEPARTMENTS)
+    ]
+    rows.append(
+        {
+            "department": "none",
+            "budget": 0.0,
+            "encounters": 0.0,
+            "failures": 0.0,
+            "complaints_caused": 0.0,
+            "churn_attributed": float(total[K.TALLY.churn_by + N_DEPT]),
+        }
+    )
     return pd.DataFrame(rows)

@@ -14,8 +14,11 @@ from cxsim.ownership import Owner
 from cxsim.schema import Scenario
 
 # daily book-keeping beside the customer tallies
-LEDGER = ("revenue", "cost", "pool", "promise", "wait_hours", "abandonment") + tuple(
-    f"budget_{d}" for d in DEPARTMENTS) + tuple(f"failure_{d}" for d in DEPARTMENTS)
+LEDGER = (
+    ("revenue", "cost", "pool", "promise", "wait_hours", "abandonment")
+    + tuple(f"budget_{d}" for d in DEPARTMENTS)
+    + tuple(f"failure_{d}" for d in DEPARTMENTS)
+)
 
 
 def kernel_params(s: Scenario) -> kernel.Params:
@@ -131,8 +134,14 @@ class CXModel(mesa.Model):
     def today(self, promise: float, stay: float, undeterred: float) -> kernel.Today:
         """Today's organisation-wide state as the customers meet it: the promise, the contact centre, the handoffs
         and the pull of advertising and broadcasts on prospects."""
-        return kernel.Today(promise=promise, wait_value=self.service.wait_value, abandon=self.service.abandonment,
-                            handoff=self.config.ownership.handoff_consistency, stay=stay, undeterred=undeterred)
+        return kernel.Today(
+            promise=promise,
+            wait_value=self.service.wait_value,
+            abandon=self.service.abandonment,
+            handoff=self.config.ownership.handoff_consistency,
+            stay=stay,
+            undeterred=undeterred,
+        )
 
     def step(self):
         t = self.day
@@ -148,13 +157,20 @@ class CXModel(mesa.Model):
         previous = self.history[t - 1] if t > 0 else np.zeros(kernel.N_TALLIES)
         promise = min(1.0, max(0.0, self.owner.promise * promise_factor))
         marketing = self.departments[MARKETING]
-        ad_probability = min(1.0, m.advertising_rate * max(marketing.ratio, 0.0) ** m.advertising_elasticity
-                             * math.exp(m.promise_pull * (promise - m.promise))
-                             * (1.0 - self.D[MARKETING, kernel.COL.failure]))
+        ad_probability = min(
+            1.0,
+            m.advertising_rate
+            * max(marketing.ratio, 0.0) ** m.advertising_elasticity
+            * math.exp(m.promise_pull * (promise - m.promise))
+            * (1.0 - self.D[MARKETING, kernel.COL.failure]),
+        )
         pos_exposure = previous[TALLY.broadcast_positive] * m.broadcast_reach / m.population
         neg_exposure = previous[TALLY.broadcast_negative] * m.broadcast_reach / m.population
-        today = self.today(promise, stay=(1.0 - ad_probability) * math.exp(-m.wom_adoption * pos_exposure),
-                           undeterred=math.exp(-m.wom_deterrence * neg_exposure))
+        today = self.today(
+            promise,
+            stay=(1.0 - ad_probability) * math.exp(-m.wom_adoption * pos_exposure),
+            undeterred=math.exp(-m.wom_deterrence * neg_exposure),
+        )
         self.kernel_args = (self.key, self.params, self.D, today, self.population)
 
         if self.engine == "numba":
@@ -172,12 +188,20 @@ class CXModel(mesa.Model):
         budgets = [d.budget for d in self.departments]
         revenue = tallies[TALLY.billed_value] * m.price_per_month * 12.0 * s.journey.billing_cycle_days / 365.0
         cost = (sum(budgets) + s.ownership.overhead * self.pool) / 365.0
-        self.ledger[t] = (revenue, cost, self.pool, promise, self.service.wait_hours,
-                          self.service.abandonment, *budgets, *self.D[:, kernel.COL.failure])
+        self.ledger[t] = (
+            revenue,
+            cost,
+            self.pool,
+            promise,
+            self.service.wait_hours,
+            self.service.abandonment,
+            *budgets,
+            *self.D[:, kernel.COL.failure],
+        )
         period = s.finance.budget_period_days
         if (t + 1) % period == 0:
             # the budget follows revenue: a share of each currency unit gained or lost is reinvested
-            annual = self.ledger[t + 1 - period:t + 1, 0].sum() * 365.0 / period
+            annual = self.ledger[t + 1 - period : t + 1, 0].sum() * 365.0 / period
             self.pool = max(0.0, self.initial_pool + s.finance.reinvestment_share * (annual - self.reference_revenue))
         self.day += 1
         self.running = self.day < s.days

@@ -93,18 +93,22 @@ class Owner(mesa.Agent):
         """Harm per department as heard through `listening_source`, noisy, per unit of base budget share."""
         c, D = self.config, self.model.D
         if c.listening_source == "operations":
-            signal = t[kernel.TALLY.failures:kernel.TALLY.failures + N_DEPT] * D[:, kernel.COL.severity] * D[:, kernel.COL.loss_weight]
+            signal = (
+                t[kernel.TALLY.failures : kernel.TALLY.failures + N_DEPT]
+                * D[:, kernel.COL.severity]
+                * D[:, kernel.COL.loss_weight]
+            )
         elif c.listening_source == "complaints":
-            signal = t[kernel.TALLY.complaints_by:kernel.TALLY.complaints_by + N_DEPT]
+            signal = t[kernel.TALLY.complaints_by : kernel.TALLY.complaints_by + N_DEPT]
         else:
-            signal = t[kernel.TALLY.churn_by:kernel.TALLY.churn_by + N_DEPT]
+            signal = t[kernel.TALLY.churn_by : kernel.TALLY.churn_by + N_DEPT]
         harm = signal * self.noise(N_DEPT, slot=0)
         return np.divide(harm, self.base_shares, out=np.zeros(N_DEPT), where=self.base_shares > 0)
 
     def own_failure(self, t: np.ndarray) -> np.ndarray:
         """Each department's observed failure rate relative to its configured standard, noisy."""
-        met = t[kernel.TALLY.encounters:kernel.TALLY.encounters + N_DEPT]
-        failed = t[kernel.TALLY.failures:kernel.TALLY.failures + N_DEPT]
+        met = t[kernel.TALLY.encounters : kernel.TALLY.encounters + N_DEPT]
+        failed = t[kernel.TALLY.failures : kernel.TALLY.failures + N_DEPT]
         standard = np.array([d.config.failure_rate for d in self.model.departments])
         rate = np.divide(failed, met, out=standard.copy(), where=met > 0)
         return np.divide(rate, standard, out=np.ones(N_DEPT), where=standard > 0) * self.noise(N_DEPT, slot=N_DEPT)
@@ -119,13 +123,14 @@ class Owner(mesa.Agent):
     def noise(self, n: int, slot: int) -> np.ndarray:
         """Multiplicative lognormal listening noise with mean 1: one factor per reading, slots apart per signal."""
         sigma, day = self.config.listening_noise, self.model.day
-        return np.array([math.exp(sigma * rng.normal(self.key, slot + k, day, 0) - 0.5 * sigma * sigma)
-                         for k in range(n)])
+        return np.array(
+            [math.exp(sigma * rng.normal(self.key, slot + k, day, 0) - 0.5 * sigma * sigma) for k in range(n)]
+        )
 
     def delivered_quality(self, t: np.ndarray) -> float:
         """Encounter-weighted quality net of observed failures over the window."""
-        met = t[kernel.TALLY.encounters:kernel.TALLY.encounters + N_DEPT]
-        failed = t[kernel.TALLY.failures:kernel.TALLY.failures + N_DEPT]
+        met = t[kernel.TALLY.encounters : kernel.TALLY.encounters + N_DEPT]
+        failed = t[kernel.TALLY.failures : kernel.TALLY.failures + N_DEPT]
         D = self.model.D
         if met.sum() == 0:
             return self.promise

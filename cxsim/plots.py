@@ -32,14 +32,20 @@ def _band(ax, days, column, window, scale=1.0, label=None):
     mean = wide.mean(axis=1)
     line = ax.plot(mean.index, mean.values, label=label)[0]
     if wide.shape[1] > 1:
-        ax.fill_between(mean.index, wide.quantile(0.025, axis=1), wide.quantile(0.975, axis=1),
-                        color=line.get_color(), alpha=0.2, linewidth=0)
+        ax.fill_between(
+            mean.index,
+            wide.quantile(0.025, axis=1),
+            wide.quantile(0.975, axis=1),
+            color=line.get_color(),
+            alpha=0.2,
+            linewidth=0,
+        )
 
 
 def trajectories(days, title: str = "", path=None):
     """The main trajectories of one scenario (mean and 95% band over replicates), plus budgets."""
     fig, axes = plt.subplots(2, 4, figsize=(16, 7), constrained_layout=True)
-    for ax, (column, name, unit, window) in zip(axes.flat, PANELS):
+    for ax, (column, name, unit, window) in zip(axes.flat, PANELS, strict=False):
         _band(ax, days, column, window, scale=60.0 if column == "wait_hours" else 1.0)
         ax.set_title(name)
         ax.set_ylabel(unit)
@@ -63,15 +69,20 @@ def trajectories(days, title: str = "", path=None):
 
 # the comparison's trajectory panels: the contact-centre wait gives way to complaints
 COMPARED = (*PANELS[:4], ("complaints", "Complaints", "complaints / day (7-day mean)", 7), PANELS[5])
-EFFECTS = (("retention", "Retention", "share of day-0 customers", 1.0), ("csat", "CSAT", "% points", 1.0),
-           ("nps", "NPS (true)", "NPS points", 1.0), ("churned", "Churned", "customers", 1.0),
-           ("complaints", "Complaints", "complaints", 1.0), ("profit", "Profit", "thousand (currency)", 1e-3))
+EFFECTS = (
+    ("retention", "Retention", "share of day-0 customers", 1.0),
+    ("csat", "CSAT", "% points", 1.0),
+    ("nps", "NPS (true)", "NPS points", 1.0),
+    ("churned", "Churned", "customers", 1.0),
+    ("complaints", "Complaints", "complaints", 1.0),
+    ("profit", "Profit", "thousand (currency)", 1e-3),
+)
 
 
 def compared_trajectories(days, path=None):
     """Each main KPI over time, one line per scenario with its 95% band over replicates."""
     fig, axes = plt.subplots(2, 3, figsize=(16, 8), constrained_layout=True)
-    for ax, (column, name, unit, window) in zip(axes.flat, COMPARED):
+    for ax, (column, name, unit, window) in zip(axes.flat, COMPARED, strict=False):
         for scenario, group in days.groupby("scenario", sort=False):
             _band(ax, group, column, window, label=scenario)
         ax.set_title(name)
@@ -85,7 +96,7 @@ def compared_trajectories(days, path=None):
 def effects(table, baseline: str, path=None):
     """Paired difference of each headline KPI against the baseline, with its 95% interval."""
     fig, axes = plt.subplots(2, 3, figsize=(16, 8), constrained_layout=True)
-    for ax, (kpi, name, unit, scale) in zip(axes.flat, EFFECTS):
+    for ax, (kpi, name, unit, scale) in zip(axes.flat, EFFECTS, strict=False):
         rows = table[(table.kpi == kpi) & (table.verdict != "baseline")]
         y = np.arange(len(rows))
         diff = rows["diff"].to_numpy(float) * scale
@@ -112,8 +123,14 @@ def churn_by_department(departments, path=None):
     x = np.arange(len(names))
     for i, s in enumerate(scenarios):
         rows = stats.xs(s, level="scenario").reindex(names)
-        ax.bar(x + (i - (len(scenarios) - 1) / 2) * width, rows["mean"], width, yerr=rows["std"].fillna(0.0),
-               label=s, capsize=2)
+        ax.bar(
+            x + (i - (len(scenarios) - 1) / 2) * width,
+            rows["mean"],
+            width,
+            yerr=rows["std"].fillna(0.0),
+            label=s,
+            capsize=2,
+        )
     ax.set_xticks(x, [n if n != "none" else "no failure" for n in names])
     ax.set_ylabel("customers lost over the run (mean; bars: sd over replicates)")
     ax.set_title("Churn attributed to each department, by scenario")
@@ -126,10 +143,11 @@ def budget_shares(days, path=None):
     scenarios = list(dict.fromkeys(days.scenario))
     cols = min(4, len(scenarios))
     rows = -(-len(scenarios) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.6 * rows), squeeze=False, sharey=True,
-                             constrained_layout=True)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(4.2 * cols, 3.6 * rows), squeeze=False, sharey=True, constrained_layout=True
+    )
     budget = [f"budget_{d}" for d in DEPARTMENTS]
-    for ax, s in zip(axes.flat, scenarios):
+    for ax, s in zip(axes.flat, scenarios, strict=False):
         mean = days[days.scenario == s].groupby("day")[budget].mean()
         shares = mean.div(mean.sum(axis=1).replace(0.0, np.nan), axis=0) * 100.0
         ax.stackplot(shares.index, shares.to_numpy().T, labels=DEPARTMENTS)
@@ -138,7 +156,7 @@ def budget_shares(days, path=None):
         ax.set_ylim(0, 100)
     for ax in axes[:, 0]:
         ax.set_ylabel("% of the budget")
-    for ax in axes.flat[len(scenarios):]:
+    for ax in axes.flat[len(scenarios) :]:
         ax.set_visible(False)
     fig.legend(*axes.flat[0].get_legend_handles_labels(), loc="outside right upper")
     fig.suptitle("Budget allocation over time")
@@ -154,8 +172,9 @@ def kpi_against(runs, kpi: str, x: str, hue: str | None = None, path=None):
     for value, group in runs.groupby(hue, sort=True) if hue else [(None, runs)]:
         stats = [(xv, interval(g[kpi].tolist())) for xv, g in group.groupby(x, sort=True)]
         xs = [xv for xv, _ in stats]
-        line = ax.plot(xs, [s["mean"] for _, s in stats], marker="o", ms=3,
-                       label=None if hue is None else f"{hue} = {value}")[0]
+        line = ax.plot(
+            xs, [s["mean"] for _, s in stats], marker="o", ms=3, label=None if hue is None else f"{hue} = {value}"
+        )[0]
         lo, hi = ([s["ci95"][k] if s["ci95"][k] is not None else s["mean"] for _, s in stats] for k in (0, 1))
         ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
     ax.set_xlabel(x)

@@ -11,14 +11,33 @@ from cxsim.files import atomic_write
 from cxsim.kpis import KPIS, number
 from cxsim.stats import shown
 
-HEADLINE = ("retention", "churned", "acquisitions", "csat", "nps", "nps_survey", "complaints",
-            "mean_service_wait_hours", "profit")
+HEADLINE = (
+    "retention",
+    "churned",
+    "acquisitions",
+    "csat",
+    "nps",
+    "nps_survey",
+    "complaints",
+    "mean_service_wait_hours",
+    "profit",
+)
 FIGURES = (  # file, caption, how it is drawn
-    ("effects.png", "Paired differences against the baseline (95% intervals)",
-     lambda c, p: plots.effects(c.table(), c.baseline.scenario.name, p)),
-    ("trajectories.png", "Trajectories with 95% bands over replicates", lambda c, p: plots.compared_trajectories(c.days(), p)),
-    ("churn_by_department.png", "Churn attributed to each department",
-     lambda c, p: plots.churn_by_department(c.departments(), p)),
+    (
+        "effects.png",
+        "Paired differences against the baseline (95% intervals)",
+        lambda c, p: plots.effects(c.table(), c.baseline.scenario.name, p),
+    ),
+    (
+        "trajectories.png",
+        "Trajectories with 95% bands over replicates",
+        lambda c, p: plots.compared_trajectories(c.days(), p),
+    ),
+    (
+        "churn_by_department.png",
+        "Churn attributed to each department",
+        lambda c, p: plots.churn_by_department(c.departments(), p),
+    ),
     ("budgets.png", "Budget allocation over time", lambda c, p: plots.budget_shares(c.days(), p)),
 )
 
@@ -36,8 +55,7 @@ def kpi_rows(c: Comparison, kpi: str) -> list[list[str]]:
     rows = []
     for name, s in c.kpis[kpi].items():
         if "diff" in s:
-            diff = [signed(s["diff"]),
-                    interval_text(*s["diff_ci95"]), s["verdict"]]
+            diff = [signed(s["diff"]), interval_text(*s["diff_ci95"]), s["verdict"]]
         else:
             diff = ["baseline", "", ""]
         rows.append([name, number(s["mean"]), interval_text(*s["ci95"]), *diff])
@@ -54,8 +72,10 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 def text_table(header: list[str], rows: list[list[str]]) -> str:
     """A plain-text table for the terminal, columns padded to their widest cell."""
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
-    return "\n".join("  ".join(str(x).ljust(w) for x, w in zip(r, widths)).rstrip() for r in [header, *rows])
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
+    return "\n".join(
+        "  ".join(str(x).ljust(w) for x, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows]
+    )
 
 
 def digest(c: Comparison, kpis=HEADLINE) -> list[str]:
@@ -72,15 +92,24 @@ def digest(c: Comparison, kpis=HEADLINE) -> list[str]:
 
 def render(c: Comparison, command: str | None) -> str:
     b = c.baseline.scenario
-    lines = [f"# cxsim comparison: {', '.join(c.labels)}", "",
-             f"{len(c.labels)} scenarios, {b.market.population:,} people in the market, {b.days} days, "
-             f"{len(c.baseline.runs)} replicates each (seeds {b.seed}..{b.seed + len(c.baseline.runs) - 1}, "
-             f"the same for every scenario: common random numbers), engine {c.baseline.engine}. "
-             f"Baseline: **{b.name}**.", ""]
+    lines = [
+        f"# cxsim comparison: {', '.join(c.labels)}",
+        "",
+        f"{len(c.labels)} scenarios, {b.market.population:,} people in the market, {b.days} days, "
+        f"{len(c.baseline.runs)} replicates each (seeds {b.seed}..{b.seed + len(c.baseline.runs) - 1}, "
+        f"the same for every scenario: common random numbers), engine {c.baseline.engine}. "
+        f"Baseline: **{b.name}**.",
+        "",
+    ]
     if command:
         lines += ["Reproduce with:", "", f"    {command}", ""]
-    lines += ["Differences are paired by replicate; a difference is *clear* when its 95% interval excludes "
-              "zero and *noise* when it does not.", "", "## In short", ""]
+    lines += [
+        "Differences are paired by replicate; a difference is *clear* when its 95% interval excludes "
+        "zero and *noise* when it does not.",
+        "",
+        "## In short",
+        "",
+    ]
     lines += [f"- {line}" for line in digest(c)]
     lines += ["", "## Scenarios", ""]
     lines += [f"- **{r.scenario.name}**: {r.scenario.description or '(no description)'}" for r in c.results]
@@ -108,10 +137,12 @@ def write(c: Comparison, out_dir, command: str | None = None) -> list[Path]:
         written.append(atomic_write(out / file, lambda p, d=draw: d(c, p)))
     text = render(c, command)
     html = markdown.markdown(text, extensions=["tables"])
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>cxsim comparison</title><style>"
-            "body{font-family:sans-serif;max-width:70em;margin:2em auto}table{border-collapse:collapse}"
-            "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}img{max-width:100%}"
-            f"</style></head><body>{html}</body></html>")
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>cxsim comparison</title><style>"
+        "body{font-family:sans-serif;max-width:70em;margin:2em auto}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}img{max-width:100%}"
+        f"</style></head><body>{html}</body></html>"
+    )
     body = json.dumps(c.to_dict(), indent=1, allow_nan=False)
     for file, content in (("report.md", text), ("report.html", page), ("comparison.json", body)):
         written.append(atomic_write(out / file, lambda p, t=content: Path(p).write_text(t, encoding="utf-8")))

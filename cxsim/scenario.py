@@ -29,13 +29,24 @@ from cxsim.schema import DEPARTMENT_DEFAULTS, Market, Scenario
 SCENARIOS = Path(files("cxsim") / "scenarios").resolve()
 MAX_DEPTH = 16  # a scenario is at most four tables deep; this guards the recursion below
 _KEY_PART = re.compile(r"[A-Za-z0-9_-]+")
-_BOUNDS = {"greater_than_equal": (">=", "ge"), "greater_than": (">", "gt"),
-           "less_than_equal": ("<=", "le"), "less_than": ("<", "lt")}
-_EXPECTED = {"model_type": "expected a table", "dict_type": "expected a table",
-             "tuple_type": "expected an array", "list_type": "expected an array",
-             "int_type": "expected an integer", "int_from_float": "expected an integer",
-             "float_type": "expected a number", "string_type": "expected a string",
-             "bool_type": "expected true or false", "finite_number": "expected a finite number"}
+_BOUNDS = {
+    "greater_than_equal": (">=", "ge"),
+    "greater_than": (">", "gt"),
+    "less_than_equal": ("<=", "le"),
+    "less_than": ("<", "lt"),
+}
+_EXPECTED = {
+    "model_type": "expected a table",
+    "dict_type": "expected a table",
+    "tuple_type": "expected an array",
+    "list_type": "expected an array",
+    "int_type": "expected an integer",
+    "int_from_float": "expected an integer",
+    "float_type": "expected a number",
+    "string_type": "expected a string",
+    "bool_type": "expected true or false",
+    "finite_number": "expected a finite number",
+}
 
 Provenance = dict[tuple, tuple[str, int]]  # leaf key path -> (layer label, layer order)
 
@@ -44,9 +55,16 @@ class ScenarioError(Exception):
     """A bad scenario: the message names the file or option, the key path and what was expected."""
 
 
-def load_scenario(path: str | Path | None, overrides: Sequence[str] = (), *, population: int | None = None,
-                  days: int | None = None, seed: int | None = None, replicates: int | None = None,
-                  engine: str | None = None) -> Scenario:
+def load_scenario(
+    path: str | Path | None,
+    overrides: Sequence[str] = (),
+    *,
+    population: int | None = None,
+    days: int | None = None,
+    seed: int | None = None,
+    replicates: int | None = None,
+    engine: str | None = None,
+) -> Scenario:
     """Merge the file's `extends` chain, `--set` overrides and option overrides; validate the result."""
     layers: list[tuple[str, dict]] = []
     top = "<defaults>"
@@ -87,8 +105,10 @@ def _locate(path: str | Path, directory: Path | None = None, where: str = "") ->
     bundled = SCENARIOS / f"{name}.toml"
     if not bundled.is_file():
         known = sorted(p.stem for p in SCENARIOS.glob("*.toml"))
-        raise ScenarioError(f"{where}no bundled scenario named {name!r} (looked for {bundled}); "
-                            f"known: {', '.join(known) or 'none'}{_did_you_mean(name, known)}")
+        raise ScenarioError(
+            f"{where}no bundled scenario named {name!r} (looked for {bundled}); "
+            f"known: {', '.join(known) or 'none'}{_did_you_mean(name, known)}"
+        )
     return bundled
 
 
@@ -99,16 +119,20 @@ def _chain(file: Path, label: str, stack: list[tuple[Path, str]], where: str | N
     if parent is None:
         return [(label, data)]
     if not isinstance(parent, str):
-        raise ScenarioError(f"{label}: key extends: expected a string (a bundled scenario's name or a path "
-                            f"relative to this file), got {_show(parent)}")
+        raise ScenarioError(
+            f"{label}: key extends: expected a string (a bundled scenario's name or a path "
+            f"relative to this file), got {_show(parent)}"
+        )
     target = _locate(parent, file.parent, f"{label}: key extends: ")
     stack = stack + [(_resolve(file), label)]
     real = _resolve(target)
     reals = [r for r, _ in stack]
     if real in reals:
-        cycle = [name for _, name in stack[reals.index(real):]] + [os.path.normpath(target)]
+        cycle = [name for _, name in stack[reals.index(real) :]] + [os.path.normpath(target)]
         raise ScenarioError(f"{label}: key extends: cycle {' -> '.join(cycle)}")
-    return _chain(target, os.path.normpath(target), stack, f"{label}: key extends: cannot read {real}: ") + [(label, data)]
+    return _chain(target, os.path.normpath(target), stack, f"{label}: key extends: cannot read {real}: ") + [
+        (label, data)
+    ]
 
 
 def _resolve(path: Path) -> Path:
@@ -122,8 +146,9 @@ def read_toml(file: Path, label: str, where: str) -> dict:
     try:
         text = file.read_bytes().decode("utf-8")
     except UnicodeDecodeError as e:
-        raise ScenarioError(f"{label}: not UTF-8 text (bad byte at offset {e.start}); "
-                            "a scenario must be a UTF-8 TOML file") from None
+        raise ScenarioError(
+            f"{label}: not UTF-8 text (bad byte at offset {e.start}); a scenario must be a UTF-8 TOML file"
+        ) from None
     except (OSError, ValueError) as e:
         raise ScenarioError(where + (getattr(e, "strerror", None) or str(e))) from None
     try:
@@ -138,8 +163,9 @@ def read_toml(file: Path, label: str, where: str) -> dict:
 
 def _check_depth(value, label: str, depth: int = 0) -> None:
     if depth > MAX_DEPTH:
-        raise ScenarioError(f"{label}: values nested more than {MAX_DEPTH} levels deep; "
-                            "a scenario is only a few tables deep")
+        raise ScenarioError(
+            f"{label}: values nested more than {MAX_DEPTH} levels deep; a scenario is only a few tables deep"
+        )
     for child in value.values() if isinstance(value, dict) else value if isinstance(value, list) else ():
         _check_depth(child, label, depth + 1)
 
@@ -173,8 +199,10 @@ def _apply(merged: dict, layer: dict, label: str, seq: int, prov: Provenance) ->
         model = own["model"]
         if not (isinstance(model, str) and model in PRESETS):
             hint = _did_you_mean(model, list(PRESETS)) if isinstance(model, str) else ""
-            raise ScenarioError(f"{label}: key ownership.model: unknown ownership model {_show(model)}; "
-                                f"known: {', '.join(PRESETS)}{hint}")
+            raise ScenarioError(
+                f"{label}: key ownership.model: unknown ownership model {_show(model)}; "
+                f"known: {', '.join(PRESETS)}{hint}"
+            )
         merged.pop("ownership", None)
         _forget(prov, ("ownership",))
         layer = {**layer, "ownership": {**PRESETS[model], **own}}
@@ -202,7 +230,7 @@ def _record(value, source: tuple[str, int], prov: Provenance, path: tuple) -> No
 
 
 def _forget(prov: Provenance, prefix: tuple) -> None:
-    for path in [p for p in prov if p[:len(prefix)] == prefix]:
+    for path in [p for p in prov if p[: len(prefix)] == prefix]:
         del prov[path]
 
 
@@ -265,7 +293,7 @@ def _source(prov: Provenance, loc: tuple, top: str) -> str:
     for i in range(len(loc), 0, -1):
         if loc[:i] in prov:
             return prov[loc[:i]][0]
-    inside = [src for path, src in prov.items() if path[:len(loc)] == loc]
+    inside = [src for path, src in prov.items() if path[: len(loc)] == loc]
     return max(inside, key=lambda src: src[1])[0] if inside else top
 
 

@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from cxsim.domain import DEPARTMENTS
 from cxsim.presets import OBJECTIVES, PRESETS
 
-
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 NonNegative = Annotated[float, Field(ge=0.0)]
 Positive = Annotated[float, Field(gt=0.0)]
@@ -125,14 +124,31 @@ class DepartmentSettings(Strict):
 
 
 DEPARTMENT_DEFAULTS: dict[str, dict] = {
-    "marketing": dict(budget=2.5e6, reference_budget=2.5e6, failure_rate=0.05, quality=0.70, severity=0.10, kano="attractive"),
+    "marketing": dict(
+        budget=2.5e6, reference_budget=2.5e6, failure_rate=0.05, quality=0.70, severity=0.10, kano="attractive"
+    ),
     "sales": dict(budget=1.5e6, reference_budget=1.5e6, failure_rate=0.03, quality=0.75, severity=0.30, kano="must_be"),
-    "digital": dict(budget=1.5e6, reference_budget=1.5e6, failure_rate=0.02, quality=0.75, severity=0.30, kano="one_dimensional"),
-    "product": dict(budget=2.5e6, reference_budget=2.5e6, failure_rate=0.01, quality=0.75, severity=0.40, kano="one_dimensional"),
-    "fulfilment": dict(budget=1.5e6, reference_budget=1.5e6, failure_rate=0.03, quality=0.75, severity=0.50, kano="must_be"),
-    "billing": dict(budget=0.8e6, reference_budget=0.8e6, failure_rate=0.01, quality=0.75, severity=0.50, kano="must_be"),
-    "service": dict(budget=1.7e6, reference_budget=1.7e6, failure_rate=0.08, quality=0.70, severity=0.40, kano="one_dimensional",
-                    capacity_headroom=1.25),
+    "digital": dict(
+        budget=1.5e6, reference_budget=1.5e6, failure_rate=0.02, quality=0.75, severity=0.30, kano="one_dimensional"
+    ),
+    "product": dict(
+        budget=2.5e6, reference_budget=2.5e6, failure_rate=0.01, quality=0.75, severity=0.40, kano="one_dimensional"
+    ),
+    "fulfilment": dict(
+        budget=1.5e6, reference_budget=1.5e6, failure_rate=0.03, quality=0.75, severity=0.50, kano="must_be"
+    ),
+    "billing": dict(
+        budget=0.8e6, reference_budget=0.8e6, failure_rate=0.01, quality=0.75, severity=0.50, kano="must_be"
+    ),
+    "service": dict(
+        budget=1.7e6,
+        reference_budget=1.7e6,
+        failure_rate=0.08,
+        quality=0.70,
+        severity=0.40,
+        kano="one_dimensional",
+        capacity_headroom=1.25,
+    ),
 }
 
 
@@ -152,8 +168,9 @@ class Departments(Strict):
         if not isinstance(data, dict):
             return data
         return {
-            name: {**DEPARTMENT_DEFAULTS[name], **data[name]} if isinstance(data.get(name), dict) else
-            data.get(name, DEPARTMENT_DEFAULTS[name])
+            name: {**DEPARTMENT_DEFAULTS[name], **data[name]}
+            if isinstance(data.get(name), dict)
+            else data.get(name, DEPARTMENT_DEFAULTS[name])
             for name in DEPARTMENTS
         } | {k: v for k, v in data.items() if k not in DEPARTMENTS}
 

@@ -31,8 +31,10 @@ def analyze(sweep: Sweep, out: str | Path) -> pd.DataFrame:
     design = sweeping.load(out, "design")
     missing = ~design.run_id.isin(sweeping.load(out, "runs").run_id)
     if missing.any():
-        raise RuntimeError(f"{int(missing.sum())} runs of the design have no results (they failed); "
-                           "run the command again to retry them")
+        raise RuntimeError(
+            f"{int(missing.sum())} runs of the design have no results (they failed); "
+            "run the command again to retry them"
+        )
     means = design.groupby("point")[list(sweep.kpis)].mean().sort_index()
     X = unit_design(sweep)
     problem = sweep.problem()
@@ -41,26 +43,48 @@ def analyze(sweep: Sweep, out: str | Path) -> pd.DataFrame:
         raise RuntimeError(f"{out}: the store's design has {len(means)} points, the sweep file {len(groups) * len(X)}")
     rows = []
     for g, group in enumerate(groups):
-        block = means.iloc[g * len(X):(g + 1) * len(X)]
+        block = means.iloc[g * len(X) : (g + 1) * len(X)]
         for kpi in sweep.kpis:
             y = block[kpi].to_numpy(dtype=float)
             under = f" under {', '.join(map(str, group))}" if group else ""
             if np.isnan(y).any():  # e.g. NPS when no customer is left: no index can be computed
-                print(f"note: {kpi} is undefined at {int(np.isnan(y).sum())} design points{under} "
-                      "(e.g. NPS with no customers left): its indices are not computed", file=sys.stderr)
+                print(
+                    f"note: {kpi} is undefined at {int(np.isnan(y).sum())} design points{under} "
+                    "(e.g. NPS with no customers left): its indices are not computed",
+                    file=sys.stderr,
+                )
                 si = {c: np.full(len(sweep.free), np.nan) for c in COLUMNS[kind]}
             elif np.ptp(y) == 0:  # SALib would warn and divide by zero: nothing moves this KPI here
                 print(f"note: {kpi} does not vary{under}: its indices are 0", file=sys.stderr)
                 si = {c: np.zeros(len(sweep.free)) for c in COLUMNS[kind]}
             elif kind == "sobol":
-                si = sobol.analyze(problem, y, calc_second_order=sweep.design.second_order, conf_level=0.95,
-                                   seed=sweep.seed, print_to_console=False)
+                si = sobol.analyze(
+                    problem,
+                    y,
+                    calc_second_order=sweep.design.second_order,
+                    conf_level=0.95,
+                    seed=sweep.seed,
+                    print_to_console=False,
+                )
             else:
-                si = morris.analyze(problem, X, y, num_levels=sweep.design.levels, conf_level=0.95, seed=sweep.seed,
-                                    print_to_console=False)
+                si = morris.analyze(
+                    problem,
+                    X,
+                    y,
+                    num_levels=sweep.design.levels,
+                    conf_level=0.95,
+                    seed=sweep.seed,
+                    print_to_console=False,
+                )
             for j, name in enumerate(sweep.free):
-                rows.append({**dict(zip(sweep.design.by, group)), "kpi": kpi, "parameter": name,
-                             **{c: float(si[c][j]) for c in COLUMNS[kind]}})
+                rows.append(
+                    {
+                        **dict(zip(sweep.design.by, group, strict=True)),
+                        "kpi": kpi,
+                        "parameter": name,
+                        **{c: float(si[c][j]) for c in COLUMNS[kind]},
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -71,14 +95,24 @@ def plot(table: pd.DataFrame, sweep: Sweep, path=None):
     by = list(sweep.design.by)
     groups = [()] if not by else list(table[by].drop_duplicates().itertuples(index=False, name=None))
     kpis = list(dict.fromkeys(table["kpi"]))
-    fig, axes = plt.subplots(len(kpis), len(groups), squeeze=False, sharey=True, sharex="row",
-                             figsize=(2.6 * len(groups) + 1.6, 0.35 * len(sweep.free) * len(kpis) + 1.2 * len(kpis)))
+    fig, axes = plt.subplots(
+        len(kpis),
+        len(groups),
+        squeeze=False,
+        sharey=True,
+        sharex="row",
+        figsize=(2.6 * len(groups) + 1.6, 0.35 * len(sweep.free) * len(kpis) + 1.2 * len(kpis)),
+    )
     first, total = ("S1", "ST") if sweep.design.kind == "sobol" else ("mu_star", "sigma")
     pos = np.arange(len(sweep.free))
     for (i, kpi), (j, group) in itertools.product(enumerate(kpis), enumerate(groups)):
         ax = axes[i, j]
-        sel = table[(table["kpi"] == kpi) & np.logical_and.reduce([table[b] == v for b, v in zip(by, group)] or
-                                                                 [np.ones(len(table), bool)])]
+        sel = table[
+            (table["kpi"] == kpi)
+            & np.logical_and.reduce(
+                [table[b] == v for b, v in zip(by, group, strict=True)] or [np.ones(len(table), bool)]
+            )
+        ]
         sel = sel.set_index("parameter").loc[sweep.free]
         ax.barh(pos - 0.2, sel[first], 0.4, xerr=sel[f"{first}_conf"], label=first, color="tab:blue")
         ax.barh(pos + 0.2, sel[total], 0.4, xerr=sel.get(f"{total}_conf"), label=total, color="tab:orange")
@@ -107,8 +141,9 @@ def add_arguments(p) -> None:
 def main(args) -> int:
     sweep, out, cores, options = sweeping.from_arguments(args)
     if sweep.design.kind not in COLUMNS:
-        raise ScenarioError(f"{args.sweep}: key design.kind: sensitivity needs 'sobol' or 'morris', "
-                            f"got {sweep.design.kind!r}")
+        raise ScenarioError(
+            f"{args.sweep}: key design.kind: sensitivity needs 'sobol' or 'morris', got {sweep.design.kind!r}"
+        )
     summary = sweeping.run_sweep(sweep, out, cores, **options)
     print(f"{sweep.name}: {summary}; results in {out}", file=sys.stderr)
     if summary.stopped:

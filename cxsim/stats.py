@@ -29,7 +29,7 @@ def unpaired_interval(a, b) -> list:
     se = math.sqrt(va + vb)
     if se == 0:
         return [float(b.mean() - a.mean())] * 2
-    dof = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
     half = float(stdtrit(dof, 0.975) * se)
     return [float(b.mean() - a.mean()) - half, float(b.mean() - a.mean()) + half]
 
@@ -43,7 +43,7 @@ def shown(ci, direction: str) -> bool:
 
 
 def verdict(ci) -> str:
-    """"clear" when the paired 95% interval excludes zero, "noise" when it straddles it, "n/a" when undefined."""
+    """ "clear" when the paired 95% interval excludes zero, "noise" when it straddles it, "n/a" when undefined."""
     if ci[0] is None:
         return "n/a"
     return "clear" if shown(ci, "higher") or shown(ci, "lower") else "noise"

@@ -70,8 +70,10 @@ def run_task(task: dict) -> dict:
     start = time.perf_counter()
     try:
         if task["model_version"] != MODEL_VERSION:
-            raise RuntimeError(f"worker has model version {MODEL_VERSION}, the sweep {task['model_version']}: "
-                               "install the same cxsim on every worker")
+            raise RuntimeError(
+                f"worker has model version {MODEL_VERSION}, the sweep {task['model_version']}: "
+                "install the same cxsim on every worker"
+            )
         import numba
 
         from cxsim import metrics
@@ -99,8 +101,14 @@ def run_batch(tasks: list[dict]) -> list[dict]:
 
 
 def task_of(run: Run, sweep: Sweep, threads: int = 1) -> dict:
-    return {"run_id": run.run_id, "scenario": run.scenario, "kpis": list(sweep.kpis), "daily": sweep.daily,
-            "threads": threads, "model_version": MODEL_VERSION}
+    return {
+        "run_id": run.run_id,
+        "scenario": run.scenario,
+        "kpis": list(sweep.kpis),
+        "daily": sweep.daily,
+        "threads": threads,
+        "model_version": MODEL_VERSION,
+    }
 
 
 @dataclass
@@ -115,8 +123,10 @@ class Summary:
 
     def __str__(self) -> str:
         rate = f", {self.done / self.seconds:.2f} runs/s" if self.done and self.seconds else ""
-        text = (f"{self.total} runs: {self.done} done, {self.skipped} skipped (already stored), "
-                f"{self.failed} failed; {self.seconds:.1f} s{rate}")
+        text = (
+            f"{self.total} runs: {self.done} done, {self.skipped} skipped (already stored), "
+            f"{self.failed} failed; {self.seconds:.1f} s{rate}"
+        )
         return text + (f"; stopped: {self.stopped}" if self.stopped else "")
 
 
@@ -141,8 +151,10 @@ def local_workers(cores: Cores) -> int:
         raise ScenarioError(f"--threads-per-worker: expected a whole number >= 1, got {threads}")
     workers = cores.workers if cores.workers is not None else max(1, n // threads)
     if workers < 1 or workers * threads > n:
-        raise ScenarioError(f"--workers {workers} x --threads-per-worker {threads}: expected at most {n} "
-                            f"(the cores here) and at least 1 worker")
+        raise ScenarioError(
+            f"--workers {workers} x --threads-per-worker {threads}: expected at most {n} "
+            f"(the cores here) and at least 1 worker"
+        )
     return workers
 
 
@@ -161,14 +173,25 @@ def slurm_cluster(cfg, threads: int = 1):
 
     processes = cfg.processes or max(1, cfg.cores // threads)
     if processes * threads > cfg.cores:
-        raise ScenarioError(f"[cluster] processes {processes} x --threads-per-worker {threads}: "
-                            f"expected at most cores = {cfg.cores}")
+        raise ScenarioError(
+            f"[cluster] processes {processes} x --threads-per-worker {threads}: expected at most cores = {cfg.cores}"
+        )
     env = worker_environment(threads)
     prologue = [f"export {k}={v}" for k, v in env.items()] + list(cfg.job_script_prologue)
-    return SLURMCluster(queue=cfg.queue, account=cfg.account, cores=processes, processes=processes,
-                        job_cpu=cfg.cores, memory=cfg.memory, walltime=cfg.walltime, interface=cfg.interface,
-                        job_extra_directives=list(cfg.job_extra_directives), job_script_prologue=prologue,
-                        python=sys.executable, scheduler_options={"dashboard": False})
+    return SLURMCluster(
+        queue=cfg.queue,
+        account=cfg.account,
+        cores=processes,
+        processes=processes,
+        job_cpu=cfg.cores,
+        memory=cfg.memory,
+        walltime=cfg.walltime,
+        interface=cfg.interface,
+        job_extra_directives=list(cfg.job_extra_directives),
+        job_script_prologue=prologue,
+        python=sys.executable,
+        scheduler_options={"dashboard": False},
+    )
 
 
 @contextlib.contextmanager
@@ -190,11 +213,18 @@ def client_for(cores: Cores, sweep: Sweep):
         cluster.scale(jobs=sweep.cluster.jobs)
     else:
         workers = local_workers(cores)
-        with dask.config.set({f"distributed.nanny.pre-spawn-environ.{k}": v
-                              for k, v in worker_environment(cores.threads).items()}):
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                   dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
-                                   preload=["cxsim.sweep"])
+        with dask.config.set(
+            {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in worker_environment(cores.threads).items()}
+        ):
+            cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address="127.0.0.1:0",
+                silence_logs=logging.ERROR,
+                preload=["cxsim.sweep"],
+            )
     with cluster, Client(cluster) as client:
         yield client
 
@@ -206,18 +236,33 @@ def dask_setup(worker):
 
 
 def design_table(runs: list[Run]) -> pd.DataFrame:
-    return pd.DataFrame([{"point": r.point, "replicate": r.replicate, "seed": r.seed, "run_id": r.run_id,
-                          **r.params} for r in runs])
+    return pd.DataFrame(
+        [{"point": r.point, "replicate": r.replicate, "seed": r.seed, "run_id": r.run_id, **r.params} for r in runs]
+    )
 
 
 def store_meta(sweep: Sweep) -> dict:
-    return {"name": sweep.name, "model_version": MODEL_VERSION, "kpis": list(sweep.kpis), "daily": sweep.daily,
-            "parameters": list(sweep.parameters), "sweep": sweep.model_dump(mode="json")}
+    return {
+        "name": sweep.name,
+        "model_version": MODEL_VERSION,
+        "kpis": list(sweep.kpis),
+        "daily": sweep.daily,
+        "parameters": list(sweep.parameters),
+        "sweep": sweep.model_dump(mode="json"),
+    }
 
 
-def run_sweep(sweep: Sweep, out: str | Path, cores: Cores | None = None, *, resume: bool = False,
-              max_failures: int | None = None, batch: int | None = None, flush_seconds: float = 5.0,
-              progress: bool | None = None) -> Summary:
+def run_sweep(
+    sweep: Sweep,
+    out: str | Path,
+    cores: Cores | None = None,
+    *,
+    resume: bool = False,
+    max_failures: int | None = None,
+    batch: int | None = None,
+    flush_seconds: float = 5.0,
+    progress: bool | None = None,
+) -> Summary:
     """Run every run of the sweep not yet in the store at `out`; results stream into the store."""
     if resume and not (Path(out) / "sweep.json").is_file():
         raise ScenarioError(f"--resume: {out} holds no sweep to resume (no sweep.json)")
@@ -236,8 +281,7 @@ def run_sweep(sweep: Sweep, out: str | Path, cores: Cores | None = None, *, resu
             return summary
         with client_for(cores, sweep) as client:
             store.begin(design_table(runs))
-            _execute(client, sweep, todo, store, summary, cores.threads, max_failures, batch, flush_seconds,
-                     progress)
+            _execute(client, sweep, todo, store, summary, cores.threads, max_failures, batch, flush_seconds, progress)
         return summary
     finally:
         store.close()
@@ -273,8 +317,15 @@ def _execute(client, sweep, todo, store, summary, threads, max_failures, batch, 
     buffer = {"runs": [], "days": [], "errors": []}
     last_flush = time.monotonic()
     start = time.perf_counter()
-    bar = tqdm(total=summary.total, initial=summary.skipped, unit="run", desc=sweep.name, file=sys.stderr,
-               disable=not (sys.stderr.isatty() if progress is None else progress), mininterval=0.5)
+    bar = tqdm(
+        total=summary.total,
+        initial=summary.skipped,
+        unit="run",
+        desc=sweep.name,
+        file=sys.stderr,
+        disable=not (sys.stderr.isatty() if progress is None else progress),
+        mininterval=0.5,
+    )
     previous = signal.getsignal(signal.SIGTERM)
     if previous is signal.SIG_DFL and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)  # a killed job (SLURM, kill) flushes like Ctrl-C
@@ -292,12 +343,12 @@ def _execute(client, sweep, todo, store, summary, threads, max_failures, batch, 
         if "error" in result:
             summary.failed += 1
             summary.errors.append(f"{run.run_id} {run.params} seed {run.seed}: {result['error']}")
-            buffer["errors"].append({**ids, "error": result["error"], "traceback": result.get("traceback", ""),
-                                     "time": time.time()})
+            buffer["errors"].append(
+                {**ids, "error": result["error"], "traceback": result.get("traceback", ""), "time": time.time()}
+            )
         else:
             summary.done += 1
-            buffer["runs"].append({**ids, **result["kpis"], "seconds": result["seconds"],
-                                   "worker": result["worker"]})
+            buffer["runs"].append({**ids, **result["kpis"], "seconds": result["seconds"], "worker": result["worker"]})
             if "days" in result:
                 buffer["days"].append(result["days"])
         bar.update(1)
@@ -351,40 +402,71 @@ def add_arguments(p) -> None:
     """The options of `cxsim sweep` (and `cxsim sensitivity`)."""
     p.add_argument("sweep", help="sweep file (TOML)")
     p.add_argument("--out", help="results directory (default: out/<sweep file name>)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a key of the sweep file, e.g. design.samples=16 or "
-                        "parameters.ownership.model='[\"cco_led\",\"siloed\"]' (repeatable)")
-    p.add_argument("--resume", action="store_true", help="require an existing store and continue it "
-                   "(restarting with the same command resumes too)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a key of the sweep file, e.g. design.samples=16 or "
+        'parameters.ownership.model=\'["cco_led","siloed"]\' (repeatable)',
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="require an existing store and continue it (restarting with the same command resumes too)",
+    )
     p.add_argument("--workers", type=int, help="local worker processes (default: cores / threads per worker)")
     p.add_argument("--threads-per-worker", type=int, default=1, dest="threads", help="numba threads per worker")
-    p.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 "
-                   "(default: local, a cluster of worker processes on this machine)")
+    p.add_argument(
+        "--scheduler",
+        help="address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 "
+        "(default: local, a cluster of worker processes on this machine)",
+    )
     p.add_argument("--cluster", choices=["local", "slurm"], default="local", help="where to start workers")
-    for flag, kind, what in (("queue", str, "SLURM partition"), ("account", str, "SLURM account"),
-                             ("cores", int, "cores per SLURM job"), ("memory", str, "memory per SLURM job, e.g. 8GB"),
-                             ("walltime", str, "time limit per SLURM job, e.g. 02:00:00"),
-                             ("jobs", int, "SLURM jobs"), ("interface", str, "network interface, e.g. ib0")):
+    for flag, kind, what in (
+        ("queue", str, "SLURM partition"),
+        ("account", str, "SLURM account"),
+        ("cores", int, "cores per SLURM job"),
+        ("memory", str, "memory per SLURM job, e.g. 8GB"),
+        ("walltime", str, "time limit per SLURM job, e.g. 02:00:00"),
+        ("jobs", int, "SLURM jobs"),
+        ("interface", str, "network interface, e.g. ib0"),
+    ):
         p.add_argument(f"--{flag}", type=kind, help=f"{what} (overrides [cluster] {flag})")
     p.add_argument("--max-failures", type=int, help="stop after this many failed runs")
     p.add_argument("--batch", type=int, help="runs per Dask task (default: adaptive, about 1 s per task)")
     p.add_argument("--flush-seconds", type=float, default=5.0, help="commit results to the store this often")
-    for flag, what in (("samples", "design.samples"), ("replicates", "replicates"),
-                       ("population", "population (budgets scale too)"), ("days", "days")):
+    for flag, what in (
+        ("samples", "design.samples"),
+        ("replicates", "replicates"),
+        ("population", "population (budgets scale too)"),
+        ("days", "days"),
+    ):
         p.add_argument(f"--{flag}", type=int, help=f"override the sweep file's {what}")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, help="progress bar on stderr "
-                   "(default: when stderr is a terminal)")
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        help="progress bar on stderr (default: when stderr is a terminal)",
+    )
 
 
 def from_arguments(args) -> tuple[Sweep, str, Cores, dict]:
     """The sweep, output directory, cores and run options that `add_arguments`' flags describe."""
     from cxsim.sweepfile import load_sweep
 
-    sweep = load_sweep(args.sweep, args.overrides, samples=args.samples, replicates=args.replicates,
-                       population=args.population, days=args.days)
+    sweep = load_sweep(
+        args.sweep,
+        args.overrides,
+        samples=args.samples,
+        replicates=args.replicates,
+        population=args.population,
+        days=args.days,
+    )
     flags = {k: getattr(args, k) for k in ("queue", "account", "cores", "memory", "walltime", "jobs", "interface")}
-    cluster = sweep.cluster.model_validate({**sweep.cluster.model_dump(), **{k: v for k, v in flags.items()
-                                                                             if v is not None}})
+    cluster = sweep.cluster.model_validate(
+        {**sweep.cluster.model_dump(), **{k: v for k, v in flags.items() if v is not None}}
+    )
     sweep = sweep.model_copy(update={"cluster": cluster})
     out = args.out or os.path.join("out", Path(args.sweep).stem)
     scheduler = None if args.scheduler == "local" else args.scheduler
@@ -395,8 +477,13 @@ def from_arguments(args) -> tuple[Sweep, str, Cores, dict]:
         raise ScenarioError(f"--batch: expected a whole number >= 1, got {args.batch}")
     if not args.flush_seconds > 0:
         raise ScenarioError(f"--flush-seconds: expected a number > 0, got {args.flush_seconds}")
-    options = {"resume": args.resume, "max_failures": args.max_failures, "batch": args.batch,
-               "flush_seconds": args.flush_seconds, "progress": args.progress}
+    options = {
+        "resume": args.resume,
+        "max_failures": args.max_failures,
+        "batch": args.batch,
+        "flush_seconds": args.flush_seconds,
+        "progress": args.progress,
+    }
     return sweep, out, cores, options
 
 

@@ -181,8 +181,15 @@ class Run:
     scenario: str  # the resolved scenario as JSON
 
 
-def load_sweep(path: str | Path, overrides: Sequence[str] = (), *, samples: int | None = None,
-               replicates: int | None = None, population: int | None = None, days: int | None = None) -> Sweep:
+def load_sweep(
+    path: str | Path,
+    overrides: Sequence[str] = (),
+    *,
+    samples: int | None = None,
+    replicates: int | None = None,
+    population: int | None = None,
+    days: int | None = None,
+) -> Sweep:
     """Read and validate a sweep file; `overrides` (`KEY=VALUE`, dotted keys of the sweep file, e.g.
     `design.samples=16` or `parameters.ownership.model=["cco_led","siloed"]`) and the keyword options
     override the file's values."""
@@ -226,7 +233,7 @@ def _override(data: dict, text: str) -> None:
     for i, part in enumerate(parts[:-1]):
         table = table.setdefault(part, {})
         if not isinstance(table, dict):
-            raise ScenarioError(f"--set {text!r}: key {'.'.join(parts[:i + 1])}: expected a table, got {table!r}")
+            raise ScenarioError(f"--set {text!r}: key {'.'.join(parts[: i + 1])}: expected a table, got {table!r}")
     table[parts[-1]] = value
 
 
@@ -260,11 +267,17 @@ def points(sweep: Sweep) -> list[dict]:
     ps = sweep.parameters
     if sweep.design.kind == "grid":
         keys = list(ps)
-        return [dict(zip(keys, combo)) for combo in itertools.product(*(ps[k].grid() for k in keys))]
+        return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(ps[k].grid() for k in keys))]
     rows = unit_design(sweep)
     groups = itertools.product(*(ps[k].values for k in sweep.design.by))
-    return [{**dict(zip(sweep.design.by, group)), **{k: ps[k].at(u) for k, u in zip(sweep.free, row)}}
-            for group in groups for row in rows]
+    return [
+        {
+            **dict(zip(sweep.design.by, group, strict=True)),
+            **{k: ps[k].at(u) for k, u in zip(sweep.free, row, strict=True)},
+        }
+        for group in groups
+        for row in rows
+    ]
 
 
 def expand(sweep: Sweep, model_version: str) -> list[Run]:

@@ -60,8 +60,10 @@ class Store:
         old = json.loads(path.read_text())
         for key in ("model_version", "kpis", "daily"):
             if old.get(key) != meta[key]:
-                raise ScenarioError(f"--out {self.out}: holds runs made with {key} = {old.get(key)!r}, "
-                                    f"this sweep has {meta[key]!r}; use another --out directory")
+                raise ScenarioError(
+                    f"--out {self.out}: holds runs made with {key} = {old.get(key)!r}, "
+                    f"this sweep has {meta[key]!r}; use another --out directory"
+                )
 
     def _recover(self) -> None:
         """Delete temp files of a killed writer and days parts whose runs part was never committed."""
@@ -83,9 +85,11 @@ class Store:
     def flush(self, runs: list[dict], days: list[pd.DataFrame], errors: list[dict]) -> None:
         """Commit buffered results as one part per table: days, errors, then runs (the commit marker)."""
         name = f"part-{time.time_ns():020d}-{os.getpid()}.parquet"
-        for table, frame in (("days", pd.concat(days, ignore_index=True) if days else None),
-                             ("errors", pd.DataFrame(errors) if errors else None),
-                             ("runs", pd.DataFrame(runs) if runs else None)):
+        for table, frame in (
+            ("days", pd.concat(days, ignore_index=True) if days else None),
+            ("errors", pd.DataFrame(errors) if errors else None),
+            ("runs", pd.DataFrame(runs) if runs else None),
+        ):
             if frame is not None:
                 atomic_write(self.out / table / name, lambda p, f=frame: f.to_parquet(p, index=False))
 

@@ -71,10 +71,12 @@ class Finding:
 
 # --- running arms with common random numbers
 
+
 def scenario(overrides=(), scale: Scale = Scale(), events=()) -> Scenario:
     """The base scenario at `scale` with `--set` style overrides (and events): one arm of an experiment."""
-    s = load_scenario("base", list(overrides), population=scale.population, days=scale.days,
-                      replicates=scale.replicates)
+    s = load_scenario(
+        "base", list(overrides), population=scale.population, days=scale.days, replicates=scale.replicates
+    )
     return s.model_copy(update={"events": tuple(Event(**e) for e in events)}) if events else s
 
 
@@ -99,7 +101,7 @@ def arms(*scenarios: Scenario) -> Comparison:
 def per_replicate(results: Results, column: str, days: slice, how: str = "sum") -> np.ndarray:
     """One number per replicate from the daily table: the sum (or mean) of `column` over `days`."""
     d = results.days
-    window = d[(d.day >= (days.start or 0)) & (d.day < (days.stop or 10 ** 9))]
+    window = d[(d.day >= (days.start or 0)) & (d.day < (days.stop or 10**9))]
     g = window.groupby("replicate")[column]
     return (g.sum() if how == "sum" else g.mean()).sort_index().to_numpy(float)
 
@@ -117,15 +119,21 @@ def _kpi(c: Comparison, kpi: str, arm: int) -> np.ndarray:
 def effect(name: str, treatment, control, sign: int, note: str = "") -> Measure:
     """A paired effect whose 95% interval must exclude 0 on the side `sign` (+1 higher, -1 lower)."""
     diff, (lo, hi) = paired(treatment, control)
-    return Measure(name, diff, (lo, hi), ("> 0" if sign > 0 else "< 0") + note,
-                   shown((lo, hi), "higher" if sign > 0 else "lower"))
+    return Measure(
+        name, diff, (lo, hi), ("> 0" if sign > 0 else "< 0") + note, shown((lo, hi), "higher" if sign > 0 else "lower")
+    )
 
 
 def level(name: str, values, lo: float, hi: float, note: str = "") -> Measure:
     """A level whose mean must lie in [lo, hi]."""
     s = interval(list(values))
-    return Measure(name, s["mean"], tuple(s["ci95"]), f"in [{lo:g}, {hi:g}]{note}",
-                   bool(s["mean"] is not None and lo <= s["mean"] <= hi))
+    return Measure(
+        name,
+        s["mean"],
+        tuple(s["ci95"]),
+        f"in [{lo:g}, {hi:g}]{note}",
+        bool(s["mean"] is not None and lo <= s["mean"] <= hi),
+    )
 
 
 def exact(name: str, value: float, ok: bool, expected: str) -> Measure:
@@ -134,6 +142,7 @@ def exact(name: str, value: float, ok: bool, expected: str) -> Measure:
 
 
 # --- the ten stylized facts
+
 
 def fact_1(scale: Scale = Scale()) -> Finding:
     """Overpromising raises churn and negative WOM; delivery improves by less; acquisitions rise at first."""
@@ -144,15 +153,24 @@ def fact_1(scale: Scale = Scale()) -> Finding:
     promise_t = per_replicate(over, "promise", slice(None), "mean")
     rise = promise_t - promise_c
     delivered_rise = promise_t / (1 + markup) - promise_c  # the owner promises delivered * (1 + markup)
-    return Finding(1, "Raising the promise above delivered quality raises churn and negative WOM even while "
-                      "delivery improves by less than the promise rose; acquisitions rise at first.",
-                   f"base vs base with `ownership.promise_markup = {markup}` (the owner promises 30 % above "
-                   "what it measures as delivered)",
-                   [effect("churned", _kpi(c, "churned", 1), _kpi(c, "churned", 0), +1),
-                    effect("wom_negative", _kpi(c, "wom_negative", 1), _kpi(c, "wom_negative", 0), +1),
-                    effect("acquisitions, days 0-59", per_replicate(over, "acquisitions", slice(0, 60)),
-                           per_replicate(base, "acquisitions", slice(0, 60)), +1),
-                    effect("promise rise - delivered-quality rise (mean over the year)", rise, delivered_rise, +1)])
+    return Finding(
+        1,
+        "Raising the promise above delivered quality raises churn and negative WOM even while "
+        "delivery improves by less than the promise rose; acquisitions rise at first.",
+        f"base vs base with `ownership.promise_markup = {markup}` (the owner promises 30 % above "
+        "what it measures as delivered)",
+        [
+            effect("churned", _kpi(c, "churned", 1), _kpi(c, "churned", 0), +1),
+            effect("wom_negative", _kpi(c, "wom_negative", 1), _kpi(c, "wom_negative", 0), +1),
+            effect(
+                "acquisitions, days 0-59",
+                per_replicate(over, "acquisitions", slice(0, 60)),
+                per_replicate(base, "acquisitions", slice(0, 60)),
+                +1,
+            ),
+            effect("promise rise - delivered-quality rise (mean over the year)", rise, delivered_rise, +1),
+        ],
+    )
 
 
 def _base_parameters() -> np.ndarray:
@@ -169,14 +187,27 @@ def fact_2(scale: Scale = Scale()) -> Finding:
     loss = v0 - K.encounter_value(ref - d, ref, tol, 1.0, 1.0, P)
     cs_gain, _ = K.remember(v0 + gain, 0.0, 0.0, P)
     cs_loss, _ = K.remember(v0 - loss, 0.0, 0.0, P)
-    return Finding(2, "A loss of a given size moves satisfaction more than a gain of the same size.",
-                   f"kernel functions on the default parameters: a one-dimensional encounter {d} above and {d} below "
-                   "the reference point (expectation = competitor quality), tolerance at its default mean; "
-                   "`encounter_value`, then `remember` from neutral satisfaction",
-                   [exact("value of the loss / value of the gain", loss / gain, 1.5 <= loss / gain <= 2.5,
-                          "in [1.5, 2.5] (loss aversion, Tversky & Kahneman 1992)"),
-                    exact("satisfaction moved by the loss / by the gain", -cs_loss / cs_gain, -cs_loss / cs_gain > 1,
-                          "> 1 (losses loom larger and longer, Gijsenberg et al. 2015)")])
+    return Finding(
+        2,
+        "A loss of a given size moves satisfaction more than a gain of the same size.",
+        f"kernel functions on the default parameters: a one-dimensional encounter {d} above and {d} below "
+        "the reference point (expectation = competitor quality), tolerance at its default mean; "
+        "`encounter_value`, then `remember` from neutral satisfaction",
+        [
+            exact(
+                "value of the loss / value of the gain",
+                loss / gain,
+                1.5 <= loss / gain <= 2.5,
+                "in [1.5, 2.5] (loss aversion, Tversky & Kahneman 1992)",
+            ),
+            exact(
+                "satisfaction moved by the loss / by the gain",
+                -cs_loss / cs_gain,
+                -cs_loss / cs_gain > 1,
+                "> 1 (losses loom larger and longer, Gijsenberg et al. 2015)",
+            ),
+        ],
+    )
 
 
 def remembered(values, P) -> float:
@@ -197,24 +228,38 @@ def fact_3(scale: Scale = Scale()) -> Finding:
     assert math.isclose(np.mean(good_peak), np.mean(bad_peak)) and sorted(good_end) == sorted(bad_end)
     peak_effect = remembered(bad_peak, P) - remembered(good_peak, P)
     end_effect = remembered(bad_end, P) - remembered(good_end, P)
-    return Finding(3, "With equal mean experience, a worse peak or a worse last encounter lowers remembered "
-                      "experience.",
-                   "kernel functions on the default parameters: five daily encounters with the same mean value, "
-                   f"peak +0.4 vs -0.4 ({good_peak} vs {bad_peak}), and the same values reordered so the last is "
-                   f"worse ({good_end} vs {bad_end}); `remember` and `attitude` with daily peak decay",
-                   [exact("attitude, worse peak - better peak", peak_effect, peak_effect < 0, "< 0"),
-                    exact("attitude, worse end - better end", end_effect, end_effect < 0, "< 0")])
+    return Finding(
+        3,
+        "With equal mean experience, a worse peak or a worse last encounter lowers remembered experience.",
+        "kernel functions on the default parameters: five daily encounters with the same mean value, "
+        f"peak +0.4 vs -0.4 ({good_peak} vs {bad_peak}), and the same values reordered so the last is "
+        f"worse ({good_end} vs {bad_end}); `remember` and `attitude` with daily peak decay",
+        [
+            exact("attitude, worse peak - better peak", peak_effect, peak_effect < 0, "< 0"),
+            exact("attitude, worse end - better end", end_effect, end_effect < 0, "< 0"),
+        ],
+    )
 
 
 def fact_4(scale: Scale = Scale()) -> Finding:
     """Most dissatisfied customers stay silent; silent churners outnumber those who complained."""
     r = arms(scenario(scale=scale)).baseline
-    return Finding(4, "Most dissatisfied customers stay silent; silent churners outnumber complainers.",
-                   "base scenario: share of unhappy active customers (attitude < 0) who have complained this tenure, "
-                   "and share of churners who never complained",
-                   [level("complaint_share_unhappy", r.runs["complaint_share_unhappy"], 0.04, 0.5,
-                          " (below half; TARP 1 in 26 to EIU 42-45 %)"),
-                    level("silent_churn_share", r.runs["silent_churn_share"], 0.5, 1.0, " (above half)")])
+    return Finding(
+        4,
+        "Most dissatisfied customers stay silent; silent churners outnumber complainers.",
+        "base scenario: share of unhappy active customers (attitude < 0) who have complained this tenure, "
+        "and share of churners who never complained",
+        [
+            level(
+                "complaint_share_unhappy",
+                r.runs["complaint_share_unhappy"],
+                0.04,
+                0.5,
+                " (below half; TARP 1 in 26 to EIU 42-45 %)",
+            ),
+            level("silent_churn_share", r.runs["silent_churn_share"], 0.5, 1.0, " (above half)"),
+        ],
+    )
 
 
 # product fails one use in five for 30 days: used most often, and the renewal decision comes days after the
@@ -224,18 +269,31 @@ FAILURE = {"day": 120, "kind": "outage", "target": "product", "size": 0.2, "dura
 
 def fact_5(scale: Scale = Scale()) -> Finding:
     """Recovery lowers churn against no recovery, but not back to the no-failure baseline."""
-    c = arms(scenario(scale=scale), scenario(scale=scale, events=[FAILURE]),
-             scenario(["customers.recovery_share=0"], scale, events=[FAILURE]))
+    c = arms(
+        scenario(scale=scale),
+        scenario(scale=scale, events=[FAILURE]),
+        scenario(["customers.recovery_share=0"], scale, events=[FAILURE]),
+    )
     base, recovered, unrecovered = (_kpi(c, "churned", i) for i in range(3))
     offset = (unrecovered - recovered) / np.maximum(unrecovered - base, 1.0)
-    return Finding(5, "Recovery lowers churn against no recovery, but not back to the no-failure baseline.",
-                   "three arms: base (no failure); product fails one use in five for 30 days from day 120, with "
-                   "the default recovery; the same error with `customers.recovery_share = 0` (a resolution "
-                   "restores nothing)",
-                   [effect("churned, no recovery - recovery", unrecovered, recovered, +1),
-                    effect("churned, recovery - no failure", recovered, base, +1),
-                    level("share of the failure's churn that recovery prevents", offset, 0.0, 1.0,
-                          " (recovery rarely fully offsets, de Matos et al. 2007)")])
+    return Finding(
+        5,
+        "Recovery lowers churn against no recovery, but not back to the no-failure baseline.",
+        "three arms: base (no failure); product fails one use in five for 30 days from day 120, with "
+        "the default recovery; the same error with `customers.recovery_share = 0` (a resolution "
+        "restores nothing)",
+        [
+            effect("churned, no recovery - recovery", unrecovered, recovered, +1),
+            effect("churned, recovery - no failure", recovered, base, +1),
+            level(
+                "share of the failure's churn that recovery prevents",
+                offset,
+                0.0,
+                1.0,
+                " (recovery rarely fully offsets, de Matos et al. 2007)",
+            ),
+        ],
+    )
 
 
 def fact_6(scale: Scale = Scale(), extra: float = 400_000.0) -> Finding:
@@ -243,23 +301,33 @@ def fact_6(scale: Scale = Scale(), extra: float = 400_000.0) -> Finding:
     budgets = load_scenario("base").departments
     spend = [f"departments.{d}.budget={getattr(budgets, d).budget + extra}" for d in ("marketing", "billing")]
     c = arms(scenario([spend[0]], scale), scenario([spend[1]], scale))
-    return Finding(6, "While a must-be attribute is below threshold, spending on it beats the same spending on an "
-                      "attractive attribute.",
-                   f"base with {extra:,.0f} a year more for marketing (attractive) vs the same for billing (must-be, "
-                   "failing 1 % of bills at the default); reference budgets unchanged, so the money buys quality",
-                   [effect("churned, billing - marketing", _kpi(c, "churned", 1), _kpi(c, "churned", 0), -1),
-                    effect("retention, billing - marketing", _kpi(c, "retention", 1), _kpi(c, "retention", 0), +1)])
+    return Finding(
+        6,
+        "While a must-be attribute is below threshold, spending on it beats the same spending on an "
+        "attractive attribute.",
+        f"base with {extra:,.0f} a year more for marketing (attractive) vs the same for billing (must-be, "
+        "failing 1 % of bills at the default); reference budgets unchanged, so the money buys quality",
+        [
+            effect("churned, billing - marketing", _kpi(c, "churned", 1), _kpi(c, "churned", 0), -1),
+            effect("retention, billing - marketing", _kpi(c, "retention", 1), _kpi(c, "retention", 0), +1),
+        ],
+    )
 
 
 def fact_7(scale: Scale = Scale(), handoff: float = 0.4) -> Finding:
     """Lower handoff consistency raises repeat contacts and churn; departments' failure rates unchanged."""
     c = arms(scenario(scale=scale), scenario([f"ownership.handoff_consistency={handoff}"], scale))
-    return Finding(7, "Lower handoff consistency raises repeat contacts and churn with every department's own "
-                      "failure rate held fixed.",
-                   f"base (handoff consistency 0.8) vs `ownership.handoff_consistency = {handoff}`; every department's "
-                   "failure rate parameters are the defaults in both arms",
-                   [effect("repeat_contacts", _kpi(c, "repeat_contacts", 1), _kpi(c, "repeat_contacts", 0), +1),
-                    effect("churned", _kpi(c, "churned", 1), _kpi(c, "churned", 0), +1)])
+    return Finding(
+        7,
+        "Lower handoff consistency raises repeat contacts and churn with every department's own "
+        "failure rate held fixed.",
+        f"base (handoff consistency 0.8) vs `ownership.handoff_consistency = {handoff}`; every department's "
+        "failure rate parameters are the defaults in both arms",
+        [
+            effect("repeat_contacts", _kpi(c, "repeat_contacts", 1), _kpi(c, "repeat_contacts", 0), +1),
+            effect("churned", _kpi(c, "churned", 1), _kpi(c, "churned", 0), +1),
+        ],
+    )
 
 
 def shares(results: Results) -> np.ndarray:
@@ -283,13 +351,15 @@ SLOW_DELAY, SLOW_NOISE = 60, 0.8  # fact 8's later, noisier owner
 
 def listening_arms(scale: Scale, delay: int, noise: float, events=()) -> tuple[Results, Results]:
     """The base owner and a later, noisier one, on the same organisation and events."""
-    return arms(scenario(scale=scale, events=events),
-                scenario([f"ownership.listening_delay_days={delay}", f"ownership.listening_noise={noise}"], scale,
-                         events=events)).results
+    return arms(
+        scenario(scale=scale, events=events),
+        scenario(
+            [f"ownership.listening_delay_days={delay}", f"ownership.listening_noise={noise}"], scale, events=events
+        ),
+    ).results
 
 
-def quiet_listening(scale: Scale = Scale(), delay: int = SLOW_DELAY,
-                    noise: float = SLOW_NOISE) -> tuple[float, tuple]:
+def quiet_listening(scale: Scale = Scale(), delay: int = SLOW_DELAY, noise: float = SLOW_NOISE) -> tuple[float, tuple]:
     """Fact 8's owners with nothing changing: paired CSAT difference over the last 90 days."""
     base, slow = listening_arms(scale, delay, noise)
     tail = slice(scale.days - 90, None)
@@ -302,20 +372,32 @@ def fact_8(scale: Scale = Scale(), delay: int = SLOW_DELAY, noise: float = SLOW_
     sb, ss = shares(base), shares(slow)
     target = sb[:, -90:, :].mean(axis=1)  # where the well-informed owner settles (last quarter)
     after = slice(SHOCK["day"], None)
-    return Finding(8, "A longer or noisier listening loop slows budget convergence and lowers steady-state "
-                      "satisfaction.",
-                   f"both arms meet the same change: from day {SHOCK['day']} finance cuts the contact centre's budget "
-                   f"by {SHOCK['size']:.0%} (seed 001's finance process change), which the owner can offset by moving "
-                   f"budget; base (delay 14 days, noise 0.2) vs `listening_delay_days = {delay}` and "
-                   f"`listening_noise = {noise}`; convergence = first day the budget shares are within half their "
-                   "initial L1 distance of the base owner's last-quarter allocation; satisfaction = mean over the "
-                   "days from the change to the year's end (with nothing changing there is nothing to hear: see "
-                   "Known limits)",
-                   [effect("days to converge", days_to_converge(ss, target), days_to_converge(sb, target), +1),
-                    effect("mean attitude after the change", per_replicate(slow, "mean_attitude", after, "mean"),
-                           per_replicate(base, "mean_attitude", after, "mean"), -1),
-                    effect("CSAT after the change", per_replicate(slow, "csat", after, "mean"),
-                           per_replicate(base, "csat", after, "mean"), -1)])
+    return Finding(
+        8,
+        "A longer or noisier listening loop slows budget convergence and lowers steady-state satisfaction.",
+        f"both arms meet the same change: from day {SHOCK['day']} finance cuts the contact centre's budget "
+        f"by {SHOCK['size']:.0%} (seed 001's finance process change), which the owner can offset by moving "
+        f"budget; base (delay 14 days, noise 0.2) vs `listening_delay_days = {delay}` and "
+        f"`listening_noise = {noise}`; convergence = first day the budget shares are within half their "
+        "initial L1 distance of the base owner's last-quarter allocation; satisfaction = mean over the "
+        "days from the change to the year's end (with nothing changing there is nothing to hear: see "
+        "Known limits)",
+        [
+            effect("days to converge", days_to_converge(ss, target), days_to_converge(sb, target), +1),
+            effect(
+                "mean attitude after the change",
+                per_replicate(slow, "mean_attitude", after, "mean"),
+                per_replicate(base, "mean_attitude", after, "mean"),
+                -1,
+            ),
+            effect(
+                "CSAT after the change",
+                per_replicate(slow, "csat", after, "mean"),
+                per_replicate(base, "csat", after, "mean"),
+                -1,
+            ),
+        ],
+    )
 
 
 def bass_curve(t: np.ndarray, p: float, q: float, f0: float) -> np.ndarray:
@@ -328,9 +410,9 @@ def bass_curve(t: np.ndarray, p: float, q: float, f0: float) -> np.ndarray:
     return out
 
 
-NO_FAILURE_NO_CHURN = (["customers.base_monthly_churn=0"]
-                       + [f"departments.{d}.{k}={v}" for d in DEPARTMENTS
-                          for k, v in (("failure_rate", 0.0), ("capacity_headroom", 100.0))])
+NO_FAILURE_NO_CHURN = ["customers.base_monthly_churn=0"] + [
+    f"departments.{d}.{k}={v}" for d in DEPARTMENTS for k, v in (("failure_rate", 0.0), ("capacity_headroom", 100.0))
+]
 
 
 def implied_bass(s: Scenario, mean_attitude: float) -> tuple[float, float]:
@@ -352,8 +434,11 @@ BASS_SEED = 2000  # adopters on day 0 (of 100,000): a launch, so the curve shows
 
 def fact_9(scale: Scale = Scale()) -> Finding:
     """With no failures and no churn, adoption follows a Bass curve whose fitted p and q match the mechanism's."""
-    s = scenario(NO_FAILURE_NO_CHURN + ["finance.reinvestment_share=0", "ownership.promise_policy=fixed",
-                                        f"market.initial_customers={BASS_SEED}"], scale)
+    s = scenario(
+        NO_FAILURE_NO_CHURN
+        + ["finance.reinvestment_share=0", "ownership.promise_policy=fixed", f"market.initial_customers={BASS_SEED}"],
+        scale,
+    )
     r = arms(s).baseline
     n, f0 = s.market.population, s.market.initial_customers / s.market.population
     fits, implied = [], []
@@ -361,26 +446,36 @@ def fact_9(scale: Scale = Scale()) -> Finding:
         g = g.sort_values("day")
         adopted = (g["active_customers"].to_numpy(float)) / n
         t = np.arange(len(adopted))
-        (p, q), _ = optimize.curve_fit(lambda t, p, q: bass_curve(t, p, q, f0), t, adopted, p0=(1e-4, 1e-3),
-                                       bounds=([0, 0], [0.1, 1.0]))
+        (p, q), _ = optimize.curve_fit(
+            lambda t, p, q: bass_curve(t, p, q, f0), t, adopted, p0=(1e-4, 1e-3), bounds=([0, 0], [0.1, 1.0])
+        )
         fits.append((p, q))
         implied.append(implied_bass(s, float(g["mean_attitude"].mean())))
     fits, implied = np.array(fits), np.array(implied)
     rel_p, rel_q = fits[:, 0] / implied[:, 0], fits[:, 1] / implied[:, 1]
     churned = r.runs["churned"].sum()
-    return Finding(9, "With no failures and no churn, adoption follows a Bass curve and the model recovers p and q.",
-                   "base with every department's failure rate 0 and capacity far above load (nothing fails, "
-                   "not even through overload), `base_monthly_churn = 0`, and budgets and promise held constant "
-                   "(`reinvestment_share = 0`, `promise_policy = fixed`) so that p stays constant; a discrete Bass "
-                   "curve fitted (scipy `curve_fit`) to the share of the market adopted each day; implied "
-                   "p = advertising_rate, q = wom_adoption x talk probability x (degree x (1 - broadcast share) + "
-                   "broadcast share x broadcast reach), at the run's mean attitude",
-                   [level("fitted p / implied p", rel_p, 0.75, 1.25),
-                    level("fitted q / implied q", rel_q, 0.75, 1.25),
-                    exact("fitted p, q (mean)", float(fits[:, 0].mean()), True,
-                          f"implied p {implied[:, 0].mean():.2e}; fitted q {fits[:, 1].mean():.2e}, implied q "
-                          f"{implied[:, 1].mean():.2e}"),
-                    exact("churners", float(churned), churned == 0, "= 0")])
+    return Finding(
+        9,
+        "With no failures and no churn, adoption follows a Bass curve and the model recovers p and q.",
+        "base with every department's failure rate 0 and capacity far above load (nothing fails, "
+        "not even through overload), `base_monthly_churn = 0`, and budgets and promise held constant "
+        "(`reinvestment_share = 0`, `promise_policy = fixed`) so that p stays constant; a discrete Bass "
+        "curve fitted (scipy `curve_fit`) to the share of the market adopted each day; implied "
+        "p = advertising_rate, q = wom_adoption x talk probability x (degree x (1 - broadcast share) + "
+        "broadcast share x broadcast reach), at the run's mean attitude",
+        [
+            level("fitted p / implied p", rel_p, 0.75, 1.25),
+            level("fitted q / implied q", rel_q, 0.75, 1.25),
+            exact(
+                "fitted p, q (mean)",
+                float(fits[:, 0].mean()),
+                True,
+                f"implied p {implied[:, 0].mean():.2e}; fitted q {fits[:, 1].mean():.2e}, implied q "
+                f"{implied[:, 1].mean():.2e}",
+            ),
+            exact("churners", float(churned), churned == 0, "= 0"),
+        ],
+    )
 
 
 def fact_10(scale: Scale = Scale()) -> Finding:
@@ -392,19 +487,27 @@ def fact_10(scale: Scale = Scale()) -> Finding:
     a, b, other = (CXModel(s).run() for s in (cmo, relabelled, cco))
     same = float(np.abs(a.history - b.history).max() + np.abs(a.ledger - b.ledger).max())
     differs = float(np.abs(a.history - other.history).max())
-    return Finding(10, "Two ownership labels with identical mechanism parameters give identical results.",
-                   "the cmo_led preset run under its own label and relabelled `cco_led` with its mechanism "
-                   "parameters kept; and, as a check that mechanisms matter, the real cco_led preset "
-                   f"(population {small.population:,}, {small.days} days, every daily tally and ledger entry)",
-                   [exact("largest difference, same mechanisms", same, same == 0.0, "= 0 (bit-identical)"),
-                    exact("largest difference, cmo_led vs cco_led mechanisms", differs, differs > 0, "> 0")])
+    return Finding(
+        10,
+        "Two ownership labels with identical mechanism parameters give identical results.",
+        "the cmo_led preset run under its own label and relabelled `cco_led` with its mechanism "
+        "parameters kept; and, as a check that mechanisms matter, the real cco_led preset "
+        f"(population {small.population:,}, {small.days} days, every daily tally and ledger entry)",
+        [
+            exact("largest difference, same mechanisms", same, same == 0.0, "= 0 (bit-identical)"),
+            exact("largest difference, cmo_led vs cco_led mechanisms", differs, differs > 0, "> 0"),
+        ],
+    )
 
 
-FACTS = {n: f for n, f in enumerate((fact_1, fact_2, fact_3, fact_4, fact_5, fact_6, fact_7, fact_8, fact_9,
-                                      fact_10), start=1)}
+FACTS = {
+    n: f
+    for n, f in enumerate((fact_1, fact_2, fact_3, fact_4, fact_5, fact_6, fact_7, fact_8, fact_9, fact_10), start=1)
+}
 
 
 # --- calibration: the base scenario against the empirical facts that fit a one-year run
+
 
 @dataclass
 class Target:
@@ -431,9 +534,13 @@ def bad_experiences(cycles: int, scale: Scale) -> np.ndarray:
     arm's, as a share of the customers active on day 89.
     """
     start, cycle = 90, load_scenario("base").journey.billing_cycle_days
-    c = arms(scenario(scale=scale),
-             scenario(scale=scale, events=[{"day": start, "kind": "outage", "target": "billing", "size": 1.0,
-                                            "duration": cycles * cycle}]))
+    c = arms(
+        scenario(scale=scale),
+        scenario(
+            scale=scale,
+            events=[{"day": start, "kind": "outage", "target": "billing", "size": 1.0, "duration": cycles * cycle}],
+        ),
+    )
     window = slice(start, start + cycles * cycle + 60)
     base, hit = c.results
     active = per_replicate(base, "active_customers", slice(start - 1, start))
@@ -444,26 +551,36 @@ def importance(scale: Scale, cut: float = 0.5) -> dict[str, dict]:
     """Per department: active customers at year end gained when its failure rate is halved (paired)."""
     defaults = load_scenario("base").departments
     names = [d for d in DEPARTMENTS]
-    c = arms(scenario(scale=scale), *(scenario([f"departments.{d}.failure_rate="
-                                                f"{getattr(defaults, d).failure_rate * cut}"], scale) for d in names))
+    c = arms(
+        scenario(scale=scale),
+        *(scenario([f"departments.{d}.failure_rate={getattr(defaults, d).failure_rate * cut}"], scale) for d in names),
+    )
     base = _kpi(c, "active_customers", 0)
-    return {d: dict(zip(("gain", "ci95"), paired(_kpi(c, "active_customers", i + 1), base)))
-            for i, d in enumerate(names)}
+    return {
+        d: dict(zip(("gain", "ci95"), paired(_kpi(c, "active_customers", i + 1), base), strict=True))
+        for i, d in enumerate(names)
+    }
 
 
 # EIU 2015: what an ideal experience means, in the order of mentions, as the departments that deliver it
-EIU_ORDER = {"service": "fast response to enquiries and complaints (47 %)",
-             "sales": "simple purchasing (47 %)", "fulfilment": "order tracking",
-             "billing": "not among the mentions (billing accuracy is a must-be: noticed only when it fails)",
-             "product": "clear product information", "digital": "multichannel",
-             "marketing": "personalisation, post-purchase engagement, creative consistency (last)"}
+EIU_ORDER = {
+    "service": "fast response to enquiries and complaints (47 %)",
+    "sales": "simple purchasing (47 %)",
+    "fulfilment": "order tracking",
+    "billing": "not among the mentions (billing accuracy is a must-be: noticed only when it fails)",
+    "product": "clear product information",
+    "digital": "multichannel",
+    "marketing": "personalisation, post-purchase engagement, creative consistency (last)",
+}
 
 
-EIU_GAP = ("EIU 2015 asked what an ideal experience means (stated importance, across industries and one-off "
-           "purchases); the measure here is leverage in a subscription business whose market is already 40 % "
-           "customers, where a purchase is a small share of all encounters and a failed one costs only a lost sale "
-           "(the prospect remembers nothing), so simple purchasing cannot rank high, and a department's weight is "
-           "its configured failure frequency x severity x Kano weight, not an elicited importance")
+EIU_GAP = (
+    "EIU 2015 asked what an ideal experience means (stated importance, across industries and one-off "
+    "purchases); the measure here is leverage in a subscription business whose market is already 40 % "
+    "customers, where a purchase is a small share of all encounters and a failed one costs only a lost sale "
+    "(the prospect remembers nothing), so simple purchasing cannot rank high, and a department's weight is "
+    "its configured failure frequency x severity x Kano weight, not an elicited importance"
+)
 
 
 def eiu_verdict(imp: dict) -> tuple[bool, str]:
@@ -471,8 +588,10 @@ def eiu_verdict(imp: dict) -> tuple[bool, str]:
     ranked = sorted(imp, key=lambda d: -imp[d]["gain"])
     rank = {d: i + 1 for i, d in enumerate(ranked)}
     agrees = set(ranked[:2]) == {"service", "sales"} and ranked[-1] == "marketing"
-    return agrees, (f"service ranks {rank['service']}, sales {rank['sales']} (EIU: 1 and 2), marketing "
-                    f"{rank['marketing']} (EIU: last) of {len(ranked)}")
+    return agrees, (
+        f"service ranks {rank['service']}, sales {rank['sales']} (EIU: 1 and 2), marketing "
+        f"{rank['marketing']} (EIU: last) of {len(ranked)}"
+    )
 
 
 def calibration(scale: Scale = Scale()) -> tuple[list[Target], dict]:
@@ -485,24 +604,54 @@ def calibration(scale: Scale = Scale()) -> tuple[list[Target], dict]:
     ratio = (k["wom_positive"] / k["wom_negative"]).to_numpy(float)
     invited = r.days.groupby("replicate")["active_customers"].sum().to_numpy(float) * s.customers.survey_rate
     targets = [
-        Target("share who leave after one bad experience", "17-32 %", 0.17, 0.32,
-               "PwC 2018, n = 15,000 (M): 17 % US, 32 % globally", *_mean_ci(one),
-               "excess churn within 90 days of one failed bill for every customer (billing outage for one cycle "
-               "from day 90), over the customers active on day 89", f"departments.billing.severity = {severity:g}"),
-        Target("share who leave after several bad experiences", "about 59 % (45-75 %)", 0.45, 0.75,
-               "PwC 2018 (M): 59 % of US consumers after several", *_mean_ci(several),
-               "the same with three failed bills in a row (outage for three cycles), churn within 150 days"),
-        Target("share of unhappy customers who complain", "4-45 %", 0.04, 0.45,
-               "TARP '1 in 26' (L) to EIU 2015 42-45 % (M)", *_mean_ci(k["complaint_share_unhappy"]),
-               "KPI complaint_share_unhappy: unhappy active customers (attitude < 0) who complained this tenure"),
-        Target("positive : negative word of mouth", "about 3 : 1 (2-4)", 2.0, 4.0,
-               "East, Hammond & Wright 2007 (H); Anderson 1998 (H)", *_mean_ci(ratio),
-               "wom_positive / wom_negative over the year (messages and posts)",
-               f"customers.memory_halflife_days = {halflife:g}"),
-        Target("survey response rate", "5-30 %", 0.05, 0.30,
-               "typical CX survey response rates (L: folklore, no source in MODEL_NOTES)",
-               *_mean_ci(per_replicate(r, "survey_responses", slice(None)) / invited),
-               "survey responses / invitations (survey_rate per active customer-day)"),
+        Target(
+            "share who leave after one bad experience",
+            "17-32 %",
+            0.17,
+            0.32,
+            "PwC 2018, n = 15,000 (M): 17 % US, 32 % globally",
+            *_mean_ci(one),
+            "excess churn within 90 days of one failed bill for every customer (billing outage for one cycle "
+            "from day 90), over the customers active on day 89",
+            f"departments.billing.severity = {severity:g}",
+        ),
+        Target(
+            "share who leave after several bad experiences",
+            "about 59 % (45-75 %)",
+            0.45,
+            0.75,
+            "PwC 2018 (M): 59 % of US consumers after several",
+            *_mean_ci(several),
+            "the same with three failed bills in a row (outage for three cycles), churn within 150 days",
+        ),
+        Target(
+            "share of unhappy customers who complain",
+            "4-45 %",
+            0.04,
+            0.45,
+            "TARP '1 in 26' (L) to EIU 2015 42-45 % (M)",
+            *_mean_ci(k["complaint_share_unhappy"]),
+            "KPI complaint_share_unhappy: unhappy active customers (attitude < 0) who complained this tenure",
+        ),
+        Target(
+            "positive : negative word of mouth",
+            "about 3 : 1 (2-4)",
+            2.0,
+            4.0,
+            "East, Hammond & Wright 2007 (H); Anderson 1998 (H)",
+            *_mean_ci(ratio),
+            "wom_positive / wom_negative over the year (messages and posts)",
+            f"customers.memory_halflife_days = {halflife:g}",
+        ),
+        Target(
+            "survey response rate",
+            "5-30 %",
+            0.05,
+            0.30,
+            "typical CX survey response rates (L: folklore, no source in MODEL_NOTES)",
+            *_mean_ci(per_replicate(r, "survey_responses", slice(None)) / invited),
+            "survey responses / invitations (survey_rate per active customer-day)",
+        ),
     ]
     return targets, importance(scale)
 
@@ -514,9 +663,11 @@ def _mean_ci(values) -> tuple[float, tuple]:
 
 # --- robustness of the headline comparison
 
-FOLKLORE = {"customers.complaint_propensity": (0.1, 0.25, 0.45),
-            "customers.loss_aversion": (1.5, 2.0, 2.5),
-            "market.broadcast_reach": (25.0, 50.0, 100.0)}
+FOLKLORE = {
+    "customers.complaint_propensity": (0.1, 0.25, 0.45),
+    "customers.loss_aversion": (1.5, 2.0, 2.5),
+    "market.broadcast_reach": (25.0, 50.0, 100.0),
+}
 RANKED_BY = ("retention", "profit")
 
 
@@ -532,8 +683,9 @@ def ownership_robustness(scale: Scale = Scale(), folklore=FOLKLORE) -> list[dict
     One row per setting and KPI: the ranking by mean (best first), the best model's paired lead
     over the runner-up with its 95% interval, and Kendall's tau against the ranking at the defaults.
     """
-    settings = [("defaults", ())] + [(f"{key} = {v:g}", (f"{key}={v}",)) for key, values in folklore.items()
-                                     for v in values if v != _default(key)]
+    settings = [("defaults", ())] + [
+        (f"{key} = {v:g}", (f"{key}={v}",)) for key, values in folklore.items() for v in values if v != _default(key)
+    ]
     reference = ownership_ranking((), scale)
     rows = []
     for label, overrides in settings:
@@ -541,12 +693,23 @@ def ownership_robustness(scale: Scale = Scale(), folklore=FOLKLORE) -> list[dict
         for k in RANKED_BY:
             order = sorted(OWNERSHIP, key=lambda m: -values[k][m].mean())
             ref_order = sorted(OWNERSHIP, key=lambda m: -reference[k][m].mean())
-            tau = stats.kendalltau([order.index(m) for m in OWNERSHIP],
-                                   [ref_order.index(m) for m in OWNERSHIP]).statistic
+            tau = stats.kendalltau(
+                [order.index(m) for m in OWNERSHIP], [ref_order.index(m) for m in OWNERSHIP]
+            ).statistic
             lead, lead_ci = paired(values[k][order[0]], values[k][order[1]])
-            rows.append({"setting": label, "kpi": k, "ranking": order, "best": order[0], "tau": float(tau),
-                         "lead": lead, "lead_ci95": lead_ci, "lead_clear": bool(lead_ci[0] is not None and lead_ci[0] > 0),
-                         "means": {m: float(v.mean()) for m, v in values[k].items()}})
+            rows.append(
+                {
+                    "setting": label,
+                    "kpi": k,
+                    "ranking": order,
+                    "best": order[0],
+                    "tau": float(tau),
+                    "lead": lead,
+                    "lead_ci95": lead_ci,
+                    "lead_clear": bool(lead_ci[0] is not None and lead_ci[0] > 0),
+                    "means": {m: float(v.mean()) for m, v in values[k].items()},
+                }
+            )
     return rows
 
 
@@ -555,4 +718,3 @@ def _default(key: str):
     for part in key.split("."):
         value = value[part]
     return value
-

@@ -28,11 +28,19 @@ def main():
     p.add_argument("--samples", type=int)
     p.add_argument("--workers", type=int, default=2)
     args = p.parse_args()
-    sweep = load_sweep(args.sweep, args.overrides, samples=args.samples, replicates=args.replicates, population=args.population,
-                       days=args.days)
+    sweep = load_sweep(
+        args.sweep,
+        args.overrides,
+        samples=args.samples,
+        replicates=args.replicates,
+        population=args.population,
+        days=args.days,
+    )
     runs = list({r.run_id: r for r in expand(sweep, MODEL_VERSION)}.values())
-    print(f"{sweep.name}: {len(runs)} runs of {sweep.population or 'base'} people x {sweep.days or 'base'} days, "
-          f"{os.cpu_count()} cores")
+    print(
+        f"{sweep.name}: {len(runs)} runs of {sweep.population or 'base'} people x {sweep.days or 'base'} days, "
+        f"{os.cpu_count()} cores"
+    )
     run_task(task_of(runs[0], sweep))  # compile (or load numba's cache) before timing
     for threads in sorted({1, numba.config.NUMBA_NUM_THREADS}):
         tasks = [task_of(r, sweep, threads) for r in runs]
@@ -46,8 +54,10 @@ def main():
         summary = run_sweep(sweep, out, Cores(workers=args.workers), progress=False)
         wall = time.perf_counter() - start
     assert summary.done == len(runs) and not summary.failed
-    print(f"dask, {args.workers} workers x 1 thread: {summary.done / summary.seconds:6.2f} runs/s "
-          f"({summary.seconds:.1f} s running; {summary.done / wall:.2f} runs/s, {wall:.1f} s with cluster start)")
+    print(
+        f"dask, {args.workers} workers x 1 thread: {summary.done / summary.seconds:6.2f} runs/s "
+        f"({summary.seconds:.1f} s running; {summary.done / wall:.2f} runs/s, {wall:.1f} s with cluster start)"
+    )
 
 
 if __name__ == "__main__":

@@ -41,8 +41,16 @@ def ci(c) -> str:
 
 
 def fact_section(f: V.Finding) -> list[str]:
-    out = [f"### Fact {f.fact}: {result(f)}", "", f"*{f.claim}*", "", f"Experiment: {f.experiment}.",
-           "", "| measure | estimate | 95 % interval | expected | shown |", "| --- | --- | --- | --- | --- |"]
+    out = [
+        f"### Fact {f.fact}: {result(f)}",
+        "",
+        f"*{f.claim}*",
+        "",
+        f"Experiment: {f.experiment}.",
+        "",
+        "| measure | estimate | 95 % interval | expected | shown |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for m in f.measures:
         out.append(f"| {m.name} | {fmt(m.value)} | {ci(m.ci95)} | {m.expected} | {'yes' if m.passed else 'no'} |")
     return out + [""]
@@ -53,32 +61,40 @@ def result(f: V.Finding) -> str:
 
 
 def calibration_table(targets) -> list[str]:
-    out = ["| quantity | target | source | simulated (95 % interval) | met | how it is measured "
-           "| default fitted to it |",
-           "| --- | --- | --- | --- | --- | --- | --- |"]
+    out = [
+        "| quantity | target | source | simulated (95 % interval) | met | how it is measured | default fitted to it |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for t in targets:
         pct = t.hi <= 1.0
         val = "—" if t.value is None else f"{100 * t.value:.1f} %" if pct else f"{t.value:.2f}"
         lo, hi = t.ci95
         band = "" if lo is None else (f" ({100 * lo:.1f}–{100 * hi:.1f})" if pct else f" ({lo:.2f}–{hi:.2f})")
-        out.append(f"| {t.quantity} | {t.target} | {t.source} | {val}{band} | {'yes' if t.met else '**no**'} | "
-                   f"{t.how} | {f'`{t.fitted}`' if t.fitted else 'none (out of sample)'} |")
+        out.append(
+            f"| {t.quantity} | {t.target} | {t.source} | {val}{band} | {'yes' if t.met else '**no**'} | "
+            f"{t.how} | {f'`{t.fitted}`' if t.fitted else 'none (out of sample)'} |"
+        )
     return out
 
 
 def importance_table(imp: dict) -> list[str]:
     agrees, how = V.eiu_verdict(imp)
     ranked = sorted(imp, key=lambda d: -imp[d]["gain"])
-    out = ["| rank | department | active customers gained at year end (95 % interval) | EIU 2015 counterpart |",
-           "| --- | --- | --- | --- |"]
+    out = [
+        "| rank | department | active customers gained at year end (95 % interval) | EIU 2015 counterpart |",
+        "| --- | --- | --- | --- |",
+    ]
     for i, d in enumerate(ranked, 1):
         out.append(f"| {i} | {d} | {fmt(imp[d]['gain'])} {ci(imp[d]['ci95'])} | {V.EIU_ORDER.get(d, '—')} |")
     return out + ["", f"EIU ranking reproduced: **{'yes' if agrees else 'no'}**: {how}."]
 
 
 def robustness_table(rows) -> list[str]:
-    out = ["| setting | ranked by | ranking (best first) | lead of the best over the second (95 % interval) "
-           "| Kendall tau vs defaults |", "| --- | --- | --- | --- | --- |"]
+    out = [
+        "| setting | ranked by | ranking (best first) | lead of the best over the second (95 % interval) "
+        "| Kendall tau vs defaults |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for r in rows:
         lead = f"{fmt(r['lead'])} {ci(r['lead_ci95'])}{'' if r['lead_clear'] else ' (within noise)'}"
         out.append(f"| {r['setting']} | {r['kpi']} | {', '.join(r['ranking'])} | {lead} | {r['tau']:.2f} |")
@@ -127,14 +143,32 @@ LIMITS = """\
 def write_model_table(targets, imp, scale: V.Scale):
     path = ROOT / "docs" / "MODEL.md"
     text = path.read_text()
-    block = "\n".join([START, "", f"Scale: {scale.describe()}, seed 42. Regenerate with `make validate`.", "",
-                       *calibration_table(targets), "", "What matters most (EIU 2015): each department's failure "
-                       "rate halved in turn, paired against the base:", "", *importance_table(imp), "", END])
+    block = "\n".join(
+        [
+            START,
+            "",
+            f"Scale: {scale.describe()}, seed 42. Regenerate with `make validate`.",
+            "",
+            *calibration_table(targets),
+            "",
+            "What matters most (EIU 2015): each department's failure rate halved in turn, paired against the base:",
+            "",
+            *importance_table(imp),
+            "",
+            END,
+        ]
+    )
     if START in text:
         text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
     else:
-        text = text.rstrip("\n") + "\n\n## 10. Calibration against empirical facts\n\n" + CALIBRATION_INTRO + \
-            "\n" + block + "\n"
+        text = (
+            text.rstrip("\n")
+            + "\n\n## 10. Calibration against empirical facts\n\n"
+            + CALIBRATION_INTRO
+            + "\n"
+            + block
+            + "\n"
+        )
     atomic_write(path, lambda p: Path(p).write_text(text))
 
 
@@ -159,63 +193,106 @@ def compute(scale: V.Scale, sens: V.Scale) -> dict:
     print(f"calibration ({time.time() - began:.0f} s)", file=sys.stderr)
     quiet = V.quiet_listening(scale)
     robust = V.ownership_robustness(sens)
-    return {"scale": asdict(scale), "sensitivity_scale": asdict(sens), "seconds": time.time() - began,
-            "findings": [asdict(f) for f in findings], "targets": [asdict(t) for t in targets],
-            "importance": imp, "quiet_listening": quiet, "robustness": robust}
+    return {
+        "scale": asdict(scale),
+        "sensitivity_scale": asdict(sens),
+        "seconds": time.time() - began,
+        "findings": [asdict(f) for f in findings],
+        "targets": [asdict(t) for t in targets],
+        "importance": imp,
+        "quiet_listening": quiet,
+        "robustness": robust,
+    }
 
 
 def load(data: dict):
     findings = [V.Finding(**{**f, "measures": [V.Measure(**m) for m in f["measures"]]}) for f in data["findings"]]
-    return (V.Scale(**data["scale"]), V.Scale(**data["sensitivity_scale"]), findings,
-            [V.Target(**t) for t in data["targets"]], data["importance"], data["quiet_listening"], data["robustness"])
+    return (
+        V.Scale(**data["scale"]),
+        V.Scale(**data["sensitivity_scale"]),
+        findings,
+        [V.Target(**t) for t in data["targets"]],
+        data["importance"],
+        data["quiet_listening"],
+        data["robustness"],
+    )
 
 
 def limits(targets, imp, quiet) -> str:
-    misses = [f"- **Calibration: {t.quantity}** simulated {fmt(t.value)} against {t.target}."
-              for t in targets if not t.met]
+    misses = [
+        f"- **Calibration: {t.quantity}** simulated {fmt(t.value)} against {t.target}." for t in targets if not t.met
+    ]
     if not V.eiu_verdict(imp)[0]:
-        misses.append(f"- **Calibration: the EIU ranking of what matters** is not reproduced "
-                      f"({V.eiu_verdict(imp)[1]}): {V.EIU_GAP}.")
+        misses.append(
+            f"- **Calibration: the EIU ranking of what matters** is not reproduced "
+            f"({V.eiu_verdict(imp)[1]}): {V.EIU_GAP}."
+        )
     diff, (lo, hi) = quiet
-    return LIMITS.format(quiet=f"{fmt(diff)} points [{fmt(lo)}, {fmt(hi)}]",
-                         warm_up=Market.model_fields["warm_up_days"].default) + "\n".join(misses) + "\n"
+    return (
+        LIMITS.format(
+            quiet=f"{fmt(diff)} points [{fmt(lo)}, {fmt(hi)}]", warm_up=Market.model_fields["warm_up_days"].default
+        )
+        + "\n".join(misses)
+        + "\n"
+    )
 
 
 def render(data: dict, out: Path):
     scale, sens, findings, targets, imp, quiet, robust = load(data)
     passed = sum(f.passed for f in findings)
-    lines = ["# cxsim — validation report", "",
-             "Generated by `make validate` (`experiments/validate.py`); do not edit by hand. Every experiment runs "
-             "the documented defaults (`cxsim/scenarios/base.toml`) plus only the change it is about, treatment against "
-             "control with common random numbers (replicate r of every arm uses seed 42 + r). Intervals are "
-             "t-based 95 % intervals of the paired differences over replicates.", "",
-             f"Scale: stylized facts and calibration at {scale.describe()}; ownership robustness at "
-             f"{sens.describe()}. Wall time {data['seconds'] / 60:.0f} min on a shared 2-core machine. "
-             "The same functions (`cxsim/validation.py`) run at population 10,000 with 4 replicates in "
-             "`tests/validation/` (`.venv/bin/python -m pytest tests/validation`).", "",
-             f"**{passed} of {len(findings)} stylized facts shown.**", "",
-             "| fact | claim | result |", "| --- | --- | --- |"]
+    lines = [
+        "# cxsim — validation report",
+        "",
+        "Generated by `make validate` (`experiments/validate.py`); do not edit by hand. Every experiment runs "
+        "the documented defaults (`cxsim/scenarios/base.toml`) plus only the change it is about, treatment against "
+        "control with common random numbers (replicate r of every arm uses seed 42 + r). Intervals are "
+        "t-based 95 % intervals of the paired differences over replicates.",
+        "",
+        f"Scale: stylized facts and calibration at {scale.describe()}; ownership robustness at "
+        f"{sens.describe()}. Wall time {data['seconds'] / 60:.0f} min on a shared 2-core machine. "
+        "The same functions (`cxsim/validation.py`) run at population 10,000 with 4 replicates in "
+        "`tests/validation/` (`.venv/bin/python -m pytest tests/validation`).",
+        "",
+        f"**{passed} of {len(findings)} stylized facts shown.**",
+        "",
+        "| fact | claim | result |",
+        "| --- | --- | --- |",
+    ]
     lines += [f"| {f.fact} | {f.claim} | {result(f)} |" for f in findings]
     lines += ["", "## Stylized facts", ""]
     for f in findings:
         lines += fact_section(f)
     met = sum(t.met for t in targets)
-    lines += ["## Calibration: the base scenario against empirical facts", "",
-              f"{met} of {len(targets)} targets met. The same table is in docs/MODEL.md §10; its last column "
-              "names the one default fitted to each of two targets.", "",
-              *calibration_table(targets), "",
-              "What matters (EIU 2015: fast response and simple purchasing first; personalisation, post-purchase "
-              "engagement and creative consistency last). Each department's failure rate is halved in turn and the "
-              "active customers at year end compared with the base:", "", *importance_table(imp), "",
-              "## Robustness of the headline comparison", "",
-              "The headline comparison (`make run`: every ownership model on the base scenario) ranked by "
-              "retention and by profit, at the defaults and with each folklore parameter at the ends of a plausible "
-              "range: complaint propensity 0.10–0.45 (TARP 1 in 26 to EIU 42–45 %), loss aversion 1.5–2.5 "
-              "(Tversky & Kahneman's lab range), broadcast reach 25–100 people per post (the WOM reach). "
-              "Kendall's tau compares each ranking with the one at the defaults (1 = identical order). Rankings "
-              "are of means over the replicates; models whose means differ by less than the noise can swap.", "",
-              *robustness_table(robust), "", robustness_summary(robust), "",
-              RAND_RUST, limits(targets, imp, quiet)]
+    lines += [
+        "## Calibration: the base scenario against empirical facts",
+        "",
+        f"{met} of {len(targets)} targets met. The same table is in docs/MODEL.md §10; its last column "
+        "names the one default fitted to each of two targets.",
+        "",
+        *calibration_table(targets),
+        "",
+        "What matters (EIU 2015: fast response and simple purchasing first; personalisation, post-purchase "
+        "engagement and creative consistency last). Each department's failure rate is halved in turn and the "
+        "active customers at year end compared with the base:",
+        "",
+        *importance_table(imp),
+        "",
+        "## Robustness of the headline comparison",
+        "",
+        "The headline comparison (`make run`: every ownership model on the base scenario) ranked by "
+        "retention and by profit, at the defaults and with each folklore parameter at the ends of a plausible "
+        "range: complaint propensity 0.10–0.45 (TARP 1 in 26 to EIU 42–45 %), loss aversion 1.5–2.5 "
+        "(Tversky & Kahneman's lab range), broadcast reach 25–100 people per post (the WOM reach). "
+        "Kendall's tau compares each ranking with the one at the defaults (1 = identical order). Rankings "
+        "are of means over the replicates; models whose means differ by less than the noise can swap.",
+        "",
+        *robustness_table(robust),
+        "",
+        robustness_summary(robust),
+        "",
+        RAND_RUST,
+        limits(targets, imp, quiet),
+    ]
     atomic_write(out, lambda p: Path(p).write_text("\n".join(lines) + "\n"))
     write_model_table(targets, imp, scale)
 
@@ -228,15 +305,18 @@ def main(argv=None):
     ap.add_argument("--sensitivity-replicates", type=int, default=5)
     ap.add_argument("--days", type=int, default=365)
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "VALIDATION.md")
-    ap.add_argument("--results", type=Path, default=ROOT / "out" / "validation.json",
-                    help="where the raw results are saved")
+    ap.add_argument(
+        "--results", type=Path, default=ROOT / "out" / "validation.json", help="where the raw results are saved"
+    )
     ap.add_argument("--render-only", action="store_true", help="rewrite the report from saved --results")
     args = ap.parse_args(argv)
     if args.render_only:
         data = json.loads(args.results.read_text())
     else:
-        data = compute(V.Scale(args.population, args.replicates, args.days),
-                       V.Scale(args.sensitivity_population, args.sensitivity_replicates, args.days))
+        data = compute(
+            V.Scale(args.population, args.replicates, args.days),
+            V.Scale(args.sensitivity_population, args.sensitivity_replicates, args.days),
+        )
         args.results.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(args.results, lambda p: Path(p).write_text(json.dumps(data, indent=1)))
     render(data, args.out)
@@ -250,9 +330,11 @@ def robustness_summary(rows) -> str:
         best = sorted({r["best"] for r in mine})
         clear = sum(r["lead_clear"] for r in mine)
         worst = sorted({r["ranking"][-1] for r in mine})
-        out.append(f"By {k}: the best model is {' or '.join(best)} and the worst {' or '.join(worst)} in all "
-                   f"{len(mine)} settings; the best one's lead over the second is clear (interval above 0) in {clear} "
-                   f"of them; the lowest Kendall tau is {min(r['tau'] for r in mine):.2f}.")
+        out.append(
+            f"By {k}: the best model is {' or '.join(best)} and the worst {' or '.join(worst)} in all "
+            f"{len(mine)} settings; the best one's lead over the second is clear (interval above 0) in {clear} "
+            f"of them; the lowest Kendall tau is {min(r['tau'] for r in mine):.2f}."
+        )
     return " ".join(out)
 
 

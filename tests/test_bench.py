@@ -57,7 +57,8 @@ def test_memory_bandwidth_and_compile_figures(quick):
     assert mem["peak_rss_bytes"] > 10 * 2**20
     bw = r["bandwidth"]
     assert bw["bytes_per_s"] > 1e8 and bw["ceiling_rate"] == pytest.approx(
-        bw["bytes_per_s"] / bw["traffic_bytes_per_customer_day"])
+        bw["bytes_per_s"] / bw["traffic_bytes_per_customer_day"]
+    )
     assert 0 < bw["share_of_ceiling"] == pytest.approx(bw["kernel_rate"] / bw["ceiling_rate"])
     p = r["profile"]["by_population"]
     assert list(p) == ["base", "prospects", "actives"]
@@ -86,17 +87,28 @@ def test_every_target_reported_and_outputs_written(quick):
     for t in targets.values():
         assert t["met"] is None if t["value"] is None else isinstance(t["met"], bool)
     md = (out / "bench.md").read_text()
-    for heading in ("**Engines**", "**Scaling**", "**Memory**", "**Memory bandwidth**", "**JIT compiling**",
-                    "**Cold compile by function**", "**Profile**", "**Targets**"):
+    for heading in (
+        "**Engines**",
+        "**Scaling**",
+        "**Memory**",
+        "**Memory bandwidth**",
+        "**JIT compiling**",
+        "**Cold compile by function**",
+        "**Profile**",
+        "**Targets**",
+    ):
         assert heading in md
     assert (out / "scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert r["machine"]["cores"] >= 1 and len(r["load_average_start"]) == 3
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--sizes", "1e3,lots"], "--sizes 1e3,lots: expected comma-separated whole numbers"),
-    (["--days", "0"], "--days: expected a whole number >= 1"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--sizes", "1e3,lots"], "--sizes 1e3,lots: expected comma-separated whole numbers"),
+        (["--days", "0"], "--days: expected a whole number >= 1"),
+    ],
+)
 def test_bad_options_exit_2(args, message, capsys, tmp_path):
     assert main(["bench", "--quick", "--out", str(tmp_path / "b"), *args]) == 2
     assert message in capsys.readouterr().err

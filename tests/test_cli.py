@@ -13,9 +13,23 @@ import pytest
 from cxsim import load_scenario, run
 from cxsim.cli import main
 
-CONTRACT_KPIS = ["active_customers", "acquisitions", "churned", "retention", "silent_churn_share", "csat", "nps",
-                 "nps_survey", "complaints", "mean_service_wait_hours", "revenue", "cost", "profit", "wom_positive",
-                 "wom_negative"]
+CONTRACT_KPIS = [
+    "active_customers",
+    "acquisitions",
+    "churned",
+    "retention",
+    "silent_churn_share",
+    "csat",
+    "nps",
+    "nps_survey",
+    "complaints",
+    "mean_service_wait_hours",
+    "revenue",
+    "cost",
+    "profit",
+    "wom_positive",
+    "wom_negative",
+]
 SMALL = ["--days", "30", "--population", "800", "--replicates", "2"]
 
 
@@ -37,12 +51,14 @@ def test_run_json_contract(capsys):
     for d in out["departments"].values():
         assert set(d) == {"budget", "failures", "churn_attributed"}
     k = out["kpis"]
-    assert k["profit"]["values"] == pytest.approx([r - c for r, c in zip(k["revenue"]["values"], k["cost"]["values"])])
+    assert k["profit"]["values"] == pytest.approx(
+        [r - c for r, c in zip(k["revenue"]["values"], k["cost"]["values"], strict=True)]
+    )
 
 
 def test_results_table_prints_money_readably():
     table = run(load_scenario("base", population=800, days=30), replicates=2, progress=False).table()
-    assert list(table.columns) == ["mean", "ci95_low", "ci95_high"] and (table.dtypes == float).all()
+    assert list(table.columns) == ["mean", "ci95_low", "ci95_high"] and (table.dtypes == "float64").all()
     revenue = f"{table.loc['revenue', 'mean']:,.0f}"
     text = str(table)
     assert "e+" not in text and revenue in next(line for line in text.splitlines() if line.startswith("revenue"))
@@ -79,19 +95,26 @@ def test_check(capsys):
     assert "ok" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("content, key", [
-    ("[market]\npopulaton = 5\n", "market.populaton"),
-    ("[customers]\ncomplaint_propensity = 1.3\n", "customers.complaint_propensity"),
-    ("[departments.billing]\nbudget = -1\n", "departments.billing.budget"),
-    ("[market]\npopulation = 0\n", "market.population"),
-    ("seed = 1\ndays = = 3\n", "line 2"),
-])
+@pytest.mark.parametrize(
+    "content, key",
+    [
+        ("[market]\npopulaton = 5\n", "market.populaton"),
+        ("[customers]\ncomplaint_propensity = 1.3\n", "customers.complaint_propensity"),
+        ("[departments.billing]\nbudget = -1\n", "departments.billing.budget"),
+        ("[market]\npopulation = 0\n", "market.population"),
+        ("seed = 1\ndays = = 3\n", "line 2"),
+    ],
+)
 def test_bad_input_exits_2_with_file_and_key_and_no_traceback(tmp_path, content, key):
     bad = tmp_path / "bad.toml"
     bad.write_text(content)
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-m", "cxsim", "run", str(bad), "--out", str(out)],
-                          capture_output=True, text=True, cwd=Path(__file__).parent.parent)
+    proc = subprocess.run(
+        [sys.executable, "-m", "cxsim", "run", str(bad), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parent.parent,
+    )
     assert proc.returncode == 2
     assert "bad.toml" in proc.stderr and key in proc.stderr
     assert "Traceback" not in proc.stderr and proc.stdout == ""

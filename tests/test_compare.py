@@ -57,8 +57,18 @@ def test_compare_json_and_report(tmp_path, capsys):
     assert result["parameter_differences"]["cco_led"]["ownership.objective"] == ["own_kpi", "journey"]
     assert set(result["departments"]["cco_led"]) >= {"marketing", "service", "none"}
     files = {p.name for p in out.iterdir()}
-    assert {"report.md", "report.html", "comparison.json", "runs.parquet", "days.parquet", "departments.parquet",
-            "effects.png", "trajectories.png", "churn_by_department.png", "budgets.png"} <= files
+    assert {
+        "report.md",
+        "report.html",
+        "comparison.json",
+        "runs.parquet",
+        "days.parquet",
+        "departments.parquet",
+        "effects.png",
+        "trajectories.png",
+        "churn_by_department.png",
+        "budgets.png",
+    } <= files
     assert not [f for f in files if f.startswith(".")]  # no temp files left behind
     report = (out / "report.md").read_text()
     assert "## Parameters that differ from the baseline" in report and "ownership.objective" in report
@@ -69,8 +79,25 @@ def test_compare_json_and_report(tmp_path, capsys):
 
 
 def test_compare_prints_a_table_per_kpi_and_the_clear_differences(capsys):
-    assert main(["compare", "base", "--vary", "ownership.model=siloed,cco_led,cmo_led", "--population", "800",
-                 "--days", "40", "--replicates", "2", "--kpis", "retention,csat"]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                "base",
+                "--vary",
+                "ownership.model=siloed,cco_led,cmo_led",
+                "--population",
+                "800",
+                "--days",
+                "40",
+                "--replicates",
+                "2",
+                "--kpis",
+                "retention,csat",
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "baseline siloed" in text
     assert text.count("\nretention:") == 1 and text.count("\ncsat:") == 1 and "\nnps:" not in text
@@ -80,16 +107,41 @@ def test_compare_prints_a_table_per_kpi_and_the_clear_differences(capsys):
 
 
 def test_set_applies_to_every_compared_scenario(capsys):
-    assert main(["compare", "siloed", "cco_led", "--set", "market.price_per_month=80", "--population", "600",
-                 "--days", "20", "--replicates", "1", "--json"]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                "siloed",
+                "cco_led",
+                "--set",
+                "market.price_per_month=80",
+                "--population",
+                "600",
+                "--days",
+                "20",
+                "--replicates",
+                "1",
+                "--json",
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert "market.price_per_month" not in result["parameter_differences"]["cco_led"]
 
 
-@pytest.mark.parametrize("ci, side, clear", [
-    ([0.1, 2.0], "higher", "clear"), ([-2.0, -0.1], "lower", "clear"), ([0.5, 0.5], "higher", "clear"),
-    ([-1.0, 1.0], None, "noise"), ([0.0, 1.0], None, "noise"), ([-1.0, 0.0], None, "noise"), ([None, None], None, "n/a"),
-])
+@pytest.mark.parametrize(
+    "ci, side, clear",
+    [
+        ([0.1, 2.0], "higher", "clear"),
+        ([-2.0, -0.1], "lower", "clear"),
+        ([0.5, 0.5], "higher", "clear"),
+        ([-1.0, 1.0], None, "noise"),
+        ([0.0, 1.0], None, "noise"),
+        ([-1.0, 0.0], None, "noise"),
+        ([None, None], None, "n/a"),
+    ],
+)
 def test_an_effect_is_shown_when_its_paired_interval_excludes_zero_on_its_side(ci, side, clear):
     assert [d for d in ("higher", "lower") if shown(ci, d)] == ([side] if side else [])
     assert verdict(ci) == clear
@@ -104,12 +156,15 @@ def test_vary_says_what_was_varied():
     assert scenarios[3].description == f"{siloed.description} — with ownership.model = sales_led"
 
 
-@pytest.mark.parametrize("args, message", [
-    (["base", "base"], "scenario names must differ"),
-    (["base", "--vary", "ownership.model"], "expected KEY=VALUE1,VALUE2"),
-    (["base", "--vary", "ownership.model=cco_led,nobody"], "nobody"),
-    (["base", "--out", "README.md"], "expected a directory"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["base", "base"], "scenario names must differ"),
+        (["base", "--vary", "ownership.model"], "expected KEY=VALUE1,VALUE2"),
+        (["base", "--vary", "ownership.model=cco_led,nobody"], "nobody"),
+        (["base", "--out", "README.md"], "expected a directory"),
+    ],
+)
 def test_compare_bad_input_exits_2_with_a_clear_message(args, message, capsys, tmp_path):
     assert main(["compare", *args, "--population", "500", "--days", "5", "--replicates", "1"]) == 2
     err = capsys.readouterr().err

@@ -20,10 +20,18 @@ GENERIC = "departments.<name>."
 KEY = re.compile(r"^`([^`]+)`$")
 LITERAL = re.compile(r"`([^`]*)`")
 # preset table column -> ownership key
-PRESET_COLUMNS = {"objective": "objective", "review": "review_every_days", "delay": "listening_delay_days",
-                  "noise": "listening_noise", "source": "listening_source", "rate": "reallocation_rate",
-                  "handoff": "handoff_consistency",
-                  "promise policy": "promise_policy", "markup": "promise_markup", "overhead": "overhead"}
+PRESET_COLUMNS = {
+    "objective": "objective",
+    "review": "review_every_days",
+    "delay": "listening_delay_days",
+    "noise": "listening_noise",
+    "source": "listening_source",
+    "rate": "reallocation_rate",
+    "handoff": "handoff_consistency",
+    "promise policy": "promise_policy",
+    "markup": "promise_markup",
+    "overhead": "overhead",
+}
 
 
 def _unwrap(t):
@@ -122,7 +130,7 @@ def test_no_stale_keys_documented():
     for key in documented_parameters():
         if key in leaves:
             continue
-        if key.startswith(GENERIC) and key[len(GENERIC):] in department_fields:
+        if key.startswith(GENERIC) and key[len(GENERIC) :] in department_fields:
             continue
         if key.startswith("departments.") and key.split(".", 1)[1] in DEPARTMENTS:
             continue  # a row of the per-department defaults table
@@ -136,7 +144,7 @@ def test_documented_defaults_match_the_schema():
     for key, cells in documented_parameters().items():
         field = leaves.get(key)
         if field is None and key.startswith(GENERIC):
-            field = DepartmentSettings.model_fields.get(key[len(GENERIC):])
+            field = DepartmentSettings.model_fields.get(key[len(GENERIC) :])
         if field is None or field.is_required() or field.default is None:
             continue  # required, per department (checked below), or "none"
         doc_value = parse_literal(cells[1])
@@ -151,11 +159,12 @@ def test_per_department_defaults_match():
     header, rows = table
     by_name = {KEY.match(cells[0]).group(1).split(".", 1)[1]: cells for cells in rows if KEY.match(cells[0])}
     assert set(by_name) == set(DEPARTMENTS)
-    assert {f for d in DEPARTMENT_DEFAULTS.values() for f in d} <= set(header[1:]), \
+    assert {f for d in DEPARTMENT_DEFAULTS.values() for f in d} <= set(header[1:]), (
         "a field set in DEPARTMENT_DEFAULTS has no column in the per-department table"
+    )
     wrong = []
     for name, cells in by_name.items():
-        for column, cell in zip(header[1:], cells[1:]):
+        for column, cell in zip(header[1:], cells[1:], strict=True):
             code = DEPARTMENT_DEFAULTS[name].get(column, DepartmentSettings.model_fields[column].default)
             if not same(parse_literal(cell), code):
                 wrong.append(f"departments.{name}.{column}: doc {cell!r}, code {code!r}")
@@ -175,7 +184,7 @@ def test_every_preset_is_documented_with_its_values(preset):
     header, rows = table
     row = next((cells for cells in rows if cells[0] == f"`{preset}`"), None)
     assert row is not None, f"preset {preset} missing from the preset table in docs/MODEL.md"
-    columns = {PRESET_COLUMNS[h]: cell for h, cell in zip(header[1:], row[1:]) if h in PRESET_COLUMNS}
+    columns = {PRESET_COLUMNS[h]: cell for h, cell in zip(header[1:], row[1:], strict=True) if h in PRESET_COLUMNS}
     undocumented = set(PRESETS[preset]) - set(columns)
     assert not undocumented, f"preset {preset} sets {sorted(undocumented)}, which the preset table lacks"
     for key, value in PRESETS[preset].items():

@@ -3,23 +3,31 @@
 import numba
 import numpy as np
 import pytest
-
 from conftest import simulate, small
+
 from cxsim import kernel as K
 from cxsim.domain import DEPARTMENTS
 from cxsim.model import CXModel
-
 
 # Two organisations that between them make every event happen and fill every tally column: a troubled one
 # (failures everywhere, a short-staffed contact centre, customers who give up) and a calm one (nothing
 # fails, so some churners have no department to blame).
 TROUBLED = [f"departments.{d}.failure_rate=0.04" for d in DEPARTMENTS] + [
-    "departments.sales.failure_rate=0.3", "departments.marketing.failure_rate=0.3", "departments.marketing.severity=0.6",
-    "departments.service.capacity_headroom=0.6", "customers.complaint_propensity=0.6", "journey.max_contact_attempts=2",
-    "customers.survey_rate=0.05", "customers.base_monthly_churn=0.05", "customers.broadcast_share=0.5",
-    "market.advertising_rate=0.002"]
+    "departments.sales.failure_rate=0.3",
+    "departments.marketing.failure_rate=0.3",
+    "departments.marketing.severity=0.6",
+    "departments.service.capacity_headroom=0.6",
+    "customers.complaint_propensity=0.6",
+    "journey.max_contact_attempts=2",
+    "customers.survey_rate=0.05",
+    "customers.base_monthly_churn=0.05",
+    "customers.broadcast_share=0.5",
+    "market.advertising_rate=0.002",
+]
 CALM = [f"departments.{d}.failure_rate=0.0" for d in DEPARTMENTS] + [
-    "departments.service.capacity_headroom=5.0", "customers.base_monthly_churn=0.1"]
+    "departments.service.capacity_headroom=5.0",
+    "customers.base_monthly_churn=0.1",
+]
 # Sales meets only prospects (a failed sale is a lost sale, not a customer's failure): no customer
 # complains about it or leaves blaming it, so these two columns stay 0 by construction.
 NEVER = {"complaints_by_sales", "churn_by_sales"}
@@ -62,7 +70,7 @@ def test_the_engine_fixtures_reach_every_event_and_tally():
         events |= seen
         totals += model.history.sum(axis=0)
     assert [b for b in range(K.N_EVENTS) if not events >> b & 1] == []
-    assert {name for name, total in zip(K.TALLY_NAMES, totals) if total == 0} == NEVER
+    assert {name for name, total in zip(K.TALLY_NAMES, totals, strict=True) if total == 0} == NEVER
 
 
 def test_customers_are_mesa_agents_viewing_their_row(scenario):

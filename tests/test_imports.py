@@ -18,28 +18,35 @@ def fresh(code: str, env=None) -> list[str]:
 
 
 def test_the_scenario_loader_imports_neither_numba_nor_mesa():
-    assert fresh("import cxsim.scenario, sys; print('numba' in sys.modules, 'mesa' in sys.modules)") == \
-        ["False", "False"]
+    assert fresh("import cxsim.scenario, sys; print('numba' in sys.modules, 'mesa' in sys.modules)") == [
+        "False",
+        "False",
+    ]
 
 
 def test_cxsim_check_imports_neither_numba_nor_mesa():
-    code = ("import sys; from cxsim.cli import main; code = main(['check', 'base']); "
-            "print(code, 'numba' in sys.modules, 'mesa' in sys.modules)")
+    code = (
+        "import sys; from cxsim.cli import main; code = main(['check', 'base']); "
+        "print(code, 'numba' in sys.modules, 'mesa' in sys.modules)"
+    )
     assert fresh(code)[-3:] == ["0", "False", "False"]
 
 
 def test_the_public_api_is_there_on_first_use():
-    from cxsim import CXModel, Comparison, Results, ScenarioError, compare, load_scenario, run  # noqa: F401
+    from cxsim import Comparison, CXModel, Results, ScenarioError, compare, load_scenario, run  # noqa: F401
 
-    assert sorted(cxsim.__all__) == sorted(["CXModel", "Comparison", "Results", "ScenarioError", "compare",
-                                            "load_scenario", "run"])
+    assert sorted(cxsim.__all__) == sorted(
+        ["CXModel", "Comparison", "Results", "ScenarioError", "compare", "load_scenario", "run"]
+    )
     assert set(cxsim.__all__) <= set(dir(cxsim))
 
 
 def test_numba_is_configured_before_it_is_imported():
     env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_DISABLE_INTEL_SVML", "OMP_WAIT_POLICY")}
-    code = ("import os; from cxsim import CXModel; from numba.core import config; "
-            "print(int(config.DISABLE_INTEL_SVML), os.environ['OMP_WAIT_POLICY'])")
+    code = (
+        "import os; from cxsim import CXModel; from numba.core import config; "
+        "print(int(config.DISABLE_INTEL_SVML), os.environ['OMP_WAIT_POLICY'])"
+    )
     assert fresh(code, env) == ["1", "passive"]
 
 
@@ -62,7 +69,7 @@ def module_level_imports(path: Path, modules: set[str]) -> set[str]:
             base = node.module or ""
             if node.level:
                 package = module_name(path).split(".")
-                package = package[:len(package) - node.level + (path.name == "__init__.py")]
+                package = package[: len(package) - node.level + (path.name == "__init__.py")]
                 base = ".".join([*package, *([node.module] if node.module else [])])
             found |= {f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names}
         todo.extend(ast.iter_child_nodes(node))
@@ -77,7 +84,7 @@ def cycle(graph: dict[str, set[str]]) -> list[str] | None:
         state[node] = "open"
         for nxt in sorted(graph[node]):
             if state.get(nxt) == "open":
-                return path[path.index(nxt):] + [nxt]
+                return path[path.index(nxt) :] + [nxt]
             if nxt not in state and (found := visit(nxt, path + [nxt])):
                 return found
         state[node] = "done"

@@ -2,12 +2,12 @@
 
 import numpy as np
 import pytest
-
 from conftest import simulate, small
+
 from cxsim import kernel as K
 from cxsim.customers import FIELDS, Population
 from cxsim.departments import erlang_a
-from cxsim.domain import ACTIVE, BILLING, DEPARTMENTS, NO_DEPT, PRODUCT, PROSPECT
+from cxsim.domain import ACTIVE, BILLING, DEPARTMENTS, DIGITAL, NO_DEPT, PRODUCT, PROSPECT
 from cxsim.model import LEDGER, CXModel, kernel_params
 
 
@@ -21,13 +21,15 @@ def test_conservation_and_ranges(scenario):
     failures = m.ledger[:, [LEDGER.index(f"failure_{d}") for d in DEPARTMENTS]]
     assert (budgets >= 0).all() and (m.ledger[:, LEDGER.index("pool")] >= 0).all()
     assert ((failures >= 0) & (failures <= 1)).all()
-    assert (0 <= m.ledger[:, LEDGER.index("abandonment")]).all() and (m.ledger[:, LEDGER.index("abandonment")] <= 1).all()
+    assert (0 <= m.ledger[:, LEDGER.index("abandonment")]).all() and (
+        m.ledger[:, LEDGER.index("abandonment")] <= 1
+    ).all()
     assert (0 <= m.ledger[:, LEDGER.index("promise")]).all() and (m.ledger[:, LEDGER.index("promise")] <= 1).all()
     # flows add up: churned customers on the last day = churn over the run (churn is absorbing)
     assert h[-1, K.TALLY.churned] == h[:, K.TALLY.churn].sum()
     # every churn is attributed to exactly one department or to none
-    assert h[:, K.TALLY.churn_by:K.TALLY.churn_by + K.N_DEPT + 1].sum() == h[:, K.TALLY.churn].sum()
-    assert h[:, K.TALLY.complaints_by:K.TALLY.complaints_by + K.N_DEPT].sum() == h[:, K.TALLY.complaints].sum()
+    assert h[:, K.TALLY.churn_by : K.TALLY.churn_by + K.N_DEPT + 1].sum() == h[:, K.TALLY.churn].sum()
+    assert h[:, K.TALLY.complaints_by : K.TALLY.complaints_by + K.N_DEPT].sum() == h[:, K.TALLY.complaints].sum()
     for field in ("satisfaction", "expectation", "peak", "last", "incident"):
         assert np.isfinite(getattr(m.population, field)).all()
 
@@ -36,8 +38,11 @@ def test_outage_raises_that_departments_failures_only_in_its_window():
     quiet = simulate(small(days=40).model_copy(update={"events": ()}))
     s = small(days=40)
     hit = simulate(s)
-    digital = K.TALLY.failures + K.DIGITAL
-    rate = lambda m, a, b: m.history[a:b, digital].sum() / m.history[a:b, K.TALLY.encounters + K.DIGITAL].sum()
+    digital = K.TALLY.failures + DIGITAL
+
+    def rate(m, a, b):
+        return m.history[a:b, digital].sum() / m.history[a:b, K.TALLY.encounters + DIGITAL].sum()
+
     assert rate(hit, 10, 15) > 0.4 > rate(quiet, 10, 15)  # outage of size 0.5 on days 10-14
     assert rate(hit, 0, 10) == rate(quiet, 0, 10)  # nothing differs before the event (common random numbers)
 
@@ -62,15 +67,20 @@ def test_owner_moves_budget_toward_the_department_that_fails():
     base = dict(population=3000, days=180)
     calm = simulate(small(**base))
     broken = simulate(small(overrides=["departments.billing.failure_rate=0.2"], **base))
-    share = lambda m: m.owner.shares[BILLING]
+
+    def share(m):
+        return m.owner.shares[BILLING]
+
     assert share(broken) > share(calm)
-    fixed = simulate(small(overrides=["ownership.objective=\"fixed\"", "departments.billing.failure_rate=0.2"], **base))
+    fixed = simulate(small(overrides=['ownership.objective="fixed"', "departments.billing.failure_rate=0.2"], **base))
     assert np.allclose(fixed.owner.shares, fixed.owner.base_shares)
 
 
 def test_reinvestment_spiral_starves_budgets():
     """Revenue funds budgets: a broken product loses customers, revenue, then budget."""
-    s = small(population=3000, days=270, overrides=["departments.product.failure_rate=0.3", "finance.reinvestment_share=1.0"])
+    s = small(
+        population=3000, days=270, overrides=["departments.product.failure_rate=0.3", "finance.reinvestment_share=1.0"]
+    )
     ok = simulate(small(population=3000, days=270, overrides=["finance.reinvestment_share=1.0"]))
     bad = simulate(s)
     pool = LEDGER.index("pool")
@@ -102,8 +112,15 @@ class OneCustomer:
         self.pop.complaint[0] = self.pop.blame[0] = NO_DEPT
         self.pop.complaint_propensity[0] = 1.0
         self.pop.tenure[0] = 5  # no bill in the next days
-        self.P = kernel_params(s)._replace(usage_rate=0.0, digital_rate=0.0, order_rate=0.0, marketing_rate=0.0,
-                                           support_rate=0.0, survey_rate=0.0, voice_factor=1.0)
+        self.P = kernel_params(s)._replace(
+            usage_rate=0.0,
+            digital_rate=0.0,
+            order_rate=0.0,
+            marketing_rate=0.0,
+            support_rate=0.0,
+            survey_rate=0.0,
+            voice_factor=1.0,
+        )
         self.D = np.zeros((K.N_DEPT, K.N_DCOLS))
         self.D[:, K.COL.quality] = 0.75
         self.D[:, K.COL.severity] = 0.5

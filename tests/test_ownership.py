@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from conftest import simulate, small
+
 from cxsim import kernel as K
 from cxsim.domain import BILLING, DEPARTMENTS, DIGITAL, FULFILMENT, MARKETING, N_DEPT, SERVICE
 from cxsim.model import CXModel
@@ -42,15 +42,22 @@ def test_ownership_scenario_files_change_only_the_ownership(name):
 
 def owner_for(objective: str, **ownership):
     """A CCO-led model at classroom size whose owner has `objective`, no noise and no delay."""
-    s = small(population=800, days=60, overrides=[f'ownership.objective="{objective}"', "ownership.listening_noise=0",
-                                                    *(f"ownership.{k}={v}" for k, v in ownership.items())])
+    s = small(
+        population=800,
+        days=60,
+        overrides=[
+            f'ownership.objective="{objective}"',
+            "ownership.listening_noise=0",
+            *(f"ownership.{k}={v}" for k, v in ownership.items()),
+        ],
+    )
     return CXModel(s).owner
 
 
 def window(**tallies) -> np.ndarray:
     """Window totals: 1000 encounters and the standard failure count at every department, plus `tallies`."""
     t = np.zeros(K.N_TALLIES)
-    t[K.TALLY.encounters:K.TALLY.encounters + N_DEPT] = 1000.0
+    t[K.TALLY.encounters : K.TALLY.encounters + N_DEPT] = 1000.0
     for name, value in tallies.items():
         t[getattr(K.TALLY, name)] = value
     return t
@@ -63,7 +70,7 @@ def standard_failures(owner) -> np.ndarray:
 def test_journey_funds_the_department_whose_failures_hurt_most():
     owner = owner_for("journey")
     t = window()
-    t[K.TALLY.failures:K.TALLY.failures + N_DEPT] = 10.0
+    t[K.TALLY.failures : K.TALLY.failures + N_DEPT] = 10.0
     t[K.TALLY.failures + K.BILLING] = 200.0
     before = owner.shares.copy()
     owner.reallocate(owner.needs(t))
@@ -76,7 +83,7 @@ def test_complaint_listening_cannot_see_what_nobody_complains_about():
     owner = owner_for("journey", listening_source='"complaints"')
     t = window()
     t[K.TALLY.failures + K.BILLING] = 500.0  # failures nobody complains about
-    t[K.TALLY.complaints_by:K.TALLY.complaints_by + N_DEPT] = 5.0
+    t[K.TALLY.complaints_by : K.TALLY.complaints_by + N_DEPT] = 5.0
     t[K.TALLY.complaints_by + K.DIGITAL] = 50.0
     need = owner.needs(t)
     assert np.argmax(need) == DIGITAL and need[BILLING] < need[DIGITAL]
@@ -110,7 +117,7 @@ def test_service_objective_staffs_up_when_contacts_rise():
 def test_silos_argue_from_their_own_failure_rate():
     owner = owner_for("own_kpi")
     t = window()
-    t[K.TALLY.failures:K.TALLY.failures + N_DEPT] = standard_failures(owner)
+    t[K.TALLY.failures : K.TALLY.failures + N_DEPT] = standard_failures(owner)
     t[K.TALLY.failures + K.FULFILMENT] *= 2.0
     need = owner.needs(t)
     assert need[FULFILMENT] == pytest.approx(2.0)
@@ -119,15 +126,16 @@ def test_silos_argue_from_their_own_failure_rate():
 
 def test_consensus_is_the_geometric_mean_of_journey_and_own_kpi():
     t = window()
-    t[K.TALLY.failures:K.TALLY.failures + N_DEPT] = 20.0
+    t[K.TALLY.failures : K.TALLY.failures + N_DEPT] = 20.0
     t[K.TALLY.failures + K.PRODUCT] = 80.0
     journey, own, both = (owner_for(o).needs(t) for o in ("journey", "own_kpi", "consensus"))
     assert both == pytest.approx(np.sqrt(journey * own))
 
 
 def test_scope_and_floor_bound_the_reallocation():
-    owner = owner_for("journey", listening_scope='["billing", "service", "product"]', min_budget_fraction=0.8,
-                      reallocation_rate=1.0)
+    owner = owner_for(
+        "journey", listening_scope='["billing", "service", "product"]', min_budget_fraction=0.8, reallocation_rate=1.0
+    )
     t = window()
     t[K.TALLY.failures + K.BILLING] = 500.0
     before = owner.shares.copy()

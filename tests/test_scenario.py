@@ -29,9 +29,11 @@ def error(*args, **kwargs) -> str:
 
 # --- valid files, defaults, merging -------------------------------------------------------------
 
+
 def test_minimal_file(tmp_path):
-    s = load_scenario(write(tmp_path, "a.toml", 'name = "mini"\ndays = 30\n[market]\npopulation = 500\n'
-                                                "initial_customers = 100\n"))
+    s = load_scenario(
+        write(tmp_path, "a.toml", 'name = "mini"\ndays = 30\n[market]\npopulation = 500\ninitial_customers = 100\n')
+    )
     assert (s.name, s.days, s.market.population, s.market.initial_customers) == ("mini", 30, 500, 100)
     assert s.market.price_per_month == Market().price_per_month
 
@@ -60,8 +62,12 @@ def test_extends_merges_departments_keeping_defaults(tmp_path):
 def test_extends_chain_of_three_and_lists_replace(tmp_path):
     sub = tmp_path / "sub"
     sub.mkdir()
-    write(tmp_path, "a.toml", 'days = 10\nseed = 1\n[[events]]\nday = 1\nkind = "outage"\nsize = 0.5\n'
-                              '[[events]]\nday = 2\nkind = "outage"\nsize = 0.5\n')
+    write(
+        tmp_path,
+        "a.toml",
+        'days = 10\nseed = 1\n[[events]]\nday = 1\nkind = "outage"\nsize = 0.5\n'
+        '[[events]]\nday = 2\nkind = "outage"\nsize = 0.5\n',
+    )
     write(sub, "b.toml", 'extends = "../a.toml"\nseed = 2\n[[events]]\nday = 3\nkind = "promise"\nsize = -0.2\n')
     s = load_scenario(write(tmp_path, "c.toml", 'extends = "sub/b.toml"\nseed = 3\n'))
     assert (s.days, s.seed) == (10, 3)
@@ -105,11 +111,15 @@ def test_unknown_bundled_name():
 
 def test_diff_parameters():
     a, b = load_scenario(None), load_scenario(None, ["days=20", "departments.billing.budget=5"])
-    assert diff_parameters(a, b) == {"days": (a.days, 20), "departments.billing.budget": (a.departments.billing.budget, 5)}
+    assert diff_parameters(a, b) == {
+        "days": (a.days, 20),
+        "departments.billing.budget": (a.departments.billing.budget, 5),
+    }
     assert diff_parameters(a, a) == {}
 
 
 # --- extends errors -----------------------------------------------------------------------------
+
 
 def test_missing_extends_target(tmp_path):
     msg = error(write(tmp_path, "a.toml", 'extends = "nope.toml"\n'))
@@ -131,6 +141,7 @@ def test_extends_not_a_string(tmp_path):
 
 # --- file-level errors --------------------------------------------------------------------------
 
+
 def test_malformed_toml_reports_line(tmp_path):
     msg = error(write(tmp_path, "bad.toml", 'name = "x"\ndays = \n'))
     assert "bad.toml" in msg and "line 2" in msg
@@ -149,26 +160,30 @@ def test_non_utf8(tmp_path):
 
 # --- validation errors --------------------------------------------------------------------------
 
+
 def test_unknown_key_did_you_mean(tmp_path):
     msg = error(write(tmp_path, "typo.toml", "[market]\npopulaton = 5\n"))
     assert "typo.toml" in msg and "market.populaton" in msg and "unknown key" in msg and "'population'" in msg
 
 
-@pytest.mark.parametrize("text, key, expected", [
-    ('days = "ten"\n', "days", "expected an integer, got 'ten'"),
-    ("[customers]\ncomplaint_propensity = 1.3\n", "customers.complaint_propensity", "<= 1"),
-    ("[departments.billing]\nbudget = -1\n", "departments.billing.budget", ">= 0"),
-    ("[market]\npopulation = 0\ninitial_customers = 0\n", "market.population", ">= 1"),
-    ("[market]\npopulation = 10\ninitial_customers = 11\n", "market", "must not exceed population"),
-    ("market = 3\n", "market", "expected a table"),
-    ("when = 1979-05-27\n", "when", "unknown key"),
-    ("[customers.network]\ndegree = 3\n", "customers.network", "degree must be even"),
-    ('[[events]]\nday = 1\nkind = "outgae"\nsize = 0.5\n', "events[0].kind", "did you mean 'outage'"),
-    ('[[events]]\nday = 1\nkind = "outage"\nsize = 1.5\n', "events[0]", "must be in [0.0, 1.0]"),
-    ('[[events]]\nday = 1\nkind = "outage"\nsize = 0.5\ntarget = "hr"\n', "events[0].target", "expected one of"),
-    ('[[events]]\nday = 1\nkind = "outage"\nsise = 0.5\n', "events[0].sise", "did you mean 'size'"),
-    ("[departments.biling]\nbudget = 1\n", "departments.biling", "did you mean 'billing'"),
-])
+@pytest.mark.parametrize(
+    "text, key, expected",
+    [
+        ('days = "ten"\n', "days", "expected an integer, got 'ten'"),
+        ("[customers]\ncomplaint_propensity = 1.3\n", "customers.complaint_propensity", "<= 1"),
+        ("[departments.billing]\nbudget = -1\n", "departments.billing.budget", ">= 0"),
+        ("[market]\npopulation = 0\ninitial_customers = 0\n", "market.population", ">= 1"),
+        ("[market]\npopulation = 10\ninitial_customers = 11\n", "market", "must not exceed population"),
+        ("market = 3\n", "market", "expected a table"),
+        ("when = 1979-05-27\n", "when", "unknown key"),
+        ("[customers.network]\ndegree = 3\n", "customers.network", "degree must be even"),
+        ('[[events]]\nday = 1\nkind = "outgae"\nsize = 0.5\n', "events[0].kind", "did you mean 'outage'"),
+        ('[[events]]\nday = 1\nkind = "outage"\nsize = 1.5\n', "events[0]", "must be in [0.0, 1.0]"),
+        ('[[events]]\nday = 1\nkind = "outage"\nsize = 0.5\ntarget = "hr"\n', "events[0].target", "expected one of"),
+        ('[[events]]\nday = 1\nkind = "outage"\nsise = 0.5\n', "events[0].sise", "did you mean 'size'"),
+        ("[departments.biling]\nbudget = 1\n", "departments.biling", "did you mean 'billing'"),
+    ],
+)
 def test_validation_errors_name_file_and_key(tmp_path, text, key, expected):
     msg = error(write(tmp_path, "s.toml", text))
     assert f"{tmp_path / 's.toml'}: key {key}: " in msg and expected in msg
@@ -180,8 +195,8 @@ def test_every_error_listed_and_blamed_on_the_layer_that_set_it(tmp_path):
     child = write(tmp_path, "child.toml", 'extends = "base.toml"\n[market]\nprice_per_month = "y"\n')
     lines = error(child, ["seed=-1"]).splitlines()
     assert f"{tmp_path / 'base.toml'}: key days: expected an integer, got 'x'" in lines
-    assert any(l.startswith(f"{child}: key market.price_per_month: expected a number") for l in lines)
-    assert any(l.startswith("--set: key seed: expected a number >= 0") for l in lines)
+    assert any(line.startswith(f"{child}: key market.price_per_month: expected a number") for line in lines)
+    assert any(line.startswith("--set: key seed: expected a number >= 0") for line in lines)
     assert len(lines) == 3
 
 
@@ -192,22 +207,28 @@ def test_date_value_rejected(tmp_path):
 
 # --- overrides ----------------------------------------------------------------------------------
 
+
 def test_set_overrides_are_typed():
-    s = load_scenario(None, ["departments.billing.budget=2e6", "name=plain words", "ownership.listening_scope=['billing']"])
+    s = load_scenario(
+        None, ["departments.billing.budget=2e6", "name=plain words", "ownership.listening_scope=['billing']"]
+    )
     assert s.departments.billing.budget == 2e6 and s.name == "plain words"
     assert s.ownership.listening_scope == ("billing",)
     msg = error(None, ["days=abc"])
     assert "--set: key days: expected an integer, got 'abc'" in msg
 
 
-@pytest.mark.parametrize("text, parts, value", [
-    ("market.population=5000", ["market", "population"], 5000),
-    (" days = 7 ", ["days"], 7),
-    ("name=plain words", ["name"], "plain words"),  # not TOML: a plain string
-    ('name="quoted"', ["name"], "quoted"),
-    ("ownership.listening_scope=['billing', 'service']", ["ownership", "listening_scope"], ["billing", "service"]),
-    ("a-b.c_d=x=y", ["a-b", "c_d"], "x=y"),  # the first = splits
-])
+@pytest.mark.parametrize(
+    "text, parts, value",
+    [
+        ("market.population=5000", ["market", "population"], 5000),
+        (" days = 7 ", ["days"], 7),
+        ("name=plain words", ["name"], "plain words"),  # not TOML: a plain string
+        ('name="quoted"', ["name"], "quoted"),
+        ("ownership.listening_scope=['billing', 'service']", ["ownership", "listening_scope"], ["billing", "service"]),
+        ("a-b.c_d=x=y", ["a-b", "c_d"], "x=y"),  # the first = splits
+    ],
+)
 def test_parse_setting(text, parts, value):
     """The one `KEY=VALUE` parser of scenario and sweep `--set`."""
     assert parse_setting(text) == (parts, value)
@@ -251,8 +272,9 @@ def test_unknown_preset_did_you_mean(tmp_path):
 
 def test_preset_resets_ownership_across_layers(tmp_path):
     write(tmp_path, "base.toml", "[ownership]\noverhead = 0.3\nmin_budget_fraction = 0.1\n")
-    child = write(tmp_path, "child.toml", 'extends = "base.toml"\n[ownership]\nmodel = "siloed"\n'
-                                          "listening_noise = 0.05\n")
+    child = write(
+        tmp_path, "child.toml", 'extends = "base.toml"\n[ownership]\nmodel = "siloed"\nlistening_noise = 0.05\n'
+    )
     s = load_scenario(child)
     assert s.ownership.overhead == PRESETS["siloed"]["overhead"]
     assert s.ownership.min_budget_fraction == Ownership().min_budget_fraction
@@ -263,9 +285,13 @@ def test_preset_resets_ownership_across_layers(tmp_path):
 
 # --- option overrides ---------------------------------------------------------------------------
 
+
 def test_population_scales_customers_and_budgets(tmp_path):
-    path = write(tmp_path, "p.toml", "[market]\npopulation = 1000\ninitial_customers = 400\n"
-                                     "[departments.billing]\nbudget = 5000\n")
+    path = write(
+        tmp_path,
+        "p.toml",
+        "[market]\npopulation = 1000\ninitial_customers = 400\n[departments.billing]\nbudget = 5000\n",
+    )
     s = load_scenario(path, population=250)
     assert (s.market.population, s.market.initial_customers) == (250, 100)
     assert s.departments.billing.budget == pytest.approx(1250)
@@ -289,13 +315,34 @@ def test_other_options():
 
 # --- robustness ---------------------------------------------------------------------------------
 
-FIELD_NAMES = sorted({*Scenario.model_fields, *Market.model_fields, *Ownership.model_fields, *DEPARTMENTS,
-                      "extends", "model", "budget", "day", "kind", "size", "target", "network", "degree"})
+FIELD_NAMES = sorted(
+    {
+        *Scenario.model_fields,
+        *Market.model_fields,
+        *Ownership.model_fields,
+        *DEPARTMENTS,
+        "extends",
+        "model",
+        "budget",
+        "day",
+        "kind",
+        "size",
+        "target",
+        "network",
+        "degree",
+    }
+)
 keys = st.sampled_from(FIELD_NAMES) | st.text("abcxyz_-", min_size=1, max_size=6)
-scalars = (st.integers(-2**63, 2**63 - 1) | st.floats() | st.booleans()
-           | st.sampled_from([*PRESETS, *DEPARTMENTS, "outage", "../", "", "a.toml"]) | st.text(max_size=8))
-values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(keys, inner, max_size=4),
-                      max_leaves=12)
+scalars = (
+    st.integers(-(2**63), 2**63 - 1)
+    | st.floats()
+    | st.booleans()
+    | st.sampled_from([*PRESETS, *DEPARTMENTS, "outage", "../", "", "a.toml"])
+    | st.text(max_size=8)
+)
+values = st.recursive(
+    scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(keys, inner, max_size=4), max_leaves=12
+)
 
 
 def toml_value(v) -> str:
@@ -307,8 +354,13 @@ def toml_value(v) -> str:
     if isinstance(v, int):
         return str(v)
     if isinstance(v, str):
-        return '"' + "".join(c if c.isalnum() or c in " ._-/" else f"\\U{ord(c):08X}" for c in v
-                             if not 0xD800 <= ord(c) <= 0xDFFF) + '"'
+        return (
+            '"'
+            + "".join(
+                c if c.isalnum() or c in " ._-/" else f"\\U{ord(c):08X}" for c in v if not 0xD800 <= ord(c) <= 0xDFFF
+            )
+            + '"'
+        )
     if isinstance(v, list):
         return "[" + ", ".join(map(toml_value, v)) + "]"
     return "{" + ", ".join(f'"{k}" = {toml_value(x)}' for k, x in v.items()) + "}"

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import stop
+
 from cxsim.cli import main
 from cxsim.scenario import ScenarioError
 from cxsim.sweep import MODEL_VERSION, PACKAGE, Cores, load, model_version, run_sweep, run_task, slurm_cluster, task_of
@@ -47,8 +47,9 @@ VOLATILE = ["seconds", "worker"]  # how long a run took and where: not results
 
 def sweep_file(tmp_path, name="s.toml", population=400, days=20, replicates=2, steps=2, daily="false", text=None):
     path = tmp_path / name
-    path.write_text(text or SWEEP.format(population=population, days=days, replicates=replicates, steps=steps,
-                                         daily=daily))
+    path.write_text(
+        text or SWEEP.format(population=population, days=days, replicates=replicates, steps=steps, daily=daily)
+    )
     return path
 
 
@@ -58,16 +59,19 @@ def results(out) -> pd.DataFrame:
 
 # --- design expansion -----------------------------------------------------------------------------
 
+
 def test_grid_expands_every_combination_with_stable_ids(tmp_path):
     sweep = load_sweep(sweep_file(tmp_path, steps=3, replicates=2))
     runs = expand(sweep, MODEL_VERSION)
     assert len(runs) == 3 * 2 * 2
     assert {(r.params["departments.service.budget"], r.params["ownership.model"]) for r in runs} == {
-        (b, m) for b in (500000, 1750000, 3000000) for m in ("cco_led", "siloed")}
+        (b, m) for b in (500000, 1750000, 3000000) for m in ("cco_led", "siloed")
+    }
     assert {r.seed for r in runs} == {7, 8}  # replicate r: seed + r, the same for every point
     assert len({r.run_id for r in runs}) == len(runs)
     assert [r.run_id for r in expand(load_sweep(sweep_file(tmp_path, steps=3)), MODEL_VERSION)] == [
-        r.run_id for r in runs]
+        r.run_id for r in runs
+    ]
     assert [r.run_id for r in expand(sweep, MODEL_VERSION + "x")] != [r.run_id for r in runs]
 
 
@@ -97,12 +101,16 @@ def test_model_version_names_numba_numpy_and_python(monkeypatch):
     assert model_version() != MODEL_VERSION  # an upgrade of numba alone gives new run ids
 
 
-@pytest.mark.parametrize("kind, samples, rows", [("latin_hypercube", 5, 5), ("random", 6, 6), ("sobol", 4, 4 * 4),
-                                                 ("morris", 3, 3 * 3)])
+@pytest.mark.parametrize(
+    "kind, samples, rows", [("latin_hypercube", 5, 5), ("random", 6, 6), ("sobol", 4, 4 * 4), ("morris", 3, 3 * 3)]
+)
 def test_sampled_designs_cross_the_by_values(tmp_path, kind, samples, rows):
-    text = SWEEP.format(population=400, days=20, replicates=1, steps=2, daily="false").replace(
-        'kind = "grid"', f'kind = "{kind}"\nsamples = {samples}\nby = ["ownership.model"]').replace(
-        ", steps = 2", "") + "market.price_per_month = { range = [30.0, 70.0] }\n"
+    text = (
+        SWEEP.format(population=400, days=20, replicates=1, steps=2, daily="false")
+        .replace('kind = "grid"', f'kind = "{kind}"\nsamples = {samples}\nby = ["ownership.model"]')
+        .replace(", steps = 2", "")
+        + "market.price_per_month = { range = [30.0, 70.0] }\n"
+    )
     sweep = load_sweep(sweep_file(tmp_path, text=text))
     pts = points(sweep)
     assert len(pts) == 2 * rows
@@ -113,10 +121,17 @@ def test_sampled_designs_cross_the_by_values(tmp_path, kind, samples, rows):
 
 
 def test_set_overrides_keys_of_the_sweep_file(tmp_path):
-    sweep = load_sweep(sweep_file(tmp_path), ['parameters.ownership.model=["siloed"]', "replicates=1",
-                                              "parameters.departments.service.budget.steps=3",
-                                              "set.market.price_per_month=40.0", "design.kind=latin_hypercube",
-                                              "design.samples=5"])
+    sweep = load_sweep(
+        sweep_file(tmp_path),
+        [
+            'parameters.ownership.model=["siloed"]',
+            "replicates=1",
+            "parameters.departments.service.budget.steps=3",
+            "set.market.price_per_month=40.0",
+            "design.kind=latin_hypercube",
+            "design.samples=5",
+        ],
+    )
     assert sweep.parameters["ownership.model"].values == ("siloed",)
     assert sweep.parameters["departments.service.budget"].steps == 3
     assert sweep.set == {"customers.complaint_propensity": 0.3, "market.price_per_month": 40.0}
@@ -124,12 +139,15 @@ def test_set_overrides_keys_of_the_sweep_file(tmp_path):
     assert all('"price_per_month":40.0' in r.scenario for r in expand(sweep, MODEL_VERSION))
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("design", "--set 'design': expected KEY=VALUE with KEY a dotted key"),  # the scenario's parser and wording
-    ("design..kind=grid", "--set 'design..kind=grid': expected KEY=VALUE"),
-    ("days.x=1", "--set 'days.x=1': key days: expected a table, got 20"),
-    ("parameters.x=" + "[" * 20 + "]" * 20, "--set: values nested more than"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("design", "--set 'design': expected KEY=VALUE with KEY a dotted key"),  # the scenario's parser and wording
+        ("design..kind=grid", "--set 'design..kind=grid': expected KEY=VALUE"),
+        ("days.x=1", "--set 'days.x=1': key days: expected a table, got 20"),
+        ("parameters.x=" + "[" * 20 + "]" * 20, "--set: values nested more than"),
+    ],
+)
 def test_bad_set_of_a_sweep_file(tmp_path, text, expected):
     with pytest.raises(ScenarioError) as e:
         load_sweep(sweep_file(tmp_path), [text])
@@ -142,8 +160,11 @@ BAD = [
     ('kpis = ["retentio"]', "key kpis: unknown KPI 'retentio'"),
     ("replicates = 0", "key replicates"),
     ('[design]\nkind = "sobl"', "key design.kind"),
-    ('[design]\nkind = "sobol"\nsamples = 6\n[parameters]\nmarket.price_per_month = { range = [30.0, 60.0] }\n'
-     "market.switching_cost = { range = [0.1, 0.5] }", "key design.samples: Sobol (Saltelli) needs a power of 2"),
+    (
+        '[design]\nkind = "sobol"\nsamples = 6\n[parameters]\nmarket.price_per_month = { range = [30.0, 60.0] }\n'
+        "market.switching_cost = { range = [0.1, 0.5] }",
+        "key design.samples: Sobol (Saltelli) needs a power of 2",
+    ),
     ('[parameters]\n"departments.servce.budget" = [1.0]', "key parameters.departments.servce.budget"),
     ('[parameters]\n"departments.service.budget" = [-1.0]', "key parameters.departments.service.budget: value -1.0"),
     ('[parameters]\n"ownership.model" = ["cmo_lead"]', "unknown ownership model 'cmo_lead'"),
@@ -171,14 +192,19 @@ def test_bad_sweep_files_exit_2_naming_file_and_key(tmp_path, capsys, text, expe
 
 def test_bad_flags_exit_2(tmp_path, capsys):
     path = sweep_file(tmp_path)
-    for flags, expected in ((["--workers", "64"], "--workers 64"), (["--threads-per-worker", "0"], "--threads"),
-                            (["--resume"], "--resume"), (["--scheduler", "bogus://127.0.0.1:9"], "--scheduler bogus"),
-                            (["--set", "design"], "--set 'design'")):
+    for flags, expected in (
+        (["--workers", "64"], "--workers 64"),
+        (["--threads-per-worker", "0"], "--threads"),
+        (["--resume"], "--resume"),
+        (["--scheduler", "bogus://127.0.0.1:9"], "--scheduler bogus"),
+        (["--set", "design"], "--set 'design'"),
+    ):
         assert main(["sweep", str(path), "--out", str(tmp_path / "o"), *flags]) == 2
         assert expected in capsys.readouterr().err
 
 
 # --- local cluster vs serial ----------------------------------------------------------------------
+
 
 @pytest.mark.dask
 def test_two_local_workers_give_the_serial_results(tmp_path):
@@ -194,8 +220,11 @@ def test_two_local_workers_give_the_serial_results(tmp_path):
         serial = run_task(task_of(run, sweep))
         row = stored.loc[run.run_id]
         assert {k: row[k] for k in sweep.kpis} == serial["kpis"]
-        assert (row["seed"], row["replicate"], row["ownership.model"]) == (run.seed, run.replicate,
-                                                                           run.params["ownership.model"])
+        assert (row["seed"], row["replicate"], row["ownership.model"]) == (
+            run.seed,
+            run.replicate,
+            run.params["ownership.model"],
+        )
         mine = days[days["run_id"] == run.run_id].sort_values("day").reset_index(drop=True)
         pd.testing.assert_frame_equal(mine, serial["days"])
     again = run_sweep(sweep, tmp_path / "out", Cores(workers=2))
@@ -227,24 +256,61 @@ def test_a_store_refuses_other_kpis(tmp_path, capsys):
 
 # --- a separate scheduler and workers -------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def scheduler(tmp_path_factory):
     """`dask scheduler` and `dask worker` (two worker processes) on 127.0.0.1, started as separate processes."""
     where = tmp_path_factory.mktemp("dask")
     file = where / "scheduler.json"
-    procs = [subprocess.Popen([BIN / "dask", "scheduler", "--host", "127.0.0.1", "--port", "0",
-                               "--dashboard-address", "127.0.0.1:0", "--scheduler-file", file],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)]
+    procs = [
+        subprocess.Popen(
+            [
+                BIN / "dask",
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--dashboard-address",
+                "127.0.0.1:0",
+                "--scheduler-file",
+                file,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    ]
     try:
         deadline = time.time() + 60
         while not file.exists() and time.time() < deadline:
             time.sleep(0.2)
-        procs.append(subprocess.Popen([BIN / "dask", "worker", "--scheduler-file", file, "--host", "127.0.0.1",
-                                       "--dashboard-address", "127.0.0.1:0", "--nworkers", "2", "--nthreads", "1",
-                                       "--local-directory", where],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                                      env={**os.environ, "NUMBA_NUM_THREADS": "1"}))
+        procs.append(
+            subprocess.Popen(
+                [
+                    BIN / "dask",
+                    "worker",
+                    "--scheduler-file",
+                    file,
+                    "--host",
+                    "127.0.0.1",
+                    "--dashboard-address",
+                    "127.0.0.1:0",
+                    "--nworkers",
+                    "2",
+                    "--nthreads",
+                    "1",
+                    "--local-directory",
+                    where,
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+                env={**os.environ, "NUMBA_NUM_THREADS": "1"},
+            )
+        )
         from distributed import Client
+
         with Client(scheduler_file=str(file), timeout="60s") as client:
             client.wait_for_workers(2, timeout=120)
             address = client.scheduler.address
@@ -256,8 +322,9 @@ def scheduler(tmp_path_factory):
 
 
 def cxsim(*args, **kw):
-    return subprocess.Popen([BIN / "cxsim", *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, **kw)
+    return subprocess.Popen(
+        [BIN / "cxsim", *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw
+    )
 
 
 @pytest.mark.dask
@@ -268,8 +335,7 @@ def test_sweep_against_a_running_scheduler(tmp_path, scheduler):
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert "8 runs: 8 done, 0 skipped" in out
-    assert sorted(load(tmp_path / "out")["run_id"]) == sorted(r.run_id for r in expand(load_sweep(path),
-                                                                                         MODEL_VERSION))
+    assert sorted(load(tmp_path / "out")["run_id"]) == sorted(r.run_id for r in expand(load_sweep(path), MODEL_VERSION))
 
 
 @pytest.mark.dask
@@ -278,8 +344,9 @@ def test_killed_worker_loses_nothing_and_duplicates_nothing(tmp_path, scheduler)
     from distributed import Client
 
     path = sweep_file(tmp_path, population=4000, days=120, replicates=6, steps=3)  # 36 runs of about 0.1 s
-    proc = cxsim("sweep", path, "--scheduler", scheduler, "--out", tmp_path / "out", "--batch", "1",
-                 "--flush-seconds", "0.5")
+    proc = cxsim(
+        "sweep", path, "--scheduler", scheduler, "--out", tmp_path / "out", "--batch", "1", "--flush-seconds", "0.5"
+    )
     with Client(scheduler, timeout="30s") as client:
         deadline = time.time() + 120
         busy = []
@@ -340,31 +407,55 @@ def test_interrupted_sweep_resumes_without_redoing_or_duplicating(tmp_path, sche
 
 # --- SLURM (no SLURM here: the job script and cluster settings are checked) ------------------------
 
+
 @pytest.mark.dask
 def test_slurm_job_script_and_flags(tmp_path, monkeypatch):
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "cache"))
-    cfg = Cluster(queue="short", account="cx", cores=8, memory="16GB", walltime="02:00:00", jobs=3, interface="lo",
-                  job_extra_directives=("--constraint=avx512",))
+    cfg = Cluster(
+        queue="short",
+        account="cx",
+        cores=8,
+        memory="16GB",
+        walltime="02:00:00",
+        jobs=3,
+        interface="lo",
+        job_extra_directives=("--constraint=avx512",),
+    )
     with slurm_cluster(cfg, threads=2) as cluster:
         script = cluster.job_script()
-    for line in ("#SBATCH -p short", "#SBATCH -A cx", "#SBATCH --cpus-per-task=8", "#SBATCH -t 02:00:00",
-                 "#SBATCH --mem=15G", "#SBATCH --constraint=avx512", "export NUMBA_NUM_THREADS=2",
-                 f"export NUMBA_CACHE_DIR={tmp_path / 'cache'}", sys.executable):
+    for line in (
+        "#SBATCH -p short",
+        "#SBATCH -A cx",
+        "#SBATCH --cpus-per-task=8",
+        "#SBATCH -t 02:00:00",
+        "#SBATCH --mem=15G",
+        "#SBATCH --constraint=avx512",
+        "export NUMBA_NUM_THREADS=2",
+        f"export NUMBA_CACHE_DIR={tmp_path / 'cache'}",
+        sys.executable,
+    ):
         assert line in script, line
     assert "--nworkers 4" in script and "--nthreads 1" in script  # 4 processes x 2 numba threads = 8 cores
     assert "tcp://127.0.0.1:" in script
 
     from cxsim.cli import parser
     from cxsim.sweep import from_arguments
+
     path = sweep_file(tmp_path)
     path.write_text(path.read_text() + '\n[cluster]\nqueue = "long"\ncores = 16\nmemory = "32GB"\n')
     args = parser().parse_args(["sweep", str(path), "--cluster", "slurm", "--cores", "4", "--jobs", "5"])
     sweep, _, cores, _ = from_arguments(args)
     assert cores.cluster == "slurm"
-    assert (sweep.cluster.queue, sweep.cluster.cores, sweep.cluster.memory, sweep.cluster.jobs) == ("long", 4, "32GB", 5)
+    assert (sweep.cluster.queue, sweep.cluster.cores, sweep.cluster.memory, sweep.cluster.jobs) == (
+        "long",
+        4,
+        "32GB",
+        5,
+    )
 
 
 # --- analysis -------------------------------------------------------------------------------------
+
 
 @pytest.mark.dask
 @pytest.mark.slow
@@ -402,13 +493,17 @@ departments.marketing.budget = { range = [1e6, 4e6] }
 @pytest.mark.dask
 def test_plot_kpi_against_parameters(tmp_path):
     from cxsim.plots import kpi_against
+
     sweep = load_sweep(sweep_file(tmp_path, population=300, replicates=2))
     run_sweep(sweep, tmp_path / "out", Cores(workers=1))
-    fig = kpi_against(tmp_path / "out", "profit", "departments.service.budget", hue="ownership.model",
-               path=tmp_path / "p.png")
+    fig = kpi_against(
+        tmp_path / "out", "profit", "departments.service.budget", hue="ownership.model", path=tmp_path / "p.png"
+    )
     ax = fig.axes[0]
     assert len(ax.lines) == 2 and [t.get_text() for t in ax.get_legend().get_texts()] == [
-        "ownership.model = cco_led", "ownership.model = siloed"]
+        "ownership.model = cco_led",
+        "ownership.model = siloed",
+    ]
     runs = load(tmp_path / "out")
     means = runs[runs["ownership.model"] == "cco_led"].groupby("departments.service.budget")["profit"].mean()
     assert list(ax.lines[0].get_ydata()) == pytest.approx(list(means))
@@ -433,8 +528,14 @@ departments.marketing.budget = { range = [1e6, 4e6] }
 """
     sweep = load_sweep(sweep_file(tmp_path, "nan.toml", text=text))
     X = unit_design(sweep)
-    design = pd.DataFrame({"point": range(len(X)), "run_id": [f"r{i}" for i in range(len(X))],
-                           "revenue": 100.0 * X[:, 0] + X[:, 1], "nps": 10.0 * X[:, 1]})
+    design = pd.DataFrame(
+        {
+            "point": range(len(X)),
+            "run_id": [f"r{i}" for i in range(len(X))],
+            "revenue": 100.0 * X[:, 0] + X[:, 1],
+            "nps": 10.0 * X[:, 1],
+        }
+    )
     design.loc[3, "nps"] = float("nan")
     tables = {"design": design, "runs": design[["run_id"]]}
     monkeypatch.setattr(sensitivity.sweeping, "load", lambda out, table="runs": tables[table])

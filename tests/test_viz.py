@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import required_module
 
 from cxsim import kernel as K
 from cxsim import metrics
@@ -14,7 +15,6 @@ from cxsim.cli import _load, main, parser
 from cxsim.domain import ACTIVE, NO_DEPT
 from cxsim.model import CXModel
 from cxsim.scenario import ScenarioError
-from conftest import required_module
 
 solara = required_module("solara", "the viz extra: make setup installs it")
 import ipyvuetify as v  # noqa: E402
@@ -42,8 +42,18 @@ def stepped(model, days):
 
 
 def test_teaching_model_is_the_cli_run_it_prints():
-    model = stepped(TeachingModel(lesson=OUTAGE, ownership="siloed", promise_markup=0.1, handoff_consistency=0.3,
-                                  billing_budget=2e5, population=300, seed=7), 12)
+    model = stepped(
+        TeachingModel(
+            lesson=OUTAGE,
+            ownership="siloed",
+            promise_markup=0.1,
+            handoff_consistency=0.3,
+            billing_budget=2e5,
+            population=300,
+            seed=7,
+        ),
+        12,
+    )
     args = parser().parse_args(shlex.split(model.command_line())[1:])
     scenario = _load(args)
     assert scenario == model.config
@@ -116,6 +126,7 @@ def test_viz_command_rejects_bad_input_before_starting(capsys):
     assert "expected a directory" in capsys.readouterr().err
     assert main(["viz", "--port", "0"]) == 2
     import socket
+
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -125,9 +136,13 @@ def test_viz_command_rejects_bad_input_before_starting(capsys):
 
 # --- the page rendered by solara (no browser)
 
+
 def html_texts(rc, css_class):
-    return [w.unsafe_innerHTML for w in rc.find(solara.widgets.HTML).widgets
-            if css_class in (w.attributes or {}).get("class", "")]
+    return [
+        w.unsafe_innerHTML
+        for w in rc.find(solara.widgets.HTML).widgets
+        if css_class in (w.attributes or {}).get("class", "")
+    ]
 
 
 def kpi_values(rc):

@@ -40,8 +40,13 @@ def server():
     port = free_port()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log = open(ARTIFACTS / "server.log", "w")
-    proc = subprocess.Popen(server_command(port), env=server_env(lessons=ROOT / "tests" / "lessons"),
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        server_command(port),
+        env=server_env(lessons=ROOT / "tests" / "lessons"),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.monotonic() + 90
@@ -102,13 +107,16 @@ def assert_drawn(page):
     grid.wait_for()
     box = grid.bounding_box()
     assert box["width"] > 200 and box["height"] > 200
-    fills = page.evaluate("() => new Set([...document.querySelectorAll('svg.cx-customers rect')]"
-                          ".map(r => r.getAttribute('fill'))).size")
+    fills = page.evaluate(
+        "() => new Set([...document.querySelectorAll('svg.cx-customers rect')].map(r => r.getAttribute('fill'))).size"
+    )
     assert fills >= 3, "the customers are drawn in at least three colours"
     hover = page.locator("svg.cx-customers rect title").first.text_content()
     assert re.match(r"customer \d+: (prospect|customer|churned)", hover), hover
-    widths = page.evaluate("() => [...document.querySelectorAll('.cx-chart')].map(c => Math.max(0, "
-                           "...[...c.querySelectorAll('polyline.cx-line')].map(l => l.getBoundingClientRect().width)))")
+    widths = page.evaluate(
+        "() => [...document.querySelectorAll('.cx-chart')].map(c => Math.max(0, "
+        "...[...c.querySelectorAll('polyline.cx-line')].map(l => l.getBoundingClientRect().width)))"
+    )
     assert len(widths) >= 4 and min(widths) > 50, f"a chart has no line drawn: widest line per chart {widths}"
 
 
@@ -156,7 +164,8 @@ def test_teaching_page_end_to_end(page):
     assert day(page) == 0 and "siloed" in page.locator(".cx-day").inner_text()
     expect(page.locator("svg.cx-customers rect")).to_have_count(200)
     expect(page.locator(".cx-command")).to_contain_text(
-        "cxsim run base --set ownership.model=siloed --population 200 --seed 42 --engine agents")
+        "cxsim run base --set ownership.model=siloed --population 200 --seed 42 --engine agents"
+    )
 
     choose(page, page.locator(".cx-lesson-select"), "Billing outage (test lesson)")
     page.locator(".cx-day", has_text="Billing outage").wait_for()

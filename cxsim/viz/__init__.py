@@ -16,8 +16,19 @@ APP = Path(__file__).resolve().parent / "app.py"
 
 def server_command(port: int) -> list[str]:
     """The solara server for the page, on loopback only, without reloading or telemetry."""
-    return [sys.executable, "-m", "solara", "run", str(APP), "--host", "127.0.0.1", "--port", str(port),
-            "--production", "--no-open"]
+    return [
+        sys.executable,
+        "-m",
+        "solara",
+        "run",
+        str(APP),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--production",
+        "--no-open",
+    ]
 
 
 def server_env(lesson: str | None = None, lessons: str | Path | None = None) -> dict[str, str]:
@@ -51,8 +62,9 @@ def serve(port: int = 8765, lesson: str | None = None, lessons: str | Path | Non
     """Run the page until interrupted; returns the server's exit code."""
     check(port, lesson, lessons)
     if importlib.util.find_spec("solara") is None:
-        print("cxsim viz: the page needs the viz extra: pip install -e '.[viz]' (make setup installs it)",
-              file=sys.stderr)
+        print(
+            "cxsim viz: the page needs the viz extra: pip install -e '.[viz]' (make setup installs it)", file=sys.stderr
+        )
         return 1
     print(f"cxsim viz: open http://127.0.0.1:{port}/ (Ctrl-C stops)", file=sys.stderr)
     return subprocess.call(server_command(port), env=server_env(lesson, lessons))

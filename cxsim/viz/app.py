@@ -17,8 +17,16 @@ from mesa.visualization import Slider, SolaraViz
 
 from cxsim.presets import PRESETS
 from cxsim.viz.components import COMPONENTS, Note
-from cxsim.viz.teaching import (CLASSROOM, FREE_PLAY, POPULATIONS, Lesson, TeachingModel, budget_slider_range, lessons,
-                                scenario_of)
+from cxsim.viz.teaching import (
+    CLASSROOM,
+    FREE_PLAY,
+    POPULATIONS,
+    Lesson,
+    TeachingModel,
+    budget_slider_range,
+    lessons,
+    scenario_of,
+)
 
 TITLE = "cxsim: who should own the customer experience?"
 
@@ -38,30 +46,53 @@ def model_params(lesson: Lesson, scenario, ownership: str | None) -> dict:
     }
     for name, dept in scenario.departments:
         low, high, step = budget_slider_range(dept.budget)
-        params[f"{name}_budget"] = {"type": "SliderInt", "label": f"{name} budget / year", "value": round(dept.budget),
-                                    "min": low, "max": high, "step": step}
-    params["population"] = {"type": "Select", "label": "people in the market", "value": CLASSROOM["population"],
-                            "values": list(POPULATIONS)}
-    params["seed"] = {"type": "SliderInt", "label": "seed", "value": scenario.seed, "min": 0,
-                      "max": max(100, scenario.seed)}
-    params["engine"] = {"type": "Select", "label": "engine (same results; numba is faster)", "value": CLASSROOM["engine"],
-                        "values": ["agents", "numba"]}
+        params[f"{name}_budget"] = {
+            "type": "SliderInt",
+            "label": f"{name} budget / year",
+            "value": round(dept.budget),
+            "min": low,
+            "max": high,
+            "step": step,
+        }
+    params["population"] = {
+        "type": "Select",
+        "label": "people in the market",
+        "value": CLASSROOM["population"],
+        "values": list(POPULATIONS),
+    }
+    params["seed"] = {
+        "type": "SliderInt",
+        "label": "seed",
+        "value": scenario.seed,
+        "min": 0,
+        "max": max(100, scenario.seed),
+    }
+    params["engine"] = {
+        "type": "Select",
+        "label": "engine (same results; numba is faster)",
+        "value": CLASSROOM["engine"],
+        "values": ["agents", "numba"],
+    }
     return params
 
 
 def describe_event(ev) -> str:
     where = "every department" if ev.target == "all" else ev.target
     until = f" for {ev.duration} days" if ev.duration else " from then on"
-    what = {"outage": f"{where} fails {ev.size:.0%} of encounters",
-            "budget_cut": f"{where} loses {ev.size:.0%} of its budget",
-            "promise": f"the promise is raised by {ev.size:.0%}" if ev.size >= 0 else
-                       f"the promise is lowered by {-ev.size:.0%}"}[ev.kind]
+    what = {
+        "outage": f"{where} fails {ev.size:.0%} of encounters",
+        "budget_cut": f"{where} loses {ev.size:.0%} of its budget",
+        "promise": f"the promise is raised by {ev.size:.0%}"
+        if ev.size >= 0
+        else f"the promise is lowered by {-ev.size:.0%}",
+    }[ev.kind]
     return f"day {ev.day}: {what}{until}"
 
 
 @solara.component
 def LessonCard(catalogue: dict[str, Lesson], lesson: Lesson, scenario):
     """Pick a lesson and an ownership model; read what the lesson is about."""
+
     def pick_lesson(key):
         chosen_ownership.set(None)
         chosen_lesson.set(key)
@@ -71,17 +102,30 @@ def LessonCard(catalogue: dict[str, Lesson], lesson: Lesson, scenario):
 
     lesson_scenario = solara.use_memo(lambda: scenario_of(lesson.path, None), [lesson.key])
     with solara.Card("Lesson", classes=["cx-lesson"]):
-        solara.v.Select(label="lesson", items=[{"text": item.name, "value": key} for key, item in catalogue.items()],
-                        v_model=lesson.key, on_v_model=pick_lesson, class_="cx-lesson-select")
+        solara.v.Select(
+            label="lesson",
+            items=[{"text": item.name, "value": key} for key, item in catalogue.items()],
+            v_model=lesson.key,
+            on_v_model=pick_lesson,
+            class_="cx-lesson-select",
+        )
         Note(escape(lesson.description) or "<i>(no description)</i>", classes=["cx-lesson-description"])
         if scenario.events:
             Note("<br>".join(f"· {describe_event(ev)}" for ev in scenario.events), small=True)
-        solara.Select("ownership model", value=scenario.ownership.model, values=list(PRESETS),
-                      on_value=pick_ownership, classes=["cx-ownership-select"])
+        solara.Select(
+            "ownership model",
+            value=scenario.ownership.model,
+            values=list(PRESETS),
+            on_value=pick_ownership,
+            classes=["cx-ownership-select"],
+        )
         if scenario.ownership.promise_policy == "fixed":
             Note("This ownership model keeps the promise fixed: the markup has no effect.", small=True)
-        Note("Changing the lesson or the ownership model starts afresh. Move the sliders below, then press "
-             "Reset to rebuild the model with them.", small=True)
+        Note(
+            "Changing the lesson or the ownership model starts afresh. Move the sliders below, then press "
+            "Reset to rebuild the model with them.",
+            small=True,
+        )
 
 
 @solara.component

@@ -24,7 +24,7 @@ from cxsim.viz.widgets import CustomerGridWidget, LineChartWidget
 ATTITUDE_COLOURS = matplotlib.colormaps["RdYlGn"]
 ATTITUDE_NORM = TwoSlopeNorm(vmin=-0.5, vcenter=0.0, vmax=0.25)
 PROSPECT_COLOUR, CHURNED_COLOUR = "#e8eaf0", "#8d8d8d"
-DEPARTMENT_COLOURS = {d: to_hex(c) for d, c in zip(DEPARTMENTS, matplotlib.colormaps["tab10"].colors)}
+DEPARTMENT_COLOURS = {d: to_hex(c) for d, c in zip(DEPARTMENTS, matplotlib.colormaps["tab10"].colors, strict=False)}
 STATE_WORDS = {PROSPECT: "prospect", ACTIVE: "customer", CHURNED: "churned"}
 
 # the one customer the user clicked (an index into model.shown); per browser session
@@ -67,12 +67,16 @@ def KpiPanel(model):
     cards = "".join(
         '<div class="cx-kpi" style="border: 1px solid #ddd; border-radius: 4px; padding: 2px 8px; min-width: 84px">'
         f'<div class="cx-kpi-value" style="font-size: 1.2em; font-weight: bold">{value}</div>'
-        f'<div style="font-size: 0.75em">{label}</div></div>' for label, value in values.items())
+        f'<div style="font-size: 0.75em">{label}</div></div>'
+        for label, value in values.items()
+    )
     with solara.Column(classes=["cx-kpis"], style={"padding": "8px"}):
-        Note(f"<b>Day {day} of {days}</b> · {escape(model.config.name)} · ownership <code>{o.model}</code> · "
-             f"{model.config.market.population:,} people · promise markup {o.promise_markup:+.2f} · "
-             f"handoff consistency {o.handoff_consistency:.2f} · seed {model.seed} · engine {model.engine}",
-             classes=["cx-day"])
+        Note(
+            f"<b>Day {day} of {days}</b> · {escape(model.config.name)} · ownership <code>{o.model}</code> · "
+            f"{model.config.market.population:,} people · promise markup {o.promise_markup:+.2f} · "
+            f"handoff consistency {o.handoff_consistency:.2f} · seed {model.seed} · engine {model.engine}",
+            classes=["cx-day"],
+        )
         Note(f'<div style="display: flex; flex-wrap: wrap; gap: 4px">{cards}</div>')
 
 
@@ -102,21 +106,34 @@ def CustomerView(model):
     update_counter.get()
     n, shown = model.config.market.population, len(model.shown)
     with solara.Column(style={"padding": "8px", "height": "100%"}):
-        Note(f"<b>Customers</b> ({shown:,} of {n:,}, neighbours on the network side by side) · "
-             "colour = attitude (red unhappy, green happy) · pale = prospect · grey = churned · "
-             "dot = open complaint · hover for a summary, click to follow a journey")
-        CustomerGridWidget.element(cells_json=json.dumps(customer_cells(model)), columns=int(np.ceil(np.sqrt(shown))),
-                                   selected=selected_customer.value, on_pick=selected_customer.set)
+        Note(
+            f"<b>Customers</b> ({shown:,} of {n:,}, neighbours on the network side by side) · "
+            "colour = attitude (red unhappy, green happy) · pale = prospect · grey = churned · "
+            "dot = open complaint · hover for a summary, click to follow a journey"
+        )
+        CustomerGridWidget.element(
+            cells_json=json.dumps(customer_cells(model)),
+            columns=int(np.ceil(np.sqrt(shown))),
+            selected=selected_customer.value,
+            on_pick=selected_customer.set,
+        )
 
 
 def _journey_markers(model, j: int, attitude: np.ndarray) -> list[dict]:
     """Dots on the attitude line: failures in their department's colour, complaints, resolutions, joining, leaving."""
-    events = model.journey_events[:model.day, j]
+    events = model.journey_events[: model.day, j]
     marks = [(K.EVENT.failed + k, DEPARTMENT_COLOURS[d], f"{d} failed") for k, d in enumerate(DEPARTMENTS)]
-    marks += [(K.EVENT.new_complaint, "#000000", "complained"), (K.EVENT.resolved, "#2e7d32", "complaint resolved"),
-              (K.EVENT.acquired, "#00c853", "became a customer"), (K.EVENT.churned, "#616161", "left")]
-    return [{"x": int(day), "y": float(attitude[day]), "color": colour, "label": f"day {day}: {label}"}
-            for bit, colour, label in marks for day in np.flatnonzero(events & (1 << bit))]
+    marks += [
+        (K.EVENT.new_complaint, "#000000", "complained"),
+        (K.EVENT.resolved, "#2e7d32", "complaint resolved"),
+        (K.EVENT.acquired, "#00c853", "became a customer"),
+        (K.EVENT.churned, "#616161", "left"),
+    ]
+    return [
+        {"x": int(day), "y": float(attitude[day]), "color": colour, "label": f"day {day}: {label}"}
+        for bit, colour, label in marks
+        for day in np.flatnonzero(events & (1 << bit))
+    ]
 
 
 @solara.component
@@ -133,22 +150,30 @@ def JourneyPanel(model):
         s = int(pop.state[row])
         head = f"<b>Customer {row}</b>: {STATE_WORDS[s]}"
         if s == ACTIVE:
-            head += (f" for {pop.tenure[row]} days · attitude {_signed(model.attitudes()[j])} · expects "
-                     f"{pop.expectation[row]:.2f} · complained {'yes' if pop.complained[row] else 'never'}")
+            head += (
+                f" for {pop.tenure[row]} days · attitude {_signed(model.attitudes()[j])} · expects "
+                f"{pop.expectation[row]:.2f} · complained {'yes' if pop.complained[row] else 'never'}"
+            )
         Note(head, classes=["cx-journey-head"])
         days, told = model.journey(j)
         attitude = days.attitude.to_numpy(dtype=float)
-        LineChartWidget.element(title="attitude day by day", ylabel="attitude",
-                                series=[{"name": "attitude", "color": "#333333", "values": _finite(attitude)}],
-                                markers=_journey_markers(model, j, attitude))
+        LineChartWidget.element(
+            title="attitude day by day",
+            ylabel="attitude",
+            series=[{"name": "attitude", "color": "#333333", "values": _finite(attitude)}],
+            markers=_journey_markers(model, j, attitude),
+        )
         recent = "; ".join(f"day {d}: {w}" for d, w in told[-12:]) or "no failure, complaint or word of mouth yet"
         Note(recent, small=True)
 
 
 def _bar(value: float, top: float, colour: str, text: str) -> str:
     width = 0.0 if top <= 0 else 65.0 * value / top
-    return (f'<td style="width: 30%; padding: 1px 4px; white-space: nowrap"><div style="background: {colour}; width: {width:.1f}%; '
-            f'height: 12px; display: inline-block; vertical-align: middle"></div> {text}</td>')
+    return (
+        f'<td style="width: 30%; padding: 1px 4px; white-space: nowrap">'
+        f'<div style="background: {colour}; width: {width:.1f}%; '
+        f'height: 12px; display: inline-block; vertical-align: middle"></div> {text}</td>'
+    )
 
 
 @solara.component
@@ -162,13 +187,21 @@ def DepartmentPanel(model):
         + _bar(d.budget, top.budget, DEPARTMENT_COLOURS[name], f"{d.budget / 1e3:,.1f}k")
         + _bar(d.failure_rate, top.failure_rate, DEPARTMENT_COLOURS[name], f"{100 * d.failure_rate:.1f}%")
         + _bar(d.churn_attributed, top.churn_attributed, DEPARTMENT_COLOURS[name], f"{d.churn_attributed:.0f}")
-        + "</tr>" for name, d in table.iterrows())
-    Note('<b>Departments</b><table class="cx-departments" style="width: 100%; font-size: 0.85em; '
-         'border-collapse: collapse"><tr><th></th><th align="left">budget / year</th>'
-         '<th align="left">failure rate today</th><th align="left">churn attributed</th></tr>'
-         f"{rows}</table>")
-    Note(f"the same run from the command line: <code style='white-space: normal; word-break: break-word'>"
-         f"{escape(model.command_line())}</code>", small=True, classes=["cx-command"])
+        + "</tr>"
+        for name, d in table.iterrows()
+    )
+    Note(
+        '<b>Departments</b><table class="cx-departments" style="width: 100%; font-size: 0.85em; '
+        'border-collapse: collapse"><tr><th></th><th align="left">budget / year</th>'
+        '<th align="left">failure rate today</th><th align="left">churn attributed</th></tr>'
+        f"{rows}</table>"
+    )
+    Note(
+        f"the same run from the command line: <code style='white-space: normal; word-break: break-word'>"
+        f"{escape(model.command_line())}</code>",
+        small=True,
+        classes=["cx-command"],
+    )
 
 
 def _finite(values) -> list:
@@ -178,25 +211,45 @@ def _finite(values) -> list:
 
 def line_chart(title: str, ylabel: str, lines: dict[str, tuple[str, str]]):
     """A chart component of `model.daily()` columns: {column: (legend name, colour)}."""
+
     @solara.component
     def Chart(model):
         update_counter.get()
         table = model.daily()
-        LineChartWidget.element(title=title, ylabel=ylabel, series=[
-            {"name": name, "color": colour, "values": _finite(table[column])}
-            for column, (name, colour) in lines.items()])
+        LineChartWidget.element(
+            title=title,
+            ylabel=ylabel,
+            series=[
+                {"name": name, "color": colour, "values": _finite(table[column])}
+                for column, (name, colour) in lines.items()
+            ],
+        )
+
     Chart.__name__ = f"Chart_{title}"
     return Chart
 
 
 CHARTS = [
     line_chart("Active customers", "customers", {"active_customers": ("active", "#1f77b4")}),
-    line_chart("Acquisitions and churn per day", "customers",
-               {"acquisitions": ("acquisitions", "#2ca02c"), "churned": ("churned", "#d62728")}),
-    line_chart("CSAT and NPS", "% / points", {"csat": ("CSAT %", "#1f77b4"), "nps": ("NPS (true)", "#9467bd"),
-                                              "nps_survey": ("NPS (surveyed, to date)", "#ff7f0e")}),
-    line_chart("Contact centre", "minutes / complaints", {"wait_minutes": ("wait (minutes)", "#8c564b"),
-                                                          "open_complaints": ("open complaints", "#7f7f7f")}),
+    line_chart(
+        "Acquisitions and churn per day",
+        "customers",
+        {"acquisitions": ("acquisitions", "#2ca02c"), "churned": ("churned", "#d62728")},
+    ),
+    line_chart(
+        "CSAT and NPS",
+        "% / points",
+        {
+            "csat": ("CSAT %", "#1f77b4"),
+            "nps": ("NPS (true)", "#9467bd"),
+            "nps_survey": ("NPS (surveyed, to date)", "#ff7f0e"),
+        },
+    ),
+    line_chart(
+        "Contact centre",
+        "minutes / complaints",
+        {"wait_minutes": ("wait (minutes)", "#8c564b"), "open_complaints": ("open complaints", "#7f7f7f")},
+    ),
 ]
 
 COMPONENTS = [KpiPanel, CustomerView, JourneyPanel, DepartmentPanel, *CHARTS]

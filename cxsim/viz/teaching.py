@@ -22,8 +22,8 @@ from cxsim import kernel as K
 from cxsim import metrics
 from cxsim.customers import ring_order
 from cxsim.domain import ACTIVE, DEPARTMENTS, NO_DEPT
-from cxsim.model import CXModel
 from cxsim.lessons import LESSONS
+from cxsim.model import CXModel
 from cxsim.scenario import SCENARIOS, load_scenario
 from cxsim.schema import Scenario
 
@@ -36,11 +36,18 @@ CLASSROOM = dict(population=500, engine="agents")  # the page's starting size: e
 EVENT_WORDS = (
     [(K.EVENT.acquired, "became a customer"), (K.EVENT.lost_sale, "tried to buy, the sale failed")]
     + [(K.EVENT.failed + k, f"{d} failed them") for k, d in enumerate(DEPARTMENTS)]
-    + [(K.EVENT.new_complaint, "complained"), (K.EVENT.handoff_lost, "a handoff lost their context"),
-       (K.EVENT.repeat_contact, "had to contact service again"), (K.EVENT.abandoned, "gave up waiting in the queue"),
-       (K.EVENT.resolved, "complaint resolved"), (K.EVENT.gave_up, "gave up on the complaint"),
-       (K.EVENT.wom_positive, "spoke well of the firm"), (K.EVENT.wom_negative, "spoke badly of the firm"),
-       (K.EVENT.surveyed, "answered a survey"), (K.EVENT.churned, "left")]
+    + [
+        (K.EVENT.new_complaint, "complained"),
+        (K.EVENT.handoff_lost, "a handoff lost their context"),
+        (K.EVENT.repeat_contact, "had to contact service again"),
+        (K.EVENT.abandoned, "gave up waiting in the queue"),
+        (K.EVENT.resolved, "complaint resolved"),
+        (K.EVENT.gave_up, "gave up on the complaint"),
+        (K.EVENT.wom_positive, "spoke well of the firm"),
+        (K.EVENT.wom_negative, "spoke badly of the firm"),
+        (K.EVENT.surveyed, "answered a survey"),
+        (K.EVENT.churned, "left"),
+    ]
 )
 
 
@@ -72,8 +79,12 @@ def lessons(directory: Path | None = None) -> dict[str, Lesson]:
     return found
 
 
-def lesson_overrides(ownership: str | None = None, promise_markup: float | None = None,
-                     handoff_consistency: float | None = None, budgets: dict[str, float] | None = None) -> list[str]:
+def lesson_overrides(
+    ownership: str | None = None,
+    promise_markup: float | None = None,
+    handoff_consistency: float | None = None,
+    budgets: dict[str, float] | None = None,
+) -> list[str]:
     """The page's controls as `--set` overrides; None keeps the lesson's value. The ownership model comes first:
     naming it starts the ownership section from that preset, and markup and handoff then adjust it."""
     sets = [f"ownership.model={ownership}"] if ownership is not None else []
@@ -95,20 +106,48 @@ class TeachingModel(CXModel):
     like `--population`, the population scales them and the initial customers.
     """
 
-    def __init__(self, lesson: str = FREE_PLAY, ownership: str | None = None, promise_markup: float | None = None,
-                 handoff_consistency: float | None = None, marketing_budget: float | None = None,
-                 sales_budget: float | None = None, digital_budget: float | None = None,
-                 product_budget: float | None = None, fulfilment_budget: float | None = None,
-                 billing_budget: float | None = None, service_budget: float | None = None,
-                 population: int = CLASSROOM["population"], seed: int = 42, engine: str = CLASSROOM["engine"]):
-        budgets = dict(zip(DEPARTMENTS, (marketing_budget, sales_budget, digital_budget, product_budget,
-                                         fulfilment_budget, billing_budget, service_budget)))
+    def __init__(
+        self,
+        lesson: str = FREE_PLAY,
+        ownership: str | None = None,
+        promise_markup: float | None = None,
+        handoff_consistency: float | None = None,
+        marketing_budget: float | None = None,
+        sales_budget: float | None = None,
+        digital_budget: float | None = None,
+        product_budget: float | None = None,
+        fulfilment_budget: float | None = None,
+        billing_budget: float | None = None,
+        service_budget: float | None = None,
+        population: int = CLASSROOM["population"],
+        seed: int = 42,
+        engine: str = CLASSROOM["engine"],
+    ):
+        budgets = dict(
+            zip(
+                DEPARTMENTS,
+                (
+                    marketing_budget,
+                    sales_budget,
+                    digital_budget,
+                    product_budget,
+                    fulfilment_budget,
+                    billing_budget,
+                    service_budget,
+                ),
+                strict=True,
+            )
+        )
         self.lesson = lesson
         start = scenario_of(lesson, ownership)
-        self.overrides = [o for o in lesson_overrides(ownership, promise_markup, handoff_consistency, budgets)
-                          if o.startswith("ownership.model=") or _value_at(start, o) != float(o.partition("=")[2])]
-        scenario = load_scenario(lesson, self.overrides, population=int(population), seed=int(seed), engine=engine,
-                                 replicates=1)
+        self.overrides = [
+            o
+            for o in lesson_overrides(ownership, promise_markup, handoff_consistency, budgets)
+            if o.startswith("ownership.model=") or _value_at(start, o) != float(o.partition("=")[2])
+        ]
+        scenario = load_scenario(
+            lesson, self.overrides, population=int(population), seed=int(seed), engine=engine, replicates=1
+        )
         super().__init__(scenario)
         n, days = scenario.market.population, scenario.days
         self.shown = ring_order(n, self.seed)[:SHOWN]  # drawn customers, in ring order: neighbours side by side
@@ -130,18 +169,22 @@ class TeachingModel(CXModel):
     def attitudes(self) -> np.ndarray:
         """Today's attitude of the shown customers (the kernel's own formula)."""
         pop, rows = self.population, self.shown
-        return K.attitude.py_func(pop.satisfaction[rows].astype(float), pop.peak[rows].astype(float),
-                                  pop.last[rows].astype(float), self.params)
+        return K.attitude.py_func(
+            pop.satisfaction[rows].astype(float),
+            pop.peak[rows].astype(float),
+            pop.last[rows].astype(float),
+            self.params,
+        )
 
     def daily(self) -> pd.DataFrame:
         """`metrics.daily_table` indexed by day, plus the surveyed NPS to date, the wait in minutes and the
         open complaints."""
         table = metrics.daily_table(self).set_index("day")
-        h = self.history[:self.day]
+        h = self.history[: self.day]
         surveyed = np.cumsum(h[:, [K.TALLY.survey_promoters, K.TALLY.survey_detractors, K.TALLY.surveyed]], axis=0)
         table["nps_survey"] = [metrics.nps_of(*row) for row in surveyed]
         table["wait_minutes"] = table["wait_hours"] * 60.0
-        table["open_complaints"] = self.open_complaints[:self.day]
+        table["open_complaints"] = self.open_complaints[: self.day]
         return table
 
     def departments_now(self) -> pd.DataFrame:
@@ -155,8 +198,9 @@ class TeachingModel(CXModel):
         t = self.day
         days = pd.DataFrame({"day": np.arange(t), "attitude": self.journey_attitude[:t, j]})
         events = self.journey_events[:t, j]
-        told = [(day, words) for day in np.flatnonzero(events) for bit, words in EVENT_WORDS
-                if events[day] & (1 << bit)]
+        told = [
+            (day, words) for day in np.flatnonzero(events) for bit, words in EVENT_WORDS if events[day] & (1 << bit)
+        ]
         return days, told
 
     def command_line(self) -> str:
@@ -170,8 +214,16 @@ class TeachingModel(CXModel):
         elif lesson.resolve().parent == SCENARIOS:  # a bundled scenario's file: by its name, which works anywhere
             lesson = lesson.stem
         args = ["cxsim", "run", str(lesson)] + [a for o in self.overrides for a in ("--set", o)]
-        args += ["--population", str(s.market.population), "--seed", str(self.seed), "--engine", self.engine,
-                 "--replicates", "1"]
+        args += [
+            "--population",
+            str(s.market.population),
+            "--seed",
+            str(self.seed),
+            "--engine",
+            self.engine,
+            "--replicates",
+            "1",
+        ]
         return shlex.join(args)
 
 

@@ -104,8 +104,10 @@ module.exports = {
       return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * p; },
     sx(x) { return this.L + (this.W - this.L - this.R) * x / (this.days - 1); },
     sy(y) { const [lo, hi] = this.range; return this.H - this.B - (this.H - this.T - this.B) * (y - lo) / (hi - lo); },
-    points(values) { return values.map((y, x) => y === null ? null : this.sx(x).toFixed(1) + ',' + this.sy(y).toFixed(1))
-      .filter(p => p !== null).join(' '); },
+    points(values) {
+      return values.map((y, x) => y === null ? null : this.sx(x).toFixed(1) + ',' + this.sy(y).toFixed(1))
+        .filter(p => p !== null).join(' ');
+    },
     fmt(y) { return Math.abs(y) >= 10000 ? (y / 1000).toFixed(0) + 'k' : +y.toPrecision(4); },
   },
 };

@@ -9,8 +9,9 @@ from cxsim import validation as V
 def test_bass_fit_recovers_known_p_and_q():
     t = np.arange(365)
     adopted = V.bass_curve(t, 2e-4, 4e-3, 0.02)
-    (p, q), _ = optimize.curve_fit(lambda t, p, q: V.bass_curve(t, p, q, 0.02), t, adopted, p0=(1e-4, 1e-3),
-                                   bounds=([0, 0], [0.1, 1.0]))
+    (p, q), _ = optimize.curve_fit(
+        lambda t, p, q: V.bass_curve(t, p, q, 0.02), t, adopted, p0=(1e-4, 1e-3), bounds=([0, 0], [0.1, 1.0])
+    )
     assert np.isclose(p, 2e-4, rtol=1e-3) and np.isclose(q, 4e-3, rtol=1e-3)
 
 
