@@ -156,7 +156,7 @@ class Customer(mesa.Agent):
         self.row = row
 
     def step(self):
-        kernel.customer_day.py_func(self.row, self.model.day, *self.model.kernel_args)
+        kernel.customer_day_in_python(self.row, self.model.day, *self.model.kernel_args)
 
     def __getattr__(self, field):
         if field in FIELDS:

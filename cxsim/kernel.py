@@ -21,6 +21,7 @@ and surveys read.
 """
 
 import math
+import types
 from collections import namedtuple
 from typing import NamedTuple
 
@@ -773,3 +774,20 @@ def totals(partial):
     for c in range(partial.shape[0]):
         out += partial[c]
     return out
+
+
+def _in_python(entry: str):
+    """The kernel function `entry` as plain Python, calling the Python forms of the kernel functions it uses.
+
+    The agents engine runs this form of `customer_day`. A compiled function called from Python unpacks its
+    namedtuple arguments field by field (about 4 µs a call for `Params`), so none is called here but the
+    random-number functions (scalars in, scalars out), which stay compiled.
+    """
+    namespace = dict(globals())
+    for name, f in globals().items():
+        if hasattr(f, "py_func") and f.py_func.__module__ == __name__:
+            namespace[name] = types.FunctionType(f.py_func.__code__, namespace, name, f.py_func.__defaults__)
+    return namespace[entry]
+
+
+customer_day_in_python = _in_python("customer_day")

@@ -129,7 +129,7 @@ class OneCustomer:
         self.day = 0
 
     def step(self):
-        K.customer_day.py_func(0, self.day, np.uint64(7), self.P, self.D, self.G, self.pop)
+        K.customer_day_in_python(0, self.day, np.uint64(7), self.P, self.D, self.G, self.pop)
         self.day += 1
         return int(self.pop.events[0])
 
