@@ -124,7 +124,9 @@ def cmd_compare(args) -> int:
 
     _check_output_options(args)
     scenarios = _varied(args)
-    comparison = compare(scenarios, threads=args.threads, progress=False if args.json else None)
+    comparison = compare(
+        scenarios, threads=args.threads, progress=False if args.json else None, horizon_years=args.horizons
+    )
     if args.json:
         print(json.dumps(comparison.to_dict(), indent=1, allow_nan=False))
     else:
@@ -138,6 +140,9 @@ def cmd_compare(args) -> int:
             print(report.text_table(report.COLUMNS, report.kpi_rows(comparison, kpi)))
         print("\nin short (95% paired intervals):")
         print("\n".join(f"  {line}" for line in report.digest(comparison, args.kpis or report.HEADLINE)))
+        if len(scenarios) > 1 and comparison.horizons:
+            print("\nover the years (paired differences against the baseline):\n")
+            print("\n".join(report.horizon_tables(comparison)).rstrip())
     if args.out:
         _wrote(report.write(comparison, args.out, command="cxsim " + " ".join(args.argv)))
     return 0
@@ -166,6 +171,17 @@ def cmd_lesson(args) -> int:
     if args.out:
         _wrote(report.write(comparison, args.out, command="cxsim " + " ".join(args.argv)))
     return 0
+
+
+def _horizons(text: str) -> tuple[float, ...]:
+    """`--horizons 1,3,5`: years, each > 0."""
+    try:
+        years = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        years = ()
+    if not years or not all(0 < y <= 100 for y in years):
+        raise argparse.ArgumentTypeError(f"expected comma-separated years > 0 (at most 100), e.g. 1,3,5; got {text!r}")
+    return years
 
 
 def _kpi_list(text: str) -> list[str]:
@@ -217,6 +233,13 @@ def parser() -> argparse.ArgumentParser:
         help="compare each scenario once per value of one key, e.g. ownership.model=cmo_led,cco_led",
     )
     cmp.add_argument("--kpis", type=_kpi_list, metavar="K1,K2", help="KPIs to print (default: all)")
+    cmp.add_argument(
+        "--horizons",
+        type=_horizons,
+        default=(1, 3, 5),
+        metavar="Y1,Y2",
+        help="years after which to show the paired differences, as far as the runs reach (default 1,3,5)",
+    )
     cmp.add_argument("--threads", type=int, help="numba threads")
     cmp.add_argument("--out", help="directory for the report (markdown, HTML, PNG figures, Parquet, JSON)")
     cmp.add_argument("--json", action="store_true", help="print the comparison as one JSON object")

@@ -10,8 +10,10 @@ narrower than comparing two independent means.
 from dataclasses import dataclass
 from functools import cached_property
 
+import numpy as np
 import pandas as pd
 
+from cxsim import metrics
 from cxsim.experiment import Results, run
 from cxsim.kpis import KPIS
 from cxsim.scenario import ScenarioError, diff_parameters
@@ -24,6 +26,7 @@ class Comparison:
     """Results of several scenarios run with common random numbers; the first is the baseline."""
 
     results: list[Results]
+    horizon_years: tuple[float, ...] = (1, 3, 5)  # the horizons of `horizons`, in years
 
     @property
     def baseline(self) -> Results:
@@ -36,24 +39,46 @@ class Comparison:
     @cached_property
     def kpis(self) -> dict[str, dict[str, dict]]:
         """KPI -> scenario -> mean, ci95, values, and (not for the baseline) the paired difference."""
+        return {k: self._paired([r.runs[k].to_numpy(float) for r in self.results]) for k in KPIS}
+
+    @cached_property
+    def horizons(self) -> dict[int, dict[str, dict[str, dict]]]:
+        """Year -> KPI -> scenario -> summary as in `kpis`, at each of `horizon_years` the runs reach: stocks
+        on the horizon's last day, flows summed up to it (`metrics.HORIZON_KPIS`)."""
         out = {}
-        for k in KPIS:
-            base = self.baseline.runs[k].to_numpy(float)
-            row = {}
-            for r in self.results:
-                values = r.runs[k].to_numpy(float)
-                summary = interval(values.tolist())
-                if r is not self.baseline:
-                    diff = interval((values - base).tolist())
-                    summary |= {
-                        "diff": diff["mean"],
-                        "diff_ci95": diff["ci95"],
-                        "verdict": verdict(diff["ci95"]),
-                        "diff_ci95_unpaired": unpaired_interval(base, values),
-                    }
-                row[r.scenario.name] = summary
-            out[k] = row
+        for years in self.horizon_years:
+            horizon = round(365 * years)
+            if horizon > self.baseline.scenario.days:
+                continue
+            values = [
+                [
+                    metrics.at_horizon(run_days, horizon, r.scenario.finance.discount_rate)
+                    for _, run_days in r.days.groupby("replicate", sort=True)
+                ]
+                for r in self.results
+            ]
+            out[years] = {
+                k: self._paired([np.array([v[k] for v in per_run]) for per_run in values]) for k in metrics.HORIZON_KPIS
+            }
         return out
+
+    def _paired(self, values: list[np.ndarray]) -> dict[str, dict]:
+        """Scenario -> mean, ci95, values of one KPI (one array per scenario, by replicate) and, for all but the
+        baseline, the paired difference against the baseline with its intervals and verdict."""
+        base = values[0]
+        row = {}
+        for r, v in zip(self.results, values, strict=True):
+            summary = interval(v.tolist())
+            if r is not self.baseline:
+                diff = interval((v - base).tolist())
+                summary |= {
+                    "diff": diff["mean"],
+                    "diff_ci95": diff["ci95"],
+                    "verdict": verdict(diff["ci95"]),
+                    "diff_ci95_unpaired": unpaired_interval(base, v),
+                }
+            row[r.scenario.name] = summary
+        return row
 
     def table(self) -> pd.DataFrame:
         """One row per (KPI, scenario): mean, 95% interval, paired difference with its interval, verdict."""
@@ -114,6 +139,7 @@ class Comparison:
             "population": b.market.population,
             "replicates": int(len(self.baseline.runs)),
             "kpis": self.kpis,
+            "horizons": {str(years): kpis for years, kpis in self.horizons.items()},
             "departments": {
                 name: {d: {k: float(v) for k, v in dept.loc[(name, d)].items()} for d in dept.loc[name].index}
                 for name in self.labels
@@ -130,8 +156,10 @@ def compare(
     engine: str | None = None,
     threads: int | None = None,
     progress: bool | None = None,
+    horizon_years: tuple[float, ...] = (1, 3, 5),
 ) -> Comparison:
-    """Run every scenario with the first one's seed and replicates (common random numbers)."""
+    """Run every scenario with the first one's seed and replicates (common random numbers); the comparison
+    also reports the paired differences at each of `horizon_years` that the runs reach."""
     if not scenarios:
         raise ScenarioError("compare: expected at least one scenario")
     names = [s.name for s in scenarios]
@@ -145,5 +173,6 @@ def compare(
     replicates = replicates or first.replicates
     common = {"seed": first.seed, "replicates": replicates}
     return Comparison(
-        [run(s.model_copy(update=common), engine=engine, threads=threads, progress=progress) for s in scenarios]
+        [run(s.model_copy(update=common), engine=engine, threads=threads, progress=progress) for s in scenarios],
+        horizon_years=tuple(horizon_years),
     )

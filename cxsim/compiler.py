@@ -35,6 +35,7 @@ def compile_once(engine: str, say=lambda text: print(text, file=sys.stderr, flus
     """Compile the engine's code now if the cache is cold, saying so; the seconds it took (0 if warm)."""
     if is_compiled(engine):
         return 0.0
+    from cxsim import metrics
     from cxsim.model import CXModel
     from cxsim.scenario import load_scenario
 
@@ -43,7 +44,9 @@ def compile_once(engine: str, say=lambda text: print(text, file=sys.stderr, flus
         "later runs load it from numba's cache) ..."
     )
     start = time.perf_counter()
-    CXModel(load_scenario(None, ["market.warm_up_days=1"], population=200, days=2, engine=engine)).run()
+    metrics.run_kpis(
+        CXModel(load_scenario(None, ["market.warm_up_days=1"], population=200, days=2, engine=engine)).run()
+    )
     seconds = time.perf_counter() - start
     say(f"cxsim: compiled in {seconds:.0f} s")
     return seconds

@@ -304,6 +304,12 @@ def attitude(cs, peak, last, P):
 
 
 @njit(cache=True, _nrt=False)
+def renewal_hazard(a, incident, P):
+    """The hazard of leaving at a bill: it rises as the attitude falls and with recent incidents."""
+    return P.churn_base * math.exp(-P.churn_attitude * a + P.churn_incident * incident)
+
+
+@njit(cache=True, _nrt=False)
 def rating(a, P):
     """Likelihood to recommend on the 0..10 survey scale."""
     r = math.floor(P.rating_anchor + P.rating_slope * a + 0.5)
@@ -550,8 +556,7 @@ def customer_day(i, day, key, P, D, G, pop):
             u_fail, u_renew = uniform2(s, S_BILLING_FAIL)
             m = with_events(touch(s, BILLING, u_fail, 0.0, m, traits, P, D), 1 << EVENT.billed)
             a = attitude(m.satisfaction, m.peak, m.last, P)
-            hazard = P.churn_base * math.exp(-P.churn_attitude * a + P.churn_incident * m.incident)
-            if u_renew < 1.0 - math.exp(-hazard):
+            if u_renew < 1.0 - math.exp(-renewal_hazard(a, m.incident, P)):
                 m = with_events(m, 1 << EVENT.churned)
                 state = CHURNED
                 tenure = 0
@@ -698,6 +703,20 @@ def tally_chunk(lo, hi, pop, P, row):
     row[TALLY.billed_value] = billed
     row[TALLY.attitude] = attitudes
     row[TALLY.expectation] = expectations
+
+
+@njit(cache=True, _nrt=False)
+def customer_equity(pop, P, margin_per_bill, discount_per_bill):
+    """The active customers' discounted expected margin: the sum of m v_i r_i / (1 + d - r_i) (Gupta, Lehmann &
+    Stuart 2004), r_i the chance customer i renews at a bill with its renewal hazard held at today's, v_i its
+    value, m the margin of a bill at value 1 and d the discount rate per billing cycle."""
+    total = 0.0
+    for i in range(pop.state.shape[0]):
+        if pop.state[i] == ACTIVE:
+            a = attitude(np.float64(pop.satisfaction[i]), np.float64(pop.peak[i]), np.float64(pop.last[i]), P)
+            r = math.exp(-renewal_hazard(a, np.float64(pop.incident[i]), P))
+            total += margin_per_bill * np.float64(pop.value[i]) * r / (1.0 + discount_per_bill - r)
+    return total
 
 
 @njit(cache=True, _nrt=False)

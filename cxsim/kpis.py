@@ -21,6 +21,9 @@ KPIS = {
     "revenue": "revenue over the run (currency)",
     "cost": "departments' budgets and governance overhead spent over the run (currency)",
     "profit": "revenue - cost",
+    "npv_profit": "profit over the run discounted daily at finance.discount_rate (currency)",
+    "customer_equity": "discounted expected margin of the customers active on the last day, each at its own "
+    "renewal hazard (currency)",
     "wom_positive": "positive word-of-mouth messages and posts",
     "wom_negative": "negative word-of-mouth messages and posts",
 }

@@ -46,6 +46,36 @@ def daily_table(model) -> pd.DataFrame:
     return pd.DataFrame({"day": np.arange(model.day), **table})
 
 
+def discounted(flows, annual_rate: float) -> float:
+    """The present value of daily flows, day t's at its end ((t + 1) / 365 years from the start)."""
+    years = np.arange(1, len(flows) + 1) / 365.0
+    return float(np.sum(np.asarray(flows) * (1.0 + annual_rate) ** -years))
+
+
+def customer_equity(model) -> float:
+    """What the customers active now are worth: each one's discounted expected margin at its renewal hazard."""
+    f, cycle = model.config.finance, model.config.journey.billing_cycle_days
+    margin = model.revenue_of(1.0) * f.contribution_margin
+    return K.customer_equity(model.population, model.params, margin, (1.0 + f.discount_rate) ** (cycle / 365.0) - 1.0)
+
+
+# what a comparison shows at each horizon: stocks on the horizon's last day, flows summed up to it
+HORIZON_KPIS = ("active_customers", "csat", "nps", "profit", "npv_profit")
+
+
+def at_horizon(days: pd.DataFrame, horizon_days: int, annual_rate: float) -> dict[str, float]:
+    """One run's HORIZON_KPIS after its first `horizon_days` days, from its daily table."""
+    first = days.iloc[:horizon_days]
+    last = first.iloc[-1]
+    return {
+        "active_customers": float(last["active_customers"]),
+        "csat": float(last["csat"]),
+        "nps": float(last["nps"]),
+        "profit": float(first["profit"].sum()),
+        "npv_profit": discounted(first["profit"].to_numpy(), annual_rate),
+    }
+
+
 def run_kpis(model) -> dict[str, float]:
     """The contract's KPIs for one finished run."""
     h, ledger = model.history[: model.day], model.ledger[: model.day]
@@ -76,6 +106,8 @@ def run_kpis(model) -> dict[str, float]:
         "revenue": float(revenue),
         "cost": float(cost),
         "profit": float(revenue - cost),
+        "npv_profit": discounted(ledger[:, 0] - ledger[:, 1], model.config.finance.discount_rate),
+        "customer_equity": customer_equity(model),
         "wom_positive": float(total[K.TALLY.wom_positive]),
         "wom_negative": float(total[K.TALLY.wom_negative]),
     }

@@ -186,7 +186,7 @@ class CXModel(mesa.Model):
             d.load = tallies[TALLY.encounters + k]
         self.service.load = tallies[TALLY.contacts]
         budgets = [d.budget for d in self.departments]
-        revenue = tallies[TALLY.billed_value] * m.price_per_month * 12.0 * s.journey.billing_cycle_days / 365.0
+        revenue = self.revenue_of(tallies[TALLY.billed_value])
         cost = (sum(budgets) + s.ownership.overhead * self.pool) / 365.0
         self.ledger[t] = (
             revenue,
@@ -205,6 +205,10 @@ class CXModel(mesa.Model):
             self.pool = max(0.0, self.initial_pool + s.finance.reinvestment_share * (annual - self.reference_revenue))
         self.day += 1
         self.running = self.day < s.days
+
+    def revenue_of(self, billed_value: float) -> float:
+        """The revenue of bills of this total value (a customer's value is its bill's multiplier, mean 1)."""
+        return billed_value * self.config.market.price_per_month * 12.0 * self.config.journey.billing_cycle_days / 365.0
 
     def events_today(self, t: int):
         """Per-department outage level and budget factor, and the promise factor, from `[[events]]`."""

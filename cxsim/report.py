@@ -78,6 +78,24 @@ def text_table(header: list[str], rows: list[list[str]]) -> str:
     )
 
 
+def horizon_rows(c: Comparison, years: float) -> list[list[str]]:
+    """At one horizon: a row per scenario but the baseline, each horizon KPI's paired difference and interval."""
+    at = c.horizons[years]
+    return [
+        [name, *(f"{signed(at[k][name]['diff'])} {interval_text(*at[k][name]['diff_ci95'])}" for k in at)]
+        for name in c.labels[1:]
+    ]
+
+
+def horizon_tables(c: Comparison, table=text_table) -> list[str]:
+    """The paired differences against the baseline after each horizon the runs reach, a table each."""
+    lines = []
+    for years, at in c.horizons.items():
+        lines += [f"after {years:g} year{'s' if years != 1 else ''} (day {round(365 * years)}):", ""]
+        lines += [table(["scenario", *(f"{k} diff [95% CI]" for k in at)], horizon_rows(c, years)), ""]
+    return lines
+
+
 def digest(c: Comparison, kpis=HEADLINE) -> list[str]:
     """One line per scenario: which KPIs came out clearly higher or lower than the baseline, which are noise."""
     lines = []
@@ -111,6 +129,16 @@ def render(c: Comparison, command: str | None) -> str:
         "",
     ]
     lines += [f"- {line}" for line in digest(c)]
+    if c.horizons:
+        lines += [
+            "",
+            "## Over the years",
+            "",
+            "Paired differences against the baseline at each horizon: customers, CSAT and NPS on the "
+            "horizon's last day, profit and discounted profit (`finance.discount_rate`) summed up to it.",
+            "",
+        ]
+        lines += horizon_tables(c, markdown_table)
     lines += ["", "## Scenarios", ""]
     lines += [f"- **{r.scenario.name}**: {r.scenario.description or '(no description)'}" for r in c.results]
     for file, caption, _ in FIGURES:

@@ -188,6 +188,8 @@ class ContactCentre(Strict):
 class Finance(Strict):
     reinvestment_share: Probability = 0.5
     budget_period_days: Annotated[int, Field(ge=1)] = 90
+    discount_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 0.10  # per year: npv_profit, customer_equity
+    contribution_margin: Probability = 0.6  # share of a bill that is margin before fixed costs: customer_equity
 
 
 class Ownership(Strict):
