@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from cxsim.kpis import KPIS
-from cxsim.scenario import ScenarioError, load_scenario
+from cxsim.scenario import ScenarioError, budget_warnings, load_scenario
 
 
 def _scenario_options(p: argparse.ArgumentParser, many: bool = False):
@@ -83,8 +83,16 @@ def _wrote(paths):
         print(f"wrote {path}", file=sys.stderr)
 
 
+def _warn(scenarios) -> None:
+    """Valid but doubtful settings, on stderr: budgets far from their reference."""
+    for s in scenarios:
+        for line in budget_warnings(s):
+            print(f"cxsim: warning: {line}", file=sys.stderr)
+
+
 def cmd_check(args) -> int:
     s = _load(args)
+    _warn([s])
     print(
         f"{args.scenario}: ok ({s.name}: {s.market.population} people in the market, {s.days} days, "
         f"{s.replicates} replicates, ownership {s.ownership.model})"
@@ -97,6 +105,7 @@ def cmd_run(args) -> int:
 
     _check_output_options(args)
     s = _load(args)
+    _warn([s])
     results = run(s, threads=args.threads, progress=False if args.json else None)
     if args.json:
         print(json.dumps(results.to_dict(), indent=1, allow_nan=False))
@@ -124,6 +133,7 @@ def cmd_compare(args) -> int:
 
     _check_output_options(args)
     scenarios = _varied(args)
+    _warn(scenarios)
     comparison = compare(
         scenarios, threads=args.threads, progress=False if args.json else None, horizon_years=args.horizons
     )

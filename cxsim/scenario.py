@@ -90,6 +90,27 @@ def load_scenario(
         raise ScenarioError("\n".join(_describe(err, prov, top) for err in e.errors(include_url=False))) from None
 
 
+# budget / reference_budget over which the departments' elasticities were set (docs/MODEL.md §4.15)
+BUDGET_RATIO_RANGE = (0.2, 5.0)
+
+
+def budget_warnings(s: Scenario) -> list[str]:
+    """A line for every department whose budget lies far outside its reference: valid, but extrapolated."""
+    lo, hi = BUDGET_RATIO_RANGE
+    out = []
+    for name, d in s.departments:
+        ratio = d.budget / d.reference_budget
+        if not lo <= ratio <= hi:
+            out.append(
+                f"{s.name}: key departments.{name}.budget: {d.budget:,.0f} a year is {ratio:.3g} times its "
+                f"reference_budget {d.reference_budget:,.0f} (the budget at which it has its configured quality "
+                f"and failure rate, in this market of {s.market.population:,} people); the effects of budgets "
+                f"outside {lo:g}-{hi:g} times the reference are extrapolated. For a firm of another size, set "
+                "reference_budget too (its spend per customer at the configured quality, times the customers)"
+            )
+    return out
+
+
 def diff_parameters(a: Scenario, b: Scenario) -> dict[str, tuple]:
     """Dotted keys whose values differ between two scenarios, mapped to (a_value, b_value)."""
     fa, fb = flatten(a.model_dump(mode="json")), flatten(b.model_dump(mode="json"))

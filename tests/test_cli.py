@@ -148,3 +148,33 @@ def test_a_cold_cache_says_it_is_compiling_once(tmp_path):
     second = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     assert "compiling" not in second.stderr
     assert second.stdout.splitlines()[0] == first.stdout.splitlines()[0]
+
+
+def test_a_budget_far_from_its_reference_warns_but_runs(capsys):
+    """A firm's own budget entered without its reference budget: check says so, and still passes."""
+    assert main(["check", "base", "--set", "departments.marketing.budget=180e6"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: base: key departments.marketing.budget: 180,000,000 a year is 72 times its " in err
+    assert "set reference_budget too" in err
+    assert (
+        main(
+            [
+                "check",
+                "base",
+                "--set",
+                "departments.marketing.budget=180e6",
+                "--set",
+                "departments.marketing.reference_budget=150e6",
+            ]
+        )
+        == 0
+    )
+    assert main(["check", "base"]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_no_bundled_scenario_draws_a_budget_warning():
+    from cxsim.scenario import SCENARIOS, budget_warnings
+
+    files = sorted(SCENARIOS.rglob("*.toml"))
+    assert len(files) > 10 and [w for f in files for w in budget_warnings(load_scenario(f))] == []
