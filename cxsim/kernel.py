@@ -217,6 +217,10 @@ TALLY_BLOCKS = (
     ("failures", N_DEPT),
     ("churn_by", N_DEPT + 1),  # + N_DEPT: churn with no failure to blame
     ("complaints_by", N_DEPT),
+    # what the owner hears through surveys and social media: each surveyed detractor and each negative
+    # post, by the department the customer blames (+ N_DEPT: none)
+    ("survey_detractors_by", N_DEPT + 1),
+    ("posts_negative_by", N_DEPT + 1),
 )
 TALLY, N_TALLIES = layout("Tally", TALLY_BLOCKS)
 TALLY_NAMES = expand(TALLY_BLOCKS)
@@ -628,6 +632,12 @@ RARE = (1 << EVENT.new_complaint) | (1 << EVENT.churned) | (1 << EVENT.broadcast
 
 
 @njit(cache=True, _nrt=False)
+def blamed(pop, i):
+    """The department customer i blames, N_DEPT for none: the offset in a per-department tally block."""
+    return N_DEPT if pop.blame[i] == NO_DEPT else pop.blame[i]
+
+
+@njit(cache=True, _nrt=False)
 def tally_chunk(lo, hi, pop, P, row):
     """The tallies of customers lo..hi-1 (already stepped) into `row`, in customer order.
 
@@ -649,14 +659,14 @@ def tally_chunk(lo, hi, pop, P, row):
             if bits & (1 << EVENT.new_complaint):
                 row[TALLY.complaints_by + pop.complaint[i]] += 1.0
             if bits & (1 << EVENT.churned):
-                blamed = pop.blame[i]
-                row[TALLY.churn_by + (N_DEPT if blamed == NO_DEPT else blamed)] += 1.0
+                row[TALLY.churn_by + blamed(pop, i)] += 1.0
                 silent += pop.complained[i] == 0
             if bits & (1 << EVENT.broadcast):
                 if bits & (1 << EVENT.wom_positive):
                     broadcast_positive += 1
                 else:
                     broadcast_negative += 1
+                    row[TALLY.posts_negative_by + blamed(pop, i)] += 1.0
             if bits & (1 << EVENT.billed):
                 billed += float(pop.value[i])
         state = pop.state[i]
@@ -682,8 +692,10 @@ def tally_chunk(lo, hi, pop, P, row):
             if bits & (1 << EVENT.surveyed):
                 surveyed += 1
                 survey_promoters += r >= 9.0
-                survey_detractors += r <= 6.0
                 survey_satisfied += a >= 0.0
+                if r <= 6.0:
+                    survey_detractors += 1
+                    row[TALLY.survey_detractors_by + blamed(pop, i)] += 1.0
     row[TALLY.prospects] = prospects
     row[TALLY.churned] = churned
     row[TALLY.active] = active

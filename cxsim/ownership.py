@@ -9,6 +9,14 @@ from cxsim import kernel, rng
 from cxsim.domain import DEPARTMENTS, N_DEPT, SERVICE
 from cxsim.presets import FUNNELS
 
+# what each listening source but `operations` (failures, weighted by harm) hears: a per-department tally block
+HEARD = {
+    "complaints": "complaints_by",
+    "churn": "churn_by",
+    "surveys": "survey_detractors_by",
+    "social": "posts_negative_by",
+}
+
 
 class Owner(mesa.Agent):
     """The CX owner: every review period it reads delayed, noisy signals, moves budget shares and sets the promise.
@@ -65,7 +73,8 @@ class Owner(mesa.Agent):
         """Each department's need for money under the owner's objective, from window totals `t`.
 
         - journey: heard harm per unit of base budget (harm from `listening_source`:
-          failures x severity x Kano loss weight, complaints or churn attributed);
+          failures x severity x Kano loss weight, or the complaints, churners, surveyed
+          detractors or negative posts blamed on each department);
         - acquisition / conversion: the funnel's departments need reference / observed
           acquisitions (resp. conversion rate, acquisitions per purchase attempt), at
           least 1; the rest need 1;
@@ -98,10 +107,9 @@ class Owner(mesa.Agent):
                 * D[:, kernel.COL.severity]
                 * D[:, kernel.COL.loss_weight]
             )
-        elif c.listening_source == "complaints":
-            signal = t[kernel.TALLY.complaints_by : kernel.TALLY.complaints_by + N_DEPT]
         else:
-            signal = t[kernel.TALLY.churn_by : kernel.TALLY.churn_by + N_DEPT]
+            start = getattr(kernel.TALLY, HEARD[c.listening_source])
+            signal = t[start : start + N_DEPT]  # what is blamed on no department is not heard
         harm = signal * self.noise(N_DEPT, slot=0)
         return np.divide(harm, self.base_shares, out=np.zeros(N_DEPT), where=self.base_shares > 0)
 

@@ -198,7 +198,7 @@ class Ownership(Strict):
     review_every_days: Annotated[int, Field(ge=1)] = 30
     listening_delay_days: Annotated[int, Field(ge=0)] = 14
     listening_noise: NonNegative = 0.2
-    listening_source: Literal["operations", "complaints", "churn"] = "operations"
+    listening_source: Literal["operations", "complaints", "churn", "surveys", "social"] = "operations"
     listening_scope: tuple[Literal[DEPARTMENTS], ...] = DEPARTMENTS
     reallocation_rate: Probability = 0.3
     reallocation_strength: NonNegative = 0.5

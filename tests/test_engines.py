@@ -11,7 +11,7 @@ from cxsim.model import CXModel
 
 # Two organisations that between them make every event happen and fill every tally column: a troubled one
 # (failures everywhere, a short-staffed contact centre, customers who give up) and a calm one (nothing
-# fails, so some churners have no department to blame).
+# fails, so some churners and detractors have no department to blame).
 TROUBLED = [f"departments.{d}.failure_rate=0.04" for d in DEPARTMENTS] + [
     "departments.sales.failure_rate=0.3",
     "departments.marketing.failure_rate=0.3",
@@ -27,10 +27,13 @@ TROUBLED = [f"departments.{d}.failure_rate=0.04" for d in DEPARTMENTS] + [
 CALM = [f"departments.{d}.failure_rate=0.0" for d in DEPARTMENTS] + [
     "departments.service.capacity_headroom=5.0",
     "customers.base_monthly_churn=0.1",
+    "market.promise=1.0",  # promised more than delivered: detractors with no failure to blame
+    "customers.loss_aversion=3.0",
+    "customers.survey_rate=0.3",
 ]
 # Sales meets only prospects (a failed sale is a lost sale, not a customer's failure): no customer
-# complains about it or leaves blaming it, so these two columns stay 0 by construction.
-NEVER = {"complaints_by_sales", "churn_by_sales"}
+# complains about it, leaves, answers a survey or posts blaming it: these columns stay 0 by construction.
+NEVER = {"complaints_by_sales", "churn_by_sales", "survey_detractors_by_sales", "posts_negative_by_sales"}
 
 
 def _same(a, b):

@@ -5,7 +5,7 @@ import pytest
 from conftest import simulate, small
 
 from cxsim import kernel as K
-from cxsim.domain import BILLING, DEPARTMENTS, DIGITAL, FULFILMENT, MARKETING, N_DEPT, SERVICE
+from cxsim.domain import BILLING, DEPARTMENTS, DIGITAL, FULFILMENT, MARKETING, N_DEPT, PRODUCT, SERVICE
 from cxsim.model import CXModel
 from cxsim.presets import FUNNELS, OBJECTIVES, PRESETS
 from cxsim.scenario import diff_parameters, load_scenario
@@ -77,6 +77,25 @@ def test_journey_funds_the_department_whose_failures_hurt_most():
     assert owner.shares[BILLING] > before[BILLING]
     assert np.argmax(owner.shares / owner.base_shares) == BILLING
     assert owner.shares.sum() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("source, block", [("surveys", "survey_detractors_by"), ("social", "posts_negative_by")])
+def test_survey_and_social_listening_fund_what_detractors_and_posts_blame(source, block):
+    """Heard through surveys (or social posts), the owner funds the department the detractors (posters) blame,
+    and is deaf to failures nobody names there and to what is blamed on no department."""
+    owner = owner_for("journey", listening_source=f'"{source}"')
+    t = window()
+    t[K.TALLY.failures + K.BILLING] = 500.0  # failures no detractor names
+    start = getattr(K.TALLY, block)
+    t[start : start + N_DEPT] = 2.0
+    t[start + K.PRODUCT] = 20.0
+    t[start + N_DEPT] = 1000.0  # blamed on no department: not heard
+    need = owner.needs(t)
+    assert np.argmax(need) == PRODUCT and need[BILLING] < need[PRODUCT]
+    # no listening noise here: need = heard signal / base share
+    assert need[PRODUCT] / need[SERVICE] == pytest.approx(
+        10.0 * owner.base_shares[SERVICE] / owner.base_shares[PRODUCT]
+    )
 
 
 def test_complaint_listening_cannot_see_what_nobody_complains_about():
@@ -161,3 +180,12 @@ def test_cmo_raises_marketing_share_when_acquisitions_fall():
     assert hit.history[60:, acquisitions].sum() < quiet.history[60:, acquisitions].sum()
     assert hit.owner.shares[MARKETING] > quiet.owner.shares[MARKETING]
     assert hit.owner.shares[MARKETING] > hit.owner.base_shares[MARKETING]
+
+
+def test_a_survey_or_social_owner_runs_and_hears_differently_from_a_complaint_owner():
+    shares = {}
+    for source in ("complaints", "surveys", "social"):
+        s = small(population=2000, days=120, overrides=[f'ownership.listening_source="{source}"'])
+        shares[source] = simulate(s).owner.shares
+    assert not np.array_equal(shares["surveys"], shares["complaints"])
+    assert not np.array_equal(shares["social"], shares["complaints"])
