@@ -12,7 +12,7 @@ OWNERSHIP := siloed cco_led customer_led cmo_led sales_led service_led shared
 
 run: $(STAMP)
 	$(VENV)/bin/cxsim compare $(OWNERSHIP) --population 50000 --replicates 5 \
-	    --kpis retention,churned,acquisitions,csat,nps,nps_survey,complaints,profit --out out/ownership
+	    --kpis retention,churned,acquisitions,csat,nps,nps_survey,complaints,profit,customer_equity --out out/ownership
 
 # the README's figures from the current model (docs/ also holds bench, sensitivity and page figures: see README)
 figures: run

@@ -321,21 +321,28 @@ def rating(a, P):
 
 
 @njit(cache=True, _nrt=False)
-def with_events(m, bits):
-    """The working state with more event bits set."""
+def experienced(m, expectation, satisfaction, peak, last, events):
+    """The working state after an experience that moves the expectation, memories and events only (not the
+    incidents, blame or complaint)."""
     return Mind(
-        expectation=m.expectation,
-        satisfaction=m.satisfaction,
-        peak=m.peak,
-        last=m.last,
+        expectation=expectation,
+        satisfaction=satisfaction,
+        peak=peak,
+        last=last,
         incident=m.incident,
         blame=m.blame,
         blame_weight=m.blame_weight,
         complaint=m.complaint,
         attempts=m.attempts,
         complained=m.complained,
-        events=m.events | bits,
+        events=events,
     )
+
+
+@njit(cache=True, _nrt=False)
+def with_events(m, bits):
+    """The working state with more event bits set."""
+    return experienced(m, m.expectation, m.satisfaction, m.peak, m.last, m.events | bits)
 
 
 @njit(cache=True, _nrt=False, inline="always")
@@ -435,19 +442,7 @@ def routine_contact(s, m, traits, P, D, G):
     u_abandon, u_fail = uniform2(s, S_SUPPORT_ABANDON)
     if u_abandon < G.abandon:
         cs, peak = remember(G.wait_value, m.satisfaction, m.peak, P)
-        return Mind(
-            expectation=m.expectation,
-            satisfaction=cs,
-            peak=peak,
-            last=G.wait_value,
-            incident=m.incident,
-            blame=m.blame,
-            blame_weight=m.blame_weight,
-            complaint=m.complaint,
-            attempts=m.attempts,
-            complained=m.complained,
-            events=m.events | (1 << EVENT.abandoned),
-        )
+        return experienced(m, m.expectation, cs, peak, G.wait_value, m.events | (1 << EVENT.abandoned))
     return touch(s, SERVICE, u_fail, G.wait_value, m, traits, P, D)
 
 
@@ -541,19 +536,8 @@ def customer_day(i, day, key, P, D, G, pop):
         if u_marketing < P.marketing_rate:
             m = touch(s, MARKETING, uniform(s, S_MARKETING_FAIL), -P.contact_fatigue, m, traits, P, D)
             # the campaign restates the promise
-            m = Mind(
-                expectation=m.expectation + P.promise_learning * (G.promise - m.expectation),
-                satisfaction=m.satisfaction,
-                peak=m.peak,
-                last=m.last,
-                incident=m.incident,
-                blame=m.blame,
-                blame_weight=m.blame_weight,
-                complaint=m.complaint,
-                attempts=m.attempts,
-                complained=m.complained,
-                events=m.events,
-            )
+            e = m.expectation + P.promise_learning * (G.promise - m.expectation)
+            m = experienced(m, e, m.satisfaction, m.peak, m.last, m.events)
 
         if tenure % int(P.billing_cycle) == 0:
             # the bill, then the renewal decision: a hazard in attitude and recent incidents
