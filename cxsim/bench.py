@@ -33,7 +33,7 @@ from numba import njit, prange
 from cxsim import kernel
 from cxsim.customers import bytes_per_customer
 from cxsim.domain import ACTIVE
-from cxsim.files import atomic_write
+from cxsim.files import write_folder
 from cxsim.model import CXModel
 from cxsim.scenario import ScenarioError, load_scenario
 
@@ -530,14 +530,18 @@ def plot(r: dict, path):
     plt.close(fig)
 
 
+OUTPUT_NAMES = frozenset({"bench.json", "bench.md", "scaling.png"})
+
+
 def write(r: dict, out_dir) -> list[Path]:
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    return [
-        atomic_write(out / "bench.json", lambda p: Path(p).write_text(json.dumps(r, indent=1))),
-        atomic_write(out / "bench.md", lambda p: Path(p).write_text(markdown(r))),
-        atomic_write(out / "scaling.png", lambda p: plot(r, p)),
-    ]
+    """bench.json, bench.md and scaling.png into `out_dir`, replaced whole (`cxsim.files.write_folder`)."""
+
+    def write(folder: Path):
+        (folder / "bench.json").write_text(json.dumps(r, indent=1))
+        (folder / "bench.md").write_text(markdown(r))
+        plot(r, folder / "scaling.png")
+
+    return write_folder(out_dir, write)
 
 
 def parse_sizes(text: str) -> tuple[int, ...]:
