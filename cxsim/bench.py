@@ -34,6 +34,7 @@ from cxsim import kernel
 from cxsim.customers import bytes_per_customer
 from cxsim.domain import ACTIVE
 from cxsim.files import write_folder
+from cxsim.memory import check_memory
 from cxsim.model import CXModel
 from cxsim.scenario import ScenarioError, load_scenario
 
@@ -551,4 +552,9 @@ def parse_sizes(text: str) -> tuple[int, ...]:
         raise ScenarioError(f"--sizes {text}: expected comma-separated whole numbers, e.g. 1e3,1e4") from None
     if not sizes or min(sizes) < 10:
         raise ScenarioError(f"--sizes {text}: expected populations of at least 10")
+    try:
+        largest = load_scenario("base", population=max(sizes))
+    except ScenarioError:
+        raise ScenarioError(f"--sizes {text}: {max(sizes):.3g} people is too large") from None
+    check_memory(largest, f"--sizes {text}")
     return sizes

@@ -91,7 +91,10 @@ def _wrote(paths):
 
 
 def cmd_check(args) -> int:
+    from cxsim.memory import check_memory
+
     s = _load(args)
+    check_memory(s)
     print(
         f"{args.scenario}: ok ({s.name}: {s.market.population} people in the market, {s.days} days, "
         f"{s.replicates} replicates, ownership {s.ownership.model})"
@@ -192,7 +195,7 @@ def cmd_viz(args) -> int:
 def cmd_bench(args) -> int:
     from cxsim import bench
 
-    sizes = bench.parse_sizes(args.sizes) if args.sizes else None
+    sizes = bench.parse_sizes(args.sizes) if args.sizes is not None else None
     for name in ("days", "repeats"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise ScenarioError(f"--{name}: expected a whole number >= 1, got {getattr(args, name)}")

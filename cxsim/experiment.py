@@ -12,6 +12,7 @@ from cxsim import metrics
 from cxsim.compiler import compile_once
 from cxsim.files import write_folder
 from cxsim.kpis import KPIS, number
+from cxsim.memory import check_memory
 from cxsim.model import CXModel
 from cxsim.schema import Scenario
 from cxsim.stats import interval
@@ -92,6 +93,7 @@ def run(
     progress: bool | None = None,
 ) -> Results:
     """Run `replicates` replicates (seed, seed+1, ...) of a scenario and collect tidy results."""
+    check_memory(scenario)
     engine = engine or scenario.engine
     replicates = replicates or scenario.replicates
     if threads:

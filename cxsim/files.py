@@ -66,7 +66,12 @@ def check_folder(out, names=OUTPUT_NAMES) -> None:
                 f"--out {out}: holds files cxsim did not write there ({', '.join(foreign[:5])}); "
                 "expected a new or empty folder, or an earlier output of run, compare or lesson"
             )
-    parent = path.absolute().parent
+    check_writable(out)
+
+
+def check_writable(out) -> None:
+    """Refuse an output path under a regular file or in a folder that cannot be written."""
+    parent = Path(out).absolute().parent
     while not parent.exists():
         parent = parent.parent
     if not parent.is_dir():

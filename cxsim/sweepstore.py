@@ -27,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from cxsim.files import atomic_write
+from cxsim.files import atomic_write, check_writable
 from cxsim.scenario import ScenarioError
 
 TABLES = ("runs", "days", "errors")
@@ -51,6 +51,7 @@ class Store:
             raise ScenarioError(f"--out {out}: expected a directory, found a file")
         skeleton = [self.out, *(self.out / t for t in TABLES), self.out / ".lock"]
         self._made = [p for p in skeleton if not p.exists()]  # removed again if the sweep never begins
+        check_writable(self.out)
         for table in TABLES:
             (self.out / table).mkdir(parents=True, exist_ok=True)
         self._lock = open(self.out / ".lock", "w")

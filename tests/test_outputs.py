@@ -4,6 +4,7 @@ import errno
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -170,3 +171,66 @@ def test_parts_and_their_folder_are_synced_before_and_after_the_rename(tmp_path,
     monkeypatch.setattr(files, "fsync", lambda p: synced.append(Path(p)))
     files.atomic_write(tmp_path / "a.json", lambda p: Path(p).write_text(json.dumps({})))
     assert synced[0].name.startswith(".a.json.") and synced[1] == tmp_path
+
+
+def test_a_sweep_that_cannot_start_leaves_no_store(tmp_path, monkeypatch, capsys):
+    import contextlib
+
+    from cxsim.scenario import ScenarioError
+
+    @contextlib.contextmanager
+    def unreachable(cores, sweep):
+        raise ScenarioError("--scheduler tcp://127.0.0.1:1: cannot connect")
+        yield
+
+    monkeypatch.setattr("cxsim.sweep.client_for", unreachable)
+    path = tmp_path / "s.toml"
+    path.write_text(SWEEP)
+    assert main(["sweep", str(path), "--out", str(tmp_path / "o")]) == 2
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_damaged_sweep_record_is_refused(tmp_path, capsys):
+    out = tmp_path / "o"
+    path, _ = stored(tmp_path, out)
+    (out / "sweep.json").write_text('{"name": "t", "kpis": [')
+    assert main(["sweep", str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "sweep.json" in err and "damaged" in err and "internal error" not in err
+
+
+# --- 5-10, 14. crashes and hangs: refused before any computing, exit 2 ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv, named",
+    [
+        (["run", "base", "--population", "2", "--days", "5"], "population"),
+        (["check", "base", "--set", "market.population=1"], "market.population"),
+        (["check", "base", "--population", "1000000000000"], "memory"),
+        (["run", "base", "--population", "1000000000000", "--days", "1"], "memory"),
+        (["lesson", "billing_ripple", "--population", "1000000000000"], "memory"),
+        (["run", "base", *SMALL, "--threads", "99"], "--threads"),
+        (["compare", "base", "siloed", *SMALL, "--threads", "99"], "--threads"),
+        (["run", "base", *SMALL, "--out", "{tmp}/file/out"], "is a file"),
+        (["bench", "--sizes", "", "--out", "{tmp}/b"], "--sizes"),
+        (["bench", "--sizes", "1e30", "--out", "{tmp}/b"], "--sizes"),
+        (["sweep", "{tmp}/s.toml", "--out", "{tmp}/file/out"], "is a file"),
+    ],
+)
+def test_bad_input_is_refused_before_any_computing(tmp_path, monkeypatch, capsys, argv, named):
+    (tmp_path / "file").write_text("a regular file")
+    (tmp_path / "s.toml").write_text(SWEEP)
+    monkeypatch.setattr("cxsim.experiment.CXModel", None)  # no model is ever built
+    monkeypatch.setattr("cxsim.bench.run_bench", None)
+    assert main([a.format(tmp=tmp_path) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert named in err and "internal error" not in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "s.toml"]
+
+
+def test_the_memory_check_knows_the_customers_arrays():
+    from cxsim.customers import FIELDS
+    from cxsim.memory import STATE_BYTES_PER_CUSTOMER
+
+    assert sum(np.dtype(dtype).itemsize for dtype in FIELDS.values()) == STATE_BYTES_PER_CUSTOMER
