@@ -234,3 +234,30 @@ def test_the_memory_check_knows_the_customers_arrays():
     from cxsim.memory import STATE_BYTES_PER_CUSTOMER
 
     assert sum(np.dtype(dtype).itemsize for dtype in FIELDS.values()) == STATE_BYTES_PER_CUSTOMER
+
+
+def test_a_design_too_large_for_memory_is_refused_with_its_count(tmp_path, capsys):
+    path = tmp_path / "s.toml"
+    path.write_text(
+        SWEEP.replace('"ownership.model" = ["cco_led", "siloed"]', "")
+        + '"market.price_per_month" = { range = [10.0, 90.0], steps = 10000 }\n'
+        + '"market.switching_cost" = { range = [0.1, 0.9], steps = 10000 }\n'
+    )
+    assert main(["sweep", str(path), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "100,000,000 runs" in err and "s.toml" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_sensitivity_plot_into_a_missing_folder_is_refused_before_the_sweep(tmp_path, capsys):
+    path = tmp_path / "s.toml"
+    path.write_text(
+        SWEEP.replace('kind = "grid"', 'kind = "morris"\nsamples = 2').replace(
+            '"ownership.model" = ["cco_led", "siloed"]',
+            '"market.price_per_month" = { range = [10.0, 90.0] }\n"market.switching_cost" = { range = [0.1, 0.9] }',
+        )
+    )
+    argv = ["sensitivity", str(path), "--out", str(tmp_path / "o"), "--plot", str(tmp_path / "no" / "p.png")]
+    assert main(argv) == 2
+    assert "--plot" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
