@@ -33,7 +33,8 @@ from numba import njit, prange
 from cxsim import kernel
 from cxsim.customers import bytes_per_customer
 from cxsim.domain import ACTIVE
-from cxsim.files import atomic_write
+from cxsim.files import write_folder
+from cxsim.memory import check_memory
 from cxsim.model import CXModel
 from cxsim.scenario import ScenarioError, load_scenario
 
@@ -530,14 +531,18 @@ def plot(r: dict, path):
     plt.close(fig)
 
 
+OUTPUT_NAMES = frozenset({"bench.json", "bench.md", "scaling.png"})
+
+
 def write(r: dict, out_dir) -> list[Path]:
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    return [
-        atomic_write(out / "bench.json", lambda p: Path(p).write_text(json.dumps(r, indent=1))),
-        atomic_write(out / "bench.md", lambda p: Path(p).write_text(markdown(r))),
-        atomic_write(out / "scaling.png", lambda p: plot(r, p)),
-    ]
+    """bench.json, bench.md and scaling.png into `out_dir`, replaced whole (`cxsim.files.write_folder`)."""
+
+    def write(folder: Path):
+        (folder / "bench.json").write_text(json.dumps(r, indent=1))
+        (folder / "bench.md").write_text(markdown(r))
+        plot(r, folder / "scaling.png")
+
+    return write_folder(out_dir, write)
 
 
 def parse_sizes(text: str) -> tuple[int, ...]:
@@ -547,4 +552,9 @@ def parse_sizes(text: str) -> tuple[int, ...]:
         raise ScenarioError(f"--sizes {text}: expected comma-separated whole numbers, e.g. 1e3,1e4") from None
     if not sizes or min(sizes) < 10:
         raise ScenarioError(f"--sizes {text}: expected populations of at least 10")
+    try:
+        largest = load_scenario("base", population=max(sizes))
+    except ScenarioError:
+        raise ScenarioError(f"--sizes {text}: {max(sizes):.3g} people is too large") from None
+    check_memory(largest, f"--sizes {text}")
     return sizes

@@ -4,8 +4,8 @@ import argparse
 import json
 import os
 import sys
-from pathlib import Path
 
+from cxsim.files import OUTPUT_NAMES, OutputError, check_folder
 from cxsim.kpis import KPIS
 from cxsim.scenario import ScenarioError, budget_warnings, load_scenario
 
@@ -49,12 +49,19 @@ def _load_options(args) -> dict:
     )
 
 
-def _check_output_options(args):
+def _check_output_options(args, names=OUTPUT_NAMES):
+    """Refuse a bad --threads or --out before the first run starts."""
     threads = getattr(args, "threads", None)
-    if threads is not None and threads < 1:
-        raise ScenarioError(f"--threads: expected a whole number >= 1, got {threads}")
-    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
-        raise ScenarioError(f"--out {args.out}: expected a directory, found a file")
+    if threads is not None:
+        import numba
+
+        if not 1 <= threads <= numba.config.NUMBA_NUM_THREADS:
+            raise ScenarioError(
+                f"--threads: expected a whole number from 1 to {numba.config.NUMBA_NUM_THREADS} "
+                f"(the threads numba can use here), got {threads}"
+            )
+    if args.out:
+        check_folder(args.out, names)
 
 
 def _varied(args) -> list:
@@ -91,7 +98,10 @@ def _warn(scenarios) -> None:
 
 
 def cmd_check(args) -> int:
+    from cxsim.memory import check_memory
+
     s = _load(args)
+    check_memory(s)
     _warn([s])
     print(
         f"{args.scenario}: ok ({s.name}: {s.market.population} people in the market, {s.days} days, "
@@ -211,11 +221,11 @@ def cmd_viz(args) -> int:
 def cmd_bench(args) -> int:
     from cxsim import bench
 
-    sizes = bench.parse_sizes(args.sizes) if args.sizes else None
+    sizes = bench.parse_sizes(args.sizes) if args.sizes is not None else None
     for name in ("days", "repeats"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise ScenarioError(f"--{name}: expected a whole number >= 1, got {getattr(args, name)}")
-    _check_output_options(args)
+    _check_output_options(args, bench.OUTPUT_NAMES)
     result = bench.run_bench(args.quick, sizes, args.days, args.repeats)
     print(bench.markdown(result))
     _wrote(bench.write(result, args.out))
@@ -302,6 +312,9 @@ def main(argv=None) -> int:
     except ScenarioError as e:
         print(f"cxsim: {e}", file=sys.stderr)
         return 2
+    except OutputError as e:
+        print(f"cxsim: {e}", file=sys.stderr)
+        return 1
     except BrokenPipeError:  # the reader went away (e.g. `| head`): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1

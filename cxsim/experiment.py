@@ -10,8 +10,9 @@ from tqdm import tqdm
 
 from cxsim import metrics
 from cxsim.compiler import compile_once
-from cxsim.files import atomic_write
+from cxsim.files import write_folder
 from cxsim.kpis import KPIS, number
+from cxsim.memory import check_memory
 from cxsim.model import CXModel
 from cxsim.schema import Scenario
 from cxsim.stats import interval
@@ -74,14 +75,14 @@ class Results:
         return trajectories(self.days, title=self.scenario.name, path=path)
 
     def write(self, out_dir) -> list[Path]:
-        """Parquet tables and the trajectory plot into `out_dir`, each written to a temp name then renamed."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        written = []
-        for name, frame in (("runs", self.runs), ("days", self.days), ("departments", self.departments)):
-            written.append(atomic_write(out / f"{name}.parquet", lambda p, f=frame: f.to_parquet(p, index=False)))
-        written.append(atomic_write(out / "trajectories.png", lambda p: self.plot(p)))
-        return written
+        """Parquet tables and the trajectory plot into `out_dir`, replaced whole (`cxsim.files.write_folder`)."""
+
+        def write(folder: Path):
+            for name, frame in (("runs", self.runs), ("days", self.days), ("departments", self.departments)):
+                frame.to_parquet(folder / f"{name}.parquet", index=False)
+            self.plot(folder / "trajectories.png")
+
+        return write_folder(out_dir, write)
 
 
 def run(
@@ -92,6 +93,7 @@ def run(
     progress: bool | None = None,
 ) -> Results:
     """Run `replicates` replicates (seed, seed+1, ...) of a scenario and collect tidy results."""
+    check_memory(scenario)
     engine = engine or scenario.engine
     replicates = replicates or scenario.replicates
     if threads:

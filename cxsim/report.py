@@ -7,7 +7,7 @@ import markdown
 
 from cxsim import plots
 from cxsim.comparison import Comparison
-from cxsim.files import atomic_write
+from cxsim.files import write_folder
 from cxsim.kpis import KPIS, number
 from cxsim.stats import shown
 
@@ -155,14 +155,8 @@ def render(c: Comparison, command: str | None) -> str:
 
 
 def write(c: Comparison, out_dir, command: str | None = None) -> list[Path]:
-    """Write report.md, report.html, the figures, comparison.json and runs/days/departments Parquet to out_dir."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, frame in (("runs", c.runs()), ("days", c.days()), ("departments", c.departments())):
-        written.append(atomic_write(out / f"{name}.parquet", lambda p, f=frame: f.to_parquet(p, index=False)))
-    for file, _, draw in FIGURES:
-        written.append(atomic_write(out / file, lambda p, d=draw: d(c, p)))
+    """Write report.md, report.html, the figures, comparison.json and runs/days/departments Parquet to out_dir,
+    replaced whole (`cxsim.files.write_folder`)."""
     text = render(c, command)
     html = markdown.markdown(text, extensions=["tables"])
     page = (
@@ -172,6 +166,13 @@ def write(c: Comparison, out_dir, command: str | None = None) -> list[Path]:
         f"</style></head><body>{html}</body></html>"
     )
     body = json.dumps(c.to_dict(), indent=1, allow_nan=False)
-    for file, content in (("report.md", text), ("report.html", page), ("comparison.json", body)):
-        written.append(atomic_write(out / file, lambda p, t=content: Path(p).write_text(t, encoding="utf-8")))
-    return written
+
+    def write(folder: Path):
+        for name, frame in (("runs", c.runs()), ("days", c.days()), ("departments", c.departments())):
+            frame.to_parquet(folder / f"{name}.parquet", index=False)
+        for file, _, draw in FIGURES:
+            draw(c, folder / file)
+        for file, content in (("report.md", text), ("report.html", page), ("comparison.json", body)):
+            (folder / file).write_text(content, encoding="utf-8")
+
+    return write_folder(out_dir, write)

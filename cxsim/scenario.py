@@ -23,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 
 from cxsim.domain import DEPARTMENTS
 from cxsim.presets import PRESETS
-from cxsim.schema import DEPARTMENT_DEFAULTS, Market, Scenario
+from cxsim.schema import DEPARTMENT_DEFAULTS, MIN_POPULATION, Market, Scenario
 
 # The bundled scenario library: package data, real files in a checkout and in an installed wheel alike.
 SCENARIOS = Path(files("cxsim") / "scenarios").resolve()
@@ -257,8 +257,10 @@ def _forget(prov: Provenance, prefix: tuple) -> None:
 
 def _population_layer(merged: dict, population: int) -> dict:
     """Set market.population and scale initial_customers and every budget in proportion."""
-    if isinstance(population, bool) or not isinstance(population, int) or population < 1:
-        raise ScenarioError(f"--population: expected a whole number of people >= 1, got {_show(population)}")
+    if isinstance(population, bool) or not isinstance(population, int) or population < MIN_POPULATION:
+        raise ScenarioError(
+            f"--population: expected a whole number of people >= {MIN_POPULATION}, got {_show(population)}"
+        )
     market = merged.get("market") if isinstance(merged.get("market"), dict) else {}
     old = market.get("population", Market().population)
     layer: dict = {"market": {"population": population}}

@@ -38,8 +38,11 @@ class Network(Strict):
         return self
 
 
+MIN_POPULATION = 3  # the fewest people whose small world has any links (a ring of degree >= 2)
+
+
 class Market(Strict):
-    population: Annotated[int, Field(ge=1)] = 100_000
+    population: Annotated[int, Field(ge=MIN_POPULATION)] = 100_000
     initial_customers: Annotated[int, Field(ge=0)] = 40_000
     warm_up_days: Annotated[int, Field(ge=0, le=3650)] = 180
     price_per_month: NonNegative = 50.0

@@ -140,6 +140,8 @@ def add_arguments(p) -> None:
 
 def main(args) -> int:
     sweep, out, cores, options = sweeping.from_arguments(args)
+    if args.plot and not Path(args.plot).absolute().parent.is_dir():
+        raise ScenarioError(f"--plot {args.plot}: expected a file in an existing folder")
     if sweep.design.kind not in COLUMNS:
         raise ScenarioError(
             f"{args.sweep}: key design.kind: sensitivity needs 'sobol' or 'morris', got {sweep.design.kind!r}"

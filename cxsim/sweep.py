@@ -241,8 +241,12 @@ def design_table(runs: list[Run]) -> pd.DataFrame:
     )
 
 
-def store_meta(sweep: Sweep) -> dict:
+def store_meta(sweep: Sweep, runs: list[Run]) -> dict:
+    """The store's record of its sweep; `identity` covers everything that changes its results (the run ids
+    hash the model version and each run's resolved scenario, overrides included)."""
+    what = [list(sweep.kpis), sweep.daily, list(sweep.parameters), [r.run_id for r in runs]]
     return {
+        "identity": hashlib.sha256(repr(what).encode()).hexdigest()[:20],
         "name": sweep.name,
         "model_version": MODEL_VERSION,
         "kpis": list(sweep.kpis),
@@ -270,7 +274,7 @@ def run_sweep(
     runs = expand(sweep, MODEL_VERSION)
     if not cores.scheduler and cores.cluster == "local":
         local_workers(cores)
-    store = Store(out, store_meta(sweep))
+    store = Store(out, store_meta(sweep, runs))
     try:
         unique = list({r.run_id: r for r in runs}.values())
         done = store.done()

@@ -280,8 +280,28 @@ def points(sweep: Sweep) -> list[dict]:
     ]
 
 
+MAX_RUNS = 1_000_000  # a driver holds every run's resolved scenario (a few kB each) in memory
+
+
+def size(sweep: Sweep) -> int:
+    """How many runs the sweep's design has, counted before any is built."""
+    ps, d = sweep.parameters, sweep.design
+    if d.kind == "grid":
+        points = math.prod(len(p.values) if p.values is not None else p.steps for p in ps.values())
+    else:
+        free = len(sweep.free)
+        rows = {"sobol": free + 2 + free * d.second_order, "morris": free + 1}.get(d.kind, 1)
+        points = d.samples * rows * math.prod(len(ps[k].values) for k in d.by)
+    return points * sweep.replicates
+
+
 def expand(sweep: Sweep, model_version: str) -> list[Run]:
-    """Validate every parameter's corners, then build each point's scenario for every replicate."""
+    """Size the design, validate every parameter's corners, then build each point's scenario for every replicate."""
+    if size(sweep) > MAX_RUNS:
+        raise ScenarioError(
+            f"{sweep.source}: the design has {size(sweep):,} runs; expected at most {MAX_RUNS:,} "
+            "(fewer steps, samples or replicates, or several sweeps)"
+        )
     _build(sweep, [], None, "key scenario")
     _build(sweep, _overrides(sweep.set), None, "key set")
     for key, p in sweep.parameters.items():

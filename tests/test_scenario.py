@@ -172,7 +172,7 @@ def test_unknown_key_did_you_mean(tmp_path):
         ('days = "ten"\n', "days", "expected an integer, got 'ten'"),
         ("[customers]\ncomplaint_propensity = 1.3\n", "customers.complaint_propensity", "<= 1"),
         ("[departments.billing]\nbudget = -1\n", "departments.billing.budget", ">= 0"),
-        ("[market]\npopulation = 0\ninitial_customers = 0\n", "market.population", ">= 1"),
+        ("[market]\npopulation = 2\ninitial_customers = 0\n", "market.population", ">= 3"),
         ("[market]\npopulation = 10\ninitial_customers = 11\n", "market", "must not exceed population"),
         ("market = 3\n", "market", "expected a table"),
         ("when = 1979-05-27\n", "when", "unknown key"),

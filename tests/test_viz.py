@@ -212,3 +212,45 @@ def test_choosing_ownership_and_lesson_rebuilds_the_model(page):
     day = html_texts(rc, "cx-day")[0]
     assert "Day 0" in day and "Billing outage (test lesson)" in day and "<code>cco_led</code>" in day
     assert any("three weeks" in t for t in html_texts(rc, "cx-lesson-description"))
+
+
+@pytest.mark.slow
+def test_sigterm_to_cxsim_viz_stops_its_server_and_frees_the_port():
+    import contextlib
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from conftest import stop
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    viz = subprocess.Popen(
+        [sys.executable, "-m", "cxsim", "viz", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+    def listening() -> bool:
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", port)) == 0
+
+    try:
+        deadline = time.monotonic() + 90
+        while not listening():
+            assert viz.poll() is None and time.monotonic() < deadline, "the page server did not start"
+            time.sleep(0.5)
+        os.kill(viz.pid, signal.SIGTERM)  # the cxsim process only, as `kill PID` would
+        viz.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while listening() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not listening(), "the server outlived cxsim viz and keeps the port"
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # the whole process group, if any of it is left
+            stop(viz)

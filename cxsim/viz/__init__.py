@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -67,4 +68,12 @@ def serve(port: int = 8765, lesson: str | None = None, lessons: str | Path | Non
         )
         return 1
     print(f"cxsim viz: open http://127.0.0.1:{port}/ (Ctrl-C stops)", file=sys.stderr)
-    return subprocess.call(server_command(port), env=server_env(lesson, lessons))
+    with subprocess.Popen(server_command(port), env=server_env(lesson, lessons)) as server:
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: server.terminate())  # it goes with us
+        try:
+            return server.wait()
+        except BaseException:  # Ctrl-C (or anything else): the server stops too
+            server.kill()
+            raise
+        finally:
+            signal.signal(signal.SIGTERM, previous)
