@@ -27,6 +27,7 @@ import sys
 import threading
 import time
 import traceback
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,10 +117,12 @@ class Summary:
     total: int = 0
     skipped: int = 0
     done: int = 0
-    failed: int = 0
     seconds: float = 0.0
     stopped: str = ""  # why the sweep stopped early, if it did
     errors: list[str] = field(default_factory=list)
+    failed_ids: set[str] = field(default_factory=set)  # runs that raised (or whose task was lost)
+    missing: list[str] = field(default_factory=list)  # run ids of the design neither stored nor failed
+    twice: list[str] = field(default_factory=list)  # run ids of the design stored more than once
 
     def __str__(self) -> str:
         rate = f", {self.done / self.seconds:.2f} runs/s" if self.done and self.seconds else ""
@@ -128,6 +131,28 @@ class Summary:
             f"{self.failed} failed; {self.seconds:.1f} s{rate}"
         )
         return text + (f"; stopped: {self.stopped}" if self.stopped else "")
+
+    @property
+    def failed(self) -> int:
+        return len(self.failed_ids)
+
+    def check(self, design: list[Run], stored: pd.Series) -> None:
+        """Completeness: every run id of the design stored exactly once (failed runs are reported as such)."""
+        counts = stored.value_counts()
+        ids = list(dict.fromkeys(r.run_id for r in design))
+        self.missing = [i for i in ids if i not in counts.index and i not in self.failed_ids]
+        self.twice = [i for i in ids if counts.get(i, 0) > 1]
+
+    def problems(self) -> list[str]:
+        """What the store lacks or holds twice, in words."""
+        return [
+            f"{len(ids)} runs of the design are {what}: {', '.join(ids)}{hint}"
+            for ids, what, hint in (
+                (self.missing, "not stored", " (the same command again runs them)"),
+                (self.twice, "stored more than once", ""),
+            )
+            if ids
+        ]
 
 
 @dataclass
@@ -276,12 +301,16 @@ def run_sweep(
         done = store.done()
         todo = [r for r in unique if r.run_id not in done]
         summary = Summary(total=len(unique), skipped=len(unique) - len(todo))
-        if not todo:
+        if todo:
+            with client_for(cores, sweep) as client:
+                store.begin(design_table(runs))
+                _execute(
+                    client, sweep, todo, store, summary, cores.threads, max_failures, batch, flush_seconds, progress
+                )
+        else:
             store.begin(design_table(runs))
-            return summary
-        with client_for(cores, sweep) as client:
-            store.begin(design_table(runs))
-            _execute(client, sweep, todo, store, summary, cores.threads, max_failures, batch, flush_seconds, progress)
+        if not summary.stopped:
+            summary.check(runs, load(out).get("run_id", pd.Series(dtype=object)))
         return summary
     finally:
         store.close()
@@ -313,6 +342,7 @@ def _execute(client, sweep, todo, store, summary, threads, max_failures, batch, 
     from tqdm import tqdm
 
     by_id = {r.run_id: r for r in todo}
+    driver = uuid.uuid4().hex[:12]  # in every task key: two sweeps on one scheduler never share a task
     pending = list(reversed(todo))  # popped from the end: design order
     buffer = {"runs": [], "days": [], "errors": []}
     last_flush = time.monotonic()
@@ -341,7 +371,7 @@ def _execute(client, sweep, todo, store, summary, threads, max_failures, batch, 
         run = by_id[result["run_id"]]
         ids = {"run_id": run.run_id, "replicate": run.replicate, "seed": run.seed, **run.params}
         if "error" in result:
-            summary.failed += 1
+            summary.failed_ids.add(run.run_id)
             summary.errors.append(f"{run.run_id} {run.params} seed {run.seed}: {result['error']}")
             buffer["errors"].append(
                 {**ids, "error": result["error"], "traceback": result.get("traceback", ""), "time": time.time()}
@@ -365,7 +395,7 @@ def _execute(client, sweep, todo, store, summary, threads, max_failures, batch, 
         def submit():
             size = batch or batch_size(sum(timed) / len(timed) if timed else None, len(pending), window)
             tasks = [task_of(pending.pop(), sweep, threads) for _ in range(min(size, len(pending)))]
-            future = client.submit(run_batch, tasks, key=f"cxsim-run-{tasks[0]['run_id']}", pure=False)
+            future = client.submit(run_batch, tasks, key=f"cxsim-run-{driver}-{tasks[0]['run_id']}", pure=False)
             ids_of[future.key] = [t["run_id"] for t in tasks]
             futures.add(future)
 
@@ -493,4 +523,6 @@ def main(args) -> int:
     print(f"{sweep.name}: {summary}; results in {out}")
     for line in summary.errors[:5]:
         print(f"  failed: {line}", file=sys.stderr)
-    return 130 if summary.stopped == "interrupted" else 1 if summary.failed else 0
+    for line in summary.problems():
+        print(f"cxsim: {line}", file=sys.stderr)
+    return 130 if summary.stopped == "interrupted" else 1 if summary.failed or summary.problems() else 0

@@ -3,6 +3,7 @@ sweep resumed, SLURM job scripts, sensitivity, and clear errors for bad sweep fi
 
 Every server listens on 127.0.0.1; every process a test starts is ended by its id."""
 
+import contextlib
 import importlib.metadata
 import os
 import shutil
@@ -254,71 +255,96 @@ def test_a_store_refuses_other_kpis(tmp_path, capsys):
     assert "kpis" in capsys.readouterr().err
 
 
+@pytest.mark.dask
+def test_a_run_not_stored_or_stored_twice_is_named_and_exits_1(tmp_path, monkeypatch, capsys):
+    from cxsim.sweepstore import Store
+
+    path = sweep_file(tmp_path, population=300, replicates=1)
+    runs = expand(load_sweep(path), MODEL_VERSION)
+    lost = runs[1].run_id
+    flush = Store.flush
+
+    def losing(self, rows, days, errors):  # a result that reaches the driver but never the store
+        flush(self, [r for r in rows if r["run_id"] != lost], days, errors)
+
+    monkeypatch.setattr(Store, "flush", losing)
+    out = tmp_path / "o"
+    assert main(["sweep", str(path), "--out", str(out), "--workers", "1"]) == 1
+    err = capsys.readouterr().err
+    assert f"1 runs of the design are not stored: {lost}" in err
+    monkeypatch.setattr(Store, "flush", flush)
+    assert main(["sweep", str(path), "--out", str(out), "--workers", "1"]) == 0  # a restart adds it
+    part = sorted((out / "runs").glob("part-*.parquet"))[0]
+    shutil.copy(part, part.with_name("part-99999999999999999999-1.parquet"))
+    twice = [r.run_id for r in runs if r.run_id in set(pd.read_parquet(part)["run_id"])]  # in design order
+    assert main(["sweep", str(path), "--out", str(out), "--workers", "1"]) == 1
+    assert f"{len(twice)} runs of the design are stored more than once: {', '.join(twice)}" in capsys.readouterr().err
+
+
 # --- a separate scheduler and workers -------------------------------------------------------------
+
+
+def dask_scheduler(where: Path) -> tuple[subprocess.Popen, Path]:
+    """`dask scheduler` on 127.0.0.1 as a separate process, and the file that names its address."""
+    file = where / "scheduler.json"
+    proc = subprocess.Popen(
+        [BIN / "dask", "scheduler", "--host", "127.0.0.1", "--port", "0", "--dashboard-address", "127.0.0.1:0"]
+        + ["--scheduler-file", file],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.time() + 60
+    while not file.exists() and time.time() < deadline:
+        time.sleep(0.2)
+    return proc, file
+
+
+def dask_workers(file: Path, where: Path, processes: int = 2, threads: int = 1) -> subprocess.Popen:
+    """`dask worker` processes on 127.0.0.1 (one numba thread each) for the scheduler that `file` names."""
+    return subprocess.Popen(
+        [BIN / "dask", "worker", "--scheduler-file", file, "--host", "127.0.0.1", "--dashboard-address"]
+        + ["127.0.0.1:0", "--nworkers", str(processes), "--nthreads", str(threads), "--local-directory", where],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env={**os.environ, "NUMBA_NUM_THREADS": "1"},
+    )
+
+
+@contextlib.contextmanager
+def bare_scheduler(where: Path):
+    """A scheduler with no workers yet, a client on it, and `add(processes, threads)` to start workers."""
+    from distributed import Client
+
+    procs = []
+    try:
+        proc, file = dask_scheduler(where)
+        procs.append(proc)
+        with Client(scheduler_file=str(file), timeout="60s") as client:
+
+            def add(processes=1, threads=1):
+                procs.append(dask_workers(file, where, processes, threads))
+
+            yield client, add
+    finally:
+        for p in reversed(procs):
+            stop(p, timeout=30)
 
 
 @pytest.fixture(scope="module")
 def scheduler(tmp_path_factory):
     """`dask scheduler` and `dask worker` (two worker processes) on 127.0.0.1, started as separate processes."""
-    where = tmp_path_factory.mktemp("dask")
-    file = where / "scheduler.json"
-    procs = [
-        subprocess.Popen(
-            [
-                BIN / "dask",
-                "scheduler",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--dashboard-address",
-                "127.0.0.1:0",
-                "--scheduler-file",
-                file,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    ]
-    try:
-        deadline = time.time() + 60
-        while not file.exists() and time.time() < deadline:
-            time.sleep(0.2)
-        procs.append(
-            subprocess.Popen(
-                [
-                    BIN / "dask",
-                    "worker",
-                    "--scheduler-file",
-                    file,
-                    "--host",
-                    "127.0.0.1",
-                    "--dashboard-address",
-                    "127.0.0.1:0",
-                    "--nworkers",
-                    "2",
-                    "--nthreads",
-                    "1",
-                    "--local-directory",
-                    where,
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-                env={**os.environ, "NUMBA_NUM_THREADS": "1"},
-            )
-        )
-        from distributed import Client
+    with bare_scheduler(tmp_path_factory.mktemp("dask")) as (client, add):
+        add(processes=2)
+        client.wait_for_workers(2, timeout=120)
+        address = client.scheduler.address
+        assert address.startswith("tcp://127.0.0.1:")
+        yield address
 
-        with Client(scheduler_file=str(file), timeout="60s") as client:
-            client.wait_for_workers(2, timeout=120)
-            address = client.scheduler.address
-            assert address.startswith("tcp://127.0.0.1:")
-            yield address
-    finally:
-        for p in reversed(procs):
-            stop(p, timeout=30)
+
+def connected_clients(client) -> int:
+    return client.run_on_scheduler(lambda dask_scheduler: sum(c.startswith("Client-") for c in dask_scheduler.clients))
 
 
 def cxsim(*args, **kw):
@@ -336,6 +362,36 @@ def test_sweep_against_a_running_scheduler(tmp_path, scheduler):
     assert proc.returncode == 0, err
     assert "8 runs: 8 done, 0 skipped" in out
     assert sorted(load(tmp_path / "out")["run_id"]) == sorted(r.run_id for r in expand(load_sweep(path), MODEL_VERSION))
+
+
+@pytest.mark.dask
+@pytest.mark.slow
+def test_two_sweeps_on_one_scheduler_store_every_run_once(tmp_path):
+    """Two drivers submit the same runs, in tasks of different sizes, before any worker is there."""
+    path = sweep_file(tmp_path, replicates=6, steps=3)  # 36 runs
+    sweep = load_sweep(path)
+    with bare_scheduler(tmp_path) as (client, add_workers):
+        before = connected_clients(client)
+        drivers = [
+            cxsim("sweep", path, "--scheduler", client.scheduler.address, "--out", tmp_path / f"batch{b}", "--batch", b)
+            for b in (4, 1)
+        ]
+        deadline = time.time() + 120
+        while connected_clients(client) < before + 2 and time.time() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)  # both have submitted what they submit before a worker is there
+        add_workers(processes=2)
+        for proc in drivers:
+            out, err = proc.communicate(timeout=300)
+            assert proc.returncode == 0, err
+            assert "36 runs: 36 done, 0 skipped" in out
+    expected = sorted(r.run_id for r in expand(sweep, MODEL_VERSION))
+    for b in (4, 1):
+        assert sorted(load(tmp_path / f"batch{b}")["run_id"]) == expected  # every run, once
+    pd.testing.assert_frame_equal(results(tmp_path / "batch4"), results(tmp_path / "batch1"))
+    stored = load(tmp_path / "batch1").set_index("run_id")
+    for run in expand(sweep, MODEL_VERSION)[:6]:
+        assert {k: stored.loc[run.run_id, k] for k in sweep.kpis} == run_task(task_of(run, sweep))["kpis"]
 
 
 @pytest.mark.dask
