@@ -163,6 +163,7 @@ class Cores:
     cluster: str = "local"  # local | slurm
     workers: int | None = None
     threads: int = 1  # numba threads per worker process
+    worker_timeout: float = 60.0  # seconds to wait for a running scheduler's first worker
 
 
 def available_cores() -> int:
@@ -231,6 +232,13 @@ def client_for(cores: Cores, sweep: Sweep):
         except (OSError, TimeoutError, ValueError) as e:
             raise ScenarioError(f"--scheduler {cores.scheduler}: cannot connect ({e})") from None
         with client:
+            try:
+                client.wait_for_workers(1, timeout=cores.worker_timeout)
+            except TimeoutError:
+                raise ScenarioError(
+                    f"--scheduler {cores.scheduler}: no worker connected within {cores.worker_timeout:g} s; "
+                    f"start workers with `dask worker {cores.scheduler}` (--worker-timeout sets the wait)"
+                ) from None
             yield client
         return
     if cores.cluster == "slurm":
@@ -453,6 +461,13 @@ def add_arguments(p) -> None:
         help="address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 "
         "(default: local, a cluster of worker processes on this machine)",
     )
+    p.add_argument(
+        "--worker-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="with --scheduler: give up (exit 2) when no worker has connected after this long (default 60)",
+    )
     p.add_argument("--cluster", choices=["local", "slurm"], default="local", help="where to start workers")
     for flag, kind, what in (
         ("queue", str, "SLURM partition"),
@@ -500,11 +515,19 @@ def from_arguments(args) -> tuple[Sweep, str, Cores, dict]:
     sweep = sweep.model_copy(update={"cluster": cluster})
     out = args.out or os.path.join("out", Path(args.sweep).stem)
     scheduler = None if args.scheduler == "local" else args.scheduler
-    cores = Cores(scheduler=scheduler, cluster=args.cluster, workers=args.workers, threads=args.threads)
+    cores = Cores(
+        scheduler=scheduler,
+        cluster=args.cluster,
+        workers=args.workers,
+        threads=args.threads,
+        worker_timeout=args.worker_timeout,
+    )
     if args.max_failures is not None and args.max_failures < 1:
         raise ScenarioError(f"--max-failures: expected a whole number >= 1, got {args.max_failures}")
     if args.batch is not None and args.batch < 1:
         raise ScenarioError(f"--batch: expected a whole number >= 1, got {args.batch}")
+    if not args.worker_timeout > 0:
+        raise ScenarioError(f"--worker-timeout: expected a number of seconds > 0, got {args.worker_timeout}")
     if not args.flush_seconds > 0:
         raise ScenarioError(f"--flush-seconds: expected a number > 0, got {args.flush_seconds}")
     options = {

@@ -140,6 +140,26 @@ def test_set_overrides_keys_of_the_sweep_file(tmp_path):
     assert all('"price_per_month":40.0' in r.scenario for r in expand(sweep, MODEL_VERSION))
 
 
+def test_a_one_valued_parameter_is_a_constant_not_a_factor(tmp_path):
+    text = (
+        SWEEP.format(population=400, days=20, replicates=1, steps=2, daily="false")
+        .replace('kind = "grid"', 'kind = "sobol"\nsamples = 4')
+        .replace(", steps = 2", "")
+        .replace('["cco_led", "siloed"]', '["siloed"]')
+        + "market.price_per_month = { range = [30.0, 70.0] }\n"
+    )
+    sweep = load_sweep(sweep_file(tmp_path, text=text))
+    assert sweep.free == ["departments.service.budget", "market.price_per_month"]
+    assert sweep.problem()["num_vars"] == 2
+    pts = points(sweep)
+    assert len(pts) == 4 * (2 + 2)  # Saltelli: N (D + 2) rows for the D = 2 factors
+    assert all(p["ownership.model"] == "siloed" for p in pts)
+    one = load_sweep(sweep_file(tmp_path, text=text.replace('["siloed"]', '["siloed", "cco_led"]')))
+    assert len(points(one)) == 4 * (3 + 2)  # with two values it is a factor
+    with pytest.raises(ScenarioError, match="at least two parameters"):
+        load_sweep(sweep_file(tmp_path, text=text.replace("{ range = [30.0, 70.0] }", "[40.0]")))
+
+
 @pytest.mark.parametrize(
     "text, expected",
     [
@@ -199,6 +219,7 @@ def test_bad_flags_exit_2(tmp_path, capsys):
         (["--resume"], "--resume"),
         (["--scheduler", "bogus://127.0.0.1:9"], "--scheduler bogus"),
         (["--set", "design"], "--set 'design'"),
+        (["--worker-timeout", "0"], "--worker-timeout"),
     ):
         assert main(["sweep", str(path), "--out", str(tmp_path / "o"), *flags]) == 2
         assert expected in capsys.readouterr().err
@@ -395,6 +416,17 @@ def test_two_sweeps_on_one_scheduler_store_every_run_once(tmp_path):
 
 
 @pytest.mark.dask
+def test_a_scheduler_without_workers_is_waited_for_a_bounded_time(tmp_path):
+    path = sweep_file(tmp_path)
+    with bare_scheduler(tmp_path) as (client, _):
+        address = client.scheduler.address
+        proc = cxsim("sweep", path, "--scheduler", address, "--out", tmp_path / "o", "--worker-timeout", 2)
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, err
+    assert f"--scheduler {address}: no worker connected within 2 s" in err and "Traceback" not in err
+
+
+@pytest.mark.dask
 @pytest.mark.slow
 def test_killed_worker_loses_nothing_and_duplicates_nothing(tmp_path, scheduler):
     from distributed import Client
@@ -566,12 +598,7 @@ def test_plot_kpi_against_parameters(tmp_path):
     assert (tmp_path / "p.png").stat().st_size > 10_000
 
 
-def test_sensitivity_skips_a_kpi_undefined_at_some_points_and_keeps_the_others(tmp_path, monkeypatch, capsys):
-    """NPS is undefined where no customer is left: that KPI gets no indices, the others still do."""
-    from cxsim import sensitivity
-    from cxsim.sweepfile import unit_design
-
-    text = """
+NAN_SWEEP = """
 name = "nan"
 scenario = "base"
 kpis = ["revenue", "nps"]
@@ -582,19 +609,35 @@ samples = 8
 market.price_per_month = { range = [20.0, 80.0] }
 departments.marketing.budget = { range = [1e6, 4e6] }
 """
-    sweep = load_sweep(sweep_file(tmp_path, "nan.toml", text=text))
+
+
+def synthetic_store(tmp_path, monkeypatch, samples=8):
+    """A Sobol sweep whose store the analysis reads from memory: revenue mostly follows the price."""
+    from cxsim import sensitivity
+    from cxsim.sweepfile import unit_design
+
+    sweep = load_sweep(sweep_file(tmp_path, "nan.toml", text=NAN_SWEEP.replace("8", str(samples))))
     X = unit_design(sweep)
     design = pd.DataFrame(
         {
             "point": range(len(X)),
             "run_id": [f"r{i}" for i in range(len(X))],
-            "revenue": 100.0 * X[:, 0] + X[:, 1],
+            "revenue": 100.0 * X[:, 0] + X[:, 1] + 30.0 * X[:, 0] * X[:, 1],
             "nps": 10.0 * X[:, 1],
         }
     )
-    design.loc[3, "nps"] = float("nan")
     tables = {"design": design, "runs": design[["run_id"]]}
     monkeypatch.setattr(sensitivity.sweeping, "load", lambda out, table="runs": tables[table])
+    return sweep, tables
+
+
+def test_sensitivity_skips_a_kpi_undefined_at_some_points_and_keeps_the_others(tmp_path, monkeypatch, capsys):
+    """NPS is undefined where no customer is left: that KPI gets no indices, the others still do."""
+    from cxsim import sensitivity
+
+    sweep, tables = synthetic_store(tmp_path, monkeypatch)
+    design = tables["design"]
+    design.loc[3, "nps"] = float("nan")
     table = sensitivity.analyze(sweep, tmp_path).set_index(["kpi", "parameter"])
     assert table.loc[("nps", "market.price_per_month")].isna().all()
     assert table.loc[("revenue", "market.price_per_month"), "ST"] > 0.9
@@ -602,3 +645,34 @@ departments.marketing.budget = { range = [1e6, 4e6] }
     tables["runs"] = design[["run_id"]].iloc[1:]  # a run missing from the store is a failure
     with pytest.raises(RuntimeError, match="1 runs of the design have no results"):
         sensitivity.analyze(sweep, tmp_path)
+
+
+@pytest.mark.parametrize("samples, warned", [(8, True), (256, False)])
+def test_sensitivity_warns_where_the_sample_is_too_small_for_the_intervals(
+    tmp_path, monkeypatch, capsys, samples, warned
+):
+    from cxsim import sensitivity
+
+    sweep, _ = synthetic_store(tmp_path, monkeypatch, samples)
+    sensitivity.analyze(sweep, tmp_path)
+    err = capsys.readouterr().err
+    assert ("revenue: the widest 95% interval" in err) is warned, err
+    if warned:
+        assert f"at N = {samples}" in err and "design.samples" in err
+
+
+def test_sensitivity_plot_legend_covers_no_bar(tmp_path, monkeypatch):
+    from cxsim import sensitivity
+
+    sweep, _ = synthetic_store(tmp_path, monkeypatch)
+    table = pd.DataFrame(
+        [
+            {"kpi": "revenue", "parameter": p, "S1": s, "S1_conf": 0.05, "ST": s, "ST_conf": 0.05}
+            for p, s in zip(sweep.free, (0.05, 0.95), strict=True)  # the long bars at the bottom right
+        ]
+    )
+    fig = sensitivity.plot(table, sweep)
+    fig.canvas.draw()
+    legend = (fig.legends or [fig.axes[0].get_legend()])[0].get_window_extent()
+    bars = [patch.get_window_extent() for ax in fig.axes for patch in ax.patches]
+    assert bars and not any(legend.overlaps(bar) for bar in bars)
