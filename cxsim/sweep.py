@@ -204,6 +204,8 @@ def slurm_cluster(cfg, threads: int = 1):
         )
     env = worker_environment(threads)
     prologue = [f"export {k}={v}" for k, v in env.items()] + list(cfg.job_script_prologue)
+    for name in ("tornado.application", "asyncio"):  # where dask's event loop logs a rejection's traceback
+        logging.getLogger(name).addFilter(_said_by_jobs)
     return SLURMCluster(
         queue=cfg.queue,
         account=cfg.account,
@@ -215,9 +217,47 @@ def slurm_cluster(cfg, threads: int = 1):
         interface=cfg.interface,
         job_extra_directives=list(cfg.job_extra_directives),
         job_script_prologue=prologue,
+        worker_extra_args=["--no-dashboard"],
         python=sys.executable,
         scheduler_options={"dashboard": False},
+        job_cls=_submitted(SLURMCluster.job_cls),
     )
+
+
+def _submitted(job_cls):
+    """A dask-jobqueue job class that keeps why its submission failed (`rejected`), for `Jobs.check`."""
+    from distributed.core import Status
+
+    class Job(job_cls):
+        rejected = ""
+
+        async def start(self):
+            try:
+                await super().start()
+            except RuntimeError as e:  # the submit command's exit code, command, stdout and stderr
+                self.rejected = str(e).partition("stderr:\n")[2].strip() or str(e)
+                self.status = Status.failed  # closing the cluster then passes over it
+                raise
+
+    return Job
+
+
+def _said_by_jobs(record: logging.LogRecord) -> bool:
+    """Drop the tracebacks of failed submit commands: `Jobs.check` says what the scheduler answered."""
+    error = record.exc_info[1] if record.exc_info else None
+    return not (isinstance(error, RuntimeError) and str(error).startswith("Command exited with non-zero exit code"))
+
+
+class Jobs:
+    """The batch jobs of a sweep: a rejected submission ends it (exit 2, with the scheduler's message)."""
+
+    def __init__(self, cluster):
+        self.cluster = cluster
+
+    def check(self) -> None:
+        for job in list(self.cluster.workers.values()):
+            if job.rejected:
+                raise ScenarioError(f"--cluster slurm: {job.submit_command} rejected the job: {job.rejected}")
 
 
 @contextlib.contextmanager
@@ -312,8 +352,19 @@ def run_sweep(
         if todo:
             with client_for(cores, sweep) as client:
                 store.begin(design_table(runs))
+                jobs = Jobs(client.cluster) if cores.cluster == "slurm" else None
                 _execute(
-                    client, sweep, todo, store, summary, cores.threads, max_failures, batch, flush_seconds, progress
+                    client,
+                    sweep,
+                    todo,
+                    store,
+                    summary,
+                    cores.threads,
+                    max_failures,
+                    batch,
+                    flush_seconds,
+                    progress,
+                    jobs,
                 )
         else:
             store.begin(design_table(runs))
@@ -325,6 +376,7 @@ def run_sweep(
 
 
 TASK_SECONDS = 1.0  # batch tiny runs until a task takes about this long
+TICK = 1.0  # seconds: how often the driver looks at the workers (and SLURM jobs) while tasks run
 FLUSH_RUNS = 2000  # commit at least this often, whatever the time, to bound the driver's memory
 
 
@@ -345,8 +397,8 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def _execute(client, sweep, todo, store, summary, threads, max_failures, batch, flush_seconds, progress):
-    from distributed import as_completed
+def _execute(client, sweep, todo, store, summary, threads, max_failures, batch, flush_seconds, progress, jobs=None):
+    from distributed import wait
     from tqdm import tqdm
 
     by_id = {r.run_id: r for r in todo}
@@ -395,33 +447,38 @@ def _execute(client, sweep, todo, store, summary, threads, max_failures, batch, 
             raise _Stop(f"{summary.failed} failed runs (--max-failures {max_failures})")
 
     try:
-        window = max(4, 2 * sum(client.nthreads().values()))
         timed = []  # seconds of the runs finished so far
-        ids_of: dict[str, list[str]] = {}  # task key -> its run ids
-        futures = as_completed()
+        in_flight: dict = {}  # future -> its run ids
+        window, looked = 0, 0.0
 
         def submit():
             size = batch or batch_size(sum(timed) / len(timed) if timed else None, len(pending), window)
             tasks = [task_of(pending.pop(), sweep, threads) for _ in range(min(size, len(pending)))]
             future = client.submit(run_batch, tasks, key=f"cxsim-run-{driver}-{tasks[0]['run_id']}", pure=False)
-            ids_of[future.key] = [t["run_id"] for t in tasks]
-            futures.add(future)
+            in_flight[future] = [t["run_id"] for t in tasks]
 
-        while pending and len(ids_of) < window:
-            submit()
-        for future in futures:
-            ids = ids_of.pop(future.key)
-            try:
-                results = future.result()
-            except Exception as e:  # the task itself was lost (e.g. KilledWorker): its runs failed
-                results = [{"run_id": i, "error": f"{type(e).__name__}: {e}"} for i in ids]
-            future.release()
-            for result in results:
-                record(result)
-                if "kpis" in result:
-                    timed.append(result["seconds"])
-            if pending:
+        while pending or in_flight:
+            if time.monotonic() - looked >= TICK:  # workers join and leave (SLURM jobs start late, end, are lost)
+                window, looked = max(4, 2 * sum(client.nthreads().values())), time.monotonic()
+                if jobs is not None:
+                    jobs.check()
+            while pending and len(in_flight) < window:
                 submit()
+            try:
+                finished = wait(list(in_flight), timeout=TICK, return_when="FIRST_COMPLETED").done
+            except TimeoutError:
+                finished = ()
+            for future in finished:
+                ids = in_flight.pop(future)
+                try:
+                    results = future.result()
+                except Exception as e:  # the task itself was lost (e.g. KilledWorker): its runs failed
+                    results = [{"run_id": i, "error": f"{type(e).__name__}: {e}"} for i in ids]
+                future.release()
+                for result in results:
+                    record(result)
+                    if "kpis" in result:
+                        timed.append(result["seconds"])
             if time.monotonic() - last_flush >= flush_seconds or len(buffer["runs"]) >= FLUSH_RUNS:
                 flush()
     except _Stop as e:

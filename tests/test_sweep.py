@@ -454,6 +454,61 @@ def test_killed_worker_loses_nothing_and_duplicates_nothing(tmp_path, scheduler)
     assert load(tmp_path / "out", "errors").empty
 
 
+@pytest.mark.dask
+@pytest.mark.slow
+def test_the_tasks_in_flight_follow_the_threads_of_workers_that_join_late(tmp_path):
+    path = sweep_file(tmp_path, population=4000, days=120, replicates=20, steps=5)  # 200 runs of about 0.1 s
+    with bare_scheduler(tmp_path) as (client, add_workers):
+        add_workers(processes=1, threads=1)
+        client.wait_for_workers(1, timeout=120)
+        proc = cxsim("sweep", path, "--scheduler", client.scheduler.address, "--out", tmp_path / "o", "--batch", 1)
+        busy, joined = 0, False  # the most runs the workers held at once
+        while proc.poll() is None:
+            running = sum(str(k).startswith("cxsim-run") for keys in client.processing().values() for k in keys)
+            if running and not joined:
+                add_workers(processes=1, threads=6)  # it joins while the sweep runs
+                joined = True
+            busy = max(busy, running)
+            time.sleep(0.05)
+        out, err = proc.communicate()
+    assert proc.returncode == 0, err
+    assert busy >= 6, f"at most {busy} runs in flight on 1 + 6 threads"
+
+
+def fake_slurm(where: Path, reject: str = "") -> dict:
+    """`sbatch` and `scancel` that run each job at once on this machine, in a session of its own (or reject
+    every job with `reject` on stderr); every job's pid goes to `jobs`. Returns the environment to use."""
+    bin = where / "bin"
+    bin.mkdir()
+    submit = (
+        f'echo "{reject}" >&2\nexit 1\n'
+        if reject
+        else 'd=$(dirname "$0")\ncp "$1" "$d/job-$$.sh"\n'
+        'setsid bash "$d/job-$$.sh" > "$d/job-$$.log" 2>&1 < /dev/null &\n'
+        'echo $! >> "$d/jobs"\necho "Submitted batch job $!"\n'
+    )
+    for name, text in (("sbatch", submit), ("scancel", 'kill -TERM -- "-$1" 2>/dev/null\nexit 0\n')):
+        (bin / name).write_text("#!/bin/bash\n" + text)
+        (bin / name).chmod(0o755)
+    return {**os.environ, "PATH": f"{bin}:{os.environ['PATH']}"}
+
+
+@pytest.mark.dask
+def test_a_rejected_slurm_submission_exits_2_with_the_schedulers_message(tmp_path):
+    rejected = "sbatch: error: Batch job submission failed: Invalid partition name specified"
+    env = fake_slurm(tmp_path, reject=rejected)
+    path = sweep_file(tmp_path)
+    proc = cxsim(
+        "sweep", path, "--cluster", "slurm", "--queue", "nope", "--interface", "lo", "--out", tmp_path / "o", env=env
+    )
+    try:
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 2, err
+    assert f"cxsim: --cluster slurm: sbatch rejected the job: {rejected}" in err and "Traceback" not in err
+
+
 def wait_for_parts(out: Path, n: int, proc, timeout=120):
     deadline = time.time() + timeout
     while len(list((out / "runs").glob("part-*.parquet"))) < n and time.time() < deadline:
