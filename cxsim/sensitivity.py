@@ -57,25 +57,28 @@ def analyze(sweep: Sweep, out: str | Path) -> pd.DataFrame:
             elif np.ptp(y) == 0:  # SALib would warn and divide by zero: nothing moves this KPI here
                 print(f"note: {kpi} does not vary{under}: its indices are 0", file=sys.stderr)
                 si = {c: np.zeros(len(sweep.free)) for c in COLUMNS[kind]}
-            elif kind == "sobol":
-                si = sobol.analyze(
-                    problem,
-                    y,
-                    calc_second_order=sweep.design.second_order,
-                    conf_level=0.95,
-                    seed=sweep.seed,
-                    print_to_console=False,
-                )
             else:
-                si = morris.analyze(
-                    problem,
-                    X,
-                    y,
-                    num_levels=sweep.design.levels,
-                    conf_level=0.95,
-                    seed=sweep.seed,
-                    print_to_console=False,
+                si = (
+                    sobol.analyze(
+                        problem,
+                        y,
+                        calc_second_order=sweep.design.second_order,
+                        conf_level=0.95,
+                        seed=sweep.seed,
+                        print_to_console=False,
+                    )
+                    if kind == "sobol"
+                    else morris.analyze(
+                        problem,
+                        X,
+                        y,
+                        num_levels=sweep.design.levels,
+                        conf_level=0.95,
+                        seed=sweep.seed,
+                        print_to_console=False,
+                    )
                 )
+                _warn_if_wide(si, kind, f"{kpi}{under}", sweep.design.samples)
             for j, name in enumerate(sweep.free):
                 rows.append(
                     {
@@ -86,6 +89,20 @@ def analyze(sweep: Sweep, out: str | Path) -> pd.DataFrame:
                     }
                 )
     return pd.DataFrame(rows)
+
+
+def _warn_if_wide(si, kind: str, what: str, samples: int) -> None:
+    """A note where the widest 95% interval is as wide as the largest index: too few samples to rank."""
+    confs = [c for c in COLUMNS[kind] if c.endswith("_conf")]
+    widest = max(float(np.nanmax(si[c])) for c in confs)
+    largest = max(float(np.nanmax(np.abs(si[c.removesuffix("_conf")]))) for c in confs)
+    if 2 * widest >= largest:
+        print(
+            f"note: {what}: the widest 95% interval (+-{widest:.2g}) is as wide as the largest index "
+            f"({largest:.2g}) at N = {samples}: too few samples to rank the parameters; raise design.samples "
+            "(the intervals narrow about as 1/sqrt(N))",
+            file=sys.stderr,
+        )
 
 
 def plot(table: pd.DataFrame, sweep: Sweep, path=None):
@@ -101,7 +118,8 @@ def plot(table: pd.DataFrame, sweep: Sweep, path=None):
         squeeze=False,
         sharey=True,
         sharex="row",
-        figsize=(2.6 * len(groups) + 1.6, 0.35 * len(sweep.free) * len(kpis) + 1.2 * len(kpis)),
+        figsize=(2.6 * len(groups) + 1.6, 0.35 * len(sweep.free) * len(kpis) + 1.2 * len(kpis) + 0.4),
+        layout="constrained",
     )
     first, total = ("S1", "ST") if sweep.design.kind == "sobol" else ("mu_star", "sigma")
     pos = np.arange(len(sweep.free))
@@ -120,9 +138,8 @@ def plot(table: pd.DataFrame, sweep: Sweep, path=None):
         ax.set_yticks(pos, [_label(p) for p in sweep.free])
         ax.set_title(f"{kpi}" + (f" | {', '.join(map(str, group))}" if group else ""), fontsize=9)
     axes[0, 0].invert_yaxis()  # the first parameter on top (once: the panels share the y axis)
-    axes[0, -1].legend(fontsize=8, loc="lower right")
     fig.suptitle(f"{sweep.name}: {sweep.design.kind} indices, 95% intervals", fontsize=10)
-    fig.tight_layout()
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), fontsize=8, loc="outside lower center", ncols=2)
     if path is not None:
         fig.savefig(path, dpi=110)
         plt.close(fig)

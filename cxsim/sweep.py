@@ -27,6 +27,7 @@ import sys
 import threading
 import time
 import traceback
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,10 +117,12 @@ class Summary:
     total: int = 0
     skipped: int = 0
     done: int = 0
-    failed: int = 0
     seconds: float = 0.0
     stopped: str = ""  # why the sweep stopped early, if it did
     errors: list[str] = field(default_factory=list)
+    failed_ids: set[str] = field(default_factory=set)  # runs that raised (or whose task was lost)
+    missing: list[str] = field(default_factory=list)  # run ids of the design neither stored nor failed
+    twice: list[str] = field(default_factory=list)  # run ids of the design stored more than once
 
     def __str__(self) -> str:
         rate = f", {self.done / self.seconds:.2f} runs/s" if self.done and self.seconds else ""
@@ -128,6 +131,28 @@ class Summary:
             f"{self.failed} failed; {self.seconds:.1f} s{rate}"
         )
         return text + (f"; stopped: {self.stopped}" if self.stopped else "")
+
+    @property
+    def failed(self) -> int:
+        return len(self.failed_ids)
+
+    def check(self, design: list[Run], stored: pd.Series) -> None:
+        """Completeness: every run id of the design stored exactly once (failed runs are reported as such)."""
+        counts = stored.value_counts()
+        ids = list(dict.fromkeys(r.run_id for r in design))
+        self.missing = [i for i in ids if i not in counts.index and i not in self.failed_ids]
+        self.twice = [i for i in ids if counts.get(i, 0) > 1]
+
+    def problems(self) -> list[str]:
+        """What the store lacks or holds twice, in words."""
+        return [
+            f"{len(ids)} runs of the design are {what}: {', '.join(ids)}{hint}"
+            for ids, what, hint in (
+                (self.missing, "not stored", " (the same command again runs them)"),
+                (self.twice, "stored more than once", ""),
+            )
+            if ids
+        ]
 
 
 @dataclass
@@ -138,6 +163,7 @@ class Cores:
     cluster: str = "local"  # local | slurm
     workers: int | None = None
     threads: int = 1  # numba threads per worker process
+    worker_timeout: float = 60.0  # seconds to wait for a running scheduler's first worker
 
 
 def available_cores() -> int:
@@ -178,6 +204,8 @@ def slurm_cluster(cfg, threads: int = 1):
         )
     env = worker_environment(threads)
     prologue = [f"export {k}={v}" for k, v in env.items()] + list(cfg.job_script_prologue)
+    for name in ("tornado.application", "asyncio"):  # where dask's event loop logs a rejection's traceback
+        logging.getLogger(name).addFilter(_said_by_jobs)
     return SLURMCluster(
         queue=cfg.queue,
         account=cfg.account,
@@ -189,9 +217,47 @@ def slurm_cluster(cfg, threads: int = 1):
         interface=cfg.interface,
         job_extra_directives=list(cfg.job_extra_directives),
         job_script_prologue=prologue,
+        worker_extra_args=["--no-dashboard"],
         python=sys.executable,
         scheduler_options={"dashboard": False},
+        job_cls=_submitted(SLURMCluster.job_cls),
     )
+
+
+def _submitted(job_cls):
+    """A dask-jobqueue job class that keeps why its submission failed (`rejected`), for `Jobs.check`."""
+    from distributed.core import Status
+
+    class Job(job_cls):
+        rejected = ""
+
+        async def start(self):
+            try:
+                await super().start()
+            except RuntimeError as e:  # the submit command's exit code, command, stdout and stderr
+                self.rejected = str(e).partition("stderr:\n")[2].strip() or str(e)
+                self.status = Status.failed  # closing the cluster then passes over it
+                raise
+
+    return Job
+
+
+def _said_by_jobs(record: logging.LogRecord) -> bool:
+    """Drop the tracebacks of failed submit commands: `Jobs.check` says what the scheduler answered."""
+    error = record.exc_info[1] if record.exc_info else None
+    return not (isinstance(error, RuntimeError) and str(error).startswith("Command exited with non-zero exit code"))
+
+
+class Jobs:
+    """The batch jobs of a sweep: a rejected submission ends it (exit 2, with the scheduler's message)."""
+
+    def __init__(self, cluster):
+        self.cluster = cluster
+
+    def check(self) -> None:
+        for job in list(self.cluster.workers.values()):
+            if job.rejected:
+                raise ScenarioError(f"--cluster slurm: {job.submit_command} rejected the job: {job.rejected}")
 
 
 @contextlib.contextmanager
@@ -206,6 +272,13 @@ def client_for(cores: Cores, sweep: Sweep):
         except (OSError, TimeoutError, ValueError) as e:
             raise ScenarioError(f"--scheduler {cores.scheduler}: cannot connect ({e})") from None
         with client:
+            try:
+                client.wait_for_workers(1, timeout=cores.worker_timeout)
+            except TimeoutError:
+                raise ScenarioError(
+                    f"--scheduler {cores.scheduler}: no worker connected within {cores.worker_timeout:g} s; "
+                    f"start workers with `dask worker {cores.scheduler}` (--worker-timeout sets the wait)"
+                ) from None
             yield client
         return
     if cores.cluster == "slurm":
@@ -280,18 +353,34 @@ def run_sweep(
         done = store.done()
         todo = [r for r in unique if r.run_id not in done]
         summary = Summary(total=len(unique), skipped=len(unique) - len(todo))
-        if not todo:
+        if todo:
+            with client_for(cores, sweep) as client:
+                store.begin(design_table(runs))
+                jobs = Jobs(client.cluster) if cores.cluster == "slurm" else None
+                _execute(
+                    client,
+                    sweep,
+                    todo,
+                    store,
+                    summary,
+                    cores.threads,
+                    max_failures,
+                    batch,
+                    flush_seconds,
+                    progress,
+                    jobs,
+                )
+        else:
             store.begin(design_table(runs))
-            return summary
-        with client_for(cores, sweep) as client:
-            store.begin(design_table(runs))
-            _execute(client, sweep, todo, store, summary, cores.threads, max_failures, batch, flush_seconds, progress)
+        if not summary.stopped:
+            summary.check(runs, load(out).get("run_id", pd.Series(dtype=object)))
         return summary
     finally:
         store.close()
 
 
 TASK_SECONDS = 1.0  # batch tiny runs until a task takes about this long
+TICK = 1.0  # seconds: how often the driver looks at the workers (and SLURM jobs) while tasks run
 FLUSH_RUNS = 2000  # commit at least this often, whatever the time, to bound the driver's memory
 
 
@@ -312,11 +401,12 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def _execute(client, sweep, todo, store, summary, threads, max_failures, batch, flush_seconds, progress):
-    from distributed import as_completed
+def _execute(client, sweep, todo, store, summary, threads, max_failures, batch, flush_seconds, progress, jobs=None):
+    from distributed import wait
     from tqdm import tqdm
 
     by_id = {r.run_id: r for r in todo}
+    driver = uuid.uuid4().hex[:12]  # in every task key: two sweeps on one scheduler never share a task
     pending = list(reversed(todo))  # popped from the end: design order
     buffer = {"runs": [], "days": [], "errors": []}
     last_flush = time.monotonic()
@@ -345,7 +435,7 @@ def _execute(client, sweep, todo, store, summary, threads, max_failures, batch, 
         run = by_id[result["run_id"]]
         ids = {"run_id": run.run_id, "replicate": run.replicate, "seed": run.seed, **run.params}
         if "error" in result:
-            summary.failed += 1
+            summary.failed_ids.add(run.run_id)
             summary.errors.append(f"{run.run_id} {run.params} seed {run.seed}: {result['error']}")
             buffer["errors"].append(
                 {**ids, "error": result["error"], "traceback": result.get("traceback", ""), "time": time.time()}
@@ -361,33 +451,38 @@ def _execute(client, sweep, todo, store, summary, threads, max_failures, batch, 
             raise _Stop(f"{summary.failed} failed runs (--max-failures {max_failures})")
 
     try:
-        window = max(4, 2 * sum(client.nthreads().values()))
         timed = []  # seconds of the runs finished so far
-        ids_of: dict[str, list[str]] = {}  # task key -> its run ids
-        futures = as_completed()
+        in_flight: dict = {}  # future -> its run ids
+        window, looked = 0, 0.0
 
         def submit():
             size = batch or batch_size(sum(timed) / len(timed) if timed else None, len(pending), window)
             tasks = [task_of(pending.pop(), sweep, threads) for _ in range(min(size, len(pending)))]
-            future = client.submit(run_batch, tasks, key=f"cxsim-run-{tasks[0]['run_id']}", pure=False)
-            ids_of[future.key] = [t["run_id"] for t in tasks]
-            futures.add(future)
+            future = client.submit(run_batch, tasks, key=f"cxsim-run-{driver}-{tasks[0]['run_id']}", pure=False)
+            in_flight[future] = [t["run_id"] for t in tasks]
 
-        while pending and len(ids_of) < window:
-            submit()
-        for future in futures:
-            ids = ids_of.pop(future.key)
-            try:
-                results = future.result()
-            except Exception as e:  # the task itself was lost (e.g. KilledWorker): its runs failed
-                results = [{"run_id": i, "error": f"{type(e).__name__}: {e}"} for i in ids]
-            future.release()
-            for result in results:
-                record(result)
-                if "kpis" in result:
-                    timed.append(result["seconds"])
-            if pending:
+        while pending or in_flight:
+            if time.monotonic() - looked >= TICK:  # workers join and leave (SLURM jobs start late, end, are lost)
+                window, looked = max(4, 2 * sum(client.nthreads().values())), time.monotonic()
+                if jobs is not None:
+                    jobs.check()
+            while pending and len(in_flight) < window:
                 submit()
+            try:
+                finished = wait(list(in_flight), timeout=TICK, return_when="FIRST_COMPLETED").done
+            except TimeoutError:
+                finished = ()
+            for future in finished:
+                ids = in_flight.pop(future)
+                try:
+                    results = future.result()
+                except Exception as e:  # the task itself was lost (e.g. KilledWorker): its runs failed
+                    results = [{"run_id": i, "error": f"{type(e).__name__}: {e}"} for i in ids]
+                future.release()
+                for result in results:
+                    record(result)
+                    if "kpis" in result:
+                        timed.append(result["seconds"])
             if time.monotonic() - last_flush >= flush_seconds or len(buffer["runs"]) >= FLUSH_RUNS:
                 flush()
     except _Stop as e:
@@ -426,6 +521,13 @@ def add_arguments(p) -> None:
         "--scheduler",
         help="address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 "
         "(default: local, a cluster of worker processes on this machine)",
+    )
+    p.add_argument(
+        "--worker-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="with --scheduler: give up (exit 2) when no worker has connected after this long (default 60)",
     )
     p.add_argument("--cluster", choices=["local", "slurm"], default="local", help="where to start workers")
     for flag, kind, what in (
@@ -474,11 +576,19 @@ def from_arguments(args) -> tuple[Sweep, str, Cores, dict]:
     sweep = sweep.model_copy(update={"cluster": cluster})
     out = args.out or os.path.join("out", Path(args.sweep).stem)
     scheduler = None if args.scheduler == "local" else args.scheduler
-    cores = Cores(scheduler=scheduler, cluster=args.cluster, workers=args.workers, threads=args.threads)
+    cores = Cores(
+        scheduler=scheduler,
+        cluster=args.cluster,
+        workers=args.workers,
+        threads=args.threads,
+        worker_timeout=args.worker_timeout,
+    )
     if args.max_failures is not None and args.max_failures < 1:
         raise ScenarioError(f"--max-failures: expected a whole number >= 1, got {args.max_failures}")
     if args.batch is not None and args.batch < 1:
         raise ScenarioError(f"--batch: expected a whole number >= 1, got {args.batch}")
+    if not args.worker_timeout > 0:
+        raise ScenarioError(f"--worker-timeout: expected a number of seconds > 0, got {args.worker_timeout}")
     if not args.flush_seconds > 0:
         raise ScenarioError(f"--flush-seconds: expected a number > 0, got {args.flush_seconds}")
     options = {
@@ -497,4 +607,6 @@ def main(args) -> int:
     print(f"{sweep.name}: {summary}; results in {out}")
     for line in summary.errors[:5]:
         print(f"  failed: {line}", file=sys.stderr)
-    return 130 if summary.stopped == "interrupted" else 1 if summary.failed else 0
+    for line in summary.problems():
+        print(f"cxsim: {line}", file=sys.stderr)
+    return 130 if summary.stopped == "interrupted" else 1 if summary.failed or summary.problems() else 0

@@ -77,6 +77,11 @@ class Parameter(_Strict):
         return self
 
     @property
+    def constant(self) -> bool:
+        """A one-valued list: the same value at every point, never a factor of the design."""
+        return self.values is not None and len(self.values) == 1
+
+    @property
     def integer(self) -> bool:
         return self.range is not None and all(isinstance(x, int) for x in self.range)
 
@@ -146,23 +151,26 @@ class Sweep(_Strict):
         for key in self.design.by:
             if key not in self.parameters or self.parameters[key].values is None:
                 raise ValueError(f"key design.by: {key!r} must be a parameter with `values`")
-        kind, free = self.design.kind, [p for k, p in self.parameters.items() if k not in self.design.by]
+        kind = self.design.kind
         if kind == "grid":
             for key, p in self.parameters.items():
                 if p.values is None and p.steps is None:
                     raise ValueError(f"key parameters.{key}: a grid needs `values`, or `range` with `steps`")
         elif self.design.samples is None:
             raise ValueError(f"key design.samples: a {kind} design needs `samples`")
-        if kind in ("sobol", "morris") and len(free) < 2:
-            raise ValueError(f"key design.kind: a {kind} design needs at least two parameters outside design.by")
+        if kind in ("sobol", "morris") and len(self.free) < 2:
+            raise ValueError(
+                f"key design.kind: a {kind} design needs at least two parameters outside design.by "
+                "that take more than one value"
+            )
         if kind == "sobol" and self.design.samples & (self.design.samples - 1):
             raise ValueError(f"key design.samples: Sobol (Saltelli) needs a power of 2, got {self.design.samples}")
         return self
 
     @property
     def free(self) -> list[str]:
-        """The parameters the design samples (all but the `by` ones)."""
-        return [k for k in self.parameters if k not in self.design.by]
+        """The parameters the design samples (all but the `by` ones and the constants)."""
+        return [k for k, p in self.parameters.items() if k not in self.design.by and not p.constant]
 
     def problem(self) -> dict:
         """SALib's problem: every free parameter on the unit interval (`Parameter.at` maps it)."""
@@ -270,9 +278,11 @@ def points(sweep: Sweep) -> list[dict]:
         return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(ps[k].grid() for k in keys))]
     rows = unit_design(sweep)
     groups = itertools.product(*(ps[k].values for k in sweep.design.by))
+    constants = {k: p.values[0] for k, p in ps.items() if p.constant and k not in sweep.design.by}
     return [
         {
             **dict(zip(sweep.design.by, group, strict=True)),
+            **constants,
             **{k: ps[k].at(u) for k, u in zip(sweep.free, row, strict=True)},
         }
         for group in groups

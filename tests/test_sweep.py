@@ -3,6 +3,7 @@ sweep resumed, SLURM job scripts, sensitivity, and clear errors for bad sweep fi
 
 Every server listens on 127.0.0.1; every process a test starts is ended by its id."""
 
+import contextlib
 import importlib.metadata
 import os
 import shutil
@@ -139,6 +140,26 @@ def test_set_overrides_keys_of_the_sweep_file(tmp_path):
     assert all('"price_per_month":40.0' in r.scenario for r in expand(sweep, MODEL_VERSION))
 
 
+def test_a_one_valued_parameter_is_a_constant_not_a_factor(tmp_path):
+    text = (
+        SWEEP.format(population=400, days=20, replicates=1, steps=2, daily="false")
+        .replace('kind = "grid"', 'kind = "sobol"\nsamples = 4')
+        .replace(", steps = 2", "")
+        .replace('["cco_led", "siloed"]', '["siloed"]')
+        + "market.price_per_month = { range = [30.0, 70.0] }\n"
+    )
+    sweep = load_sweep(sweep_file(tmp_path, text=text))
+    assert sweep.free == ["departments.service.budget", "market.price_per_month"]
+    assert sweep.problem()["num_vars"] == 2
+    pts = points(sweep)
+    assert len(pts) == 4 * (2 + 2)  # Saltelli: N (D + 2) rows for the D = 2 factors
+    assert all(p["ownership.model"] == "siloed" for p in pts)
+    one = load_sweep(sweep_file(tmp_path, text=text.replace('["siloed"]', '["siloed", "cco_led"]')))
+    assert len(points(one)) == 4 * (3 + 2)  # with two values it is a factor
+    with pytest.raises(ScenarioError, match="at least two parameters"):
+        load_sweep(sweep_file(tmp_path, text=text.replace("{ range = [30.0, 70.0] }", "[40.0]")))
+
+
 @pytest.mark.parametrize(
     "text, expected",
     [
@@ -198,6 +219,7 @@ def test_bad_flags_exit_2(tmp_path, capsys):
         (["--resume"], "--resume"),
         (["--scheduler", "bogus://127.0.0.1:9"], "--scheduler bogus"),
         (["--set", "design"], "--set 'design'"),
+        (["--worker-timeout", "0"], "--worker-timeout"),
     ):
         assert main(["sweep", str(path), "--out", str(tmp_path / "o"), *flags]) == 2
         assert expected in capsys.readouterr().err
@@ -254,71 +276,96 @@ def test_a_store_refuses_other_kpis(tmp_path, capsys):
     assert "kpis" in capsys.readouterr().err
 
 
+@pytest.mark.dask
+def test_a_run_not_stored_or_stored_twice_is_named_and_exits_1(tmp_path, monkeypatch, capsys):
+    from cxsim.sweepstore import Store
+
+    path = sweep_file(tmp_path, population=300, replicates=1)
+    runs = expand(load_sweep(path), MODEL_VERSION)
+    lost = runs[1].run_id
+    flush = Store.flush
+
+    def losing(self, rows, days, errors):  # a result that reaches the driver but never the store
+        flush(self, [r for r in rows if r["run_id"] != lost], days, errors)
+
+    monkeypatch.setattr(Store, "flush", losing)
+    out = tmp_path / "o"
+    assert main(["sweep", str(path), "--out", str(out), "--workers", "1"]) == 1
+    err = capsys.readouterr().err
+    assert f"1 runs of the design are not stored: {lost}" in err
+    monkeypatch.setattr(Store, "flush", flush)
+    assert main(["sweep", str(path), "--out", str(out), "--workers", "1"]) == 0  # a restart adds it
+    part = sorted((out / "runs").glob("part-*.parquet"))[0]
+    shutil.copy(part, part.with_name("part-99999999999999999999-1.parquet"))
+    twice = [r.run_id for r in runs if r.run_id in set(pd.read_parquet(part)["run_id"])]  # in design order
+    assert main(["sweep", str(path), "--out", str(out), "--workers", "1"]) == 1
+    assert f"{len(twice)} runs of the design are stored more than once: {', '.join(twice)}" in capsys.readouterr().err
+
+
 # --- a separate scheduler and workers -------------------------------------------------------------
+
+
+def dask_scheduler(where: Path) -> tuple[subprocess.Popen, Path]:
+    """`dask scheduler` on 127.0.0.1 as a separate process, and the file that names its address."""
+    file = where / "scheduler.json"
+    proc = subprocess.Popen(
+        [BIN / "dask", "scheduler", "--host", "127.0.0.1", "--port", "0", "--dashboard-address", "127.0.0.1:0"]
+        + ["--scheduler-file", file],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.time() + 60
+    while not file.exists() and time.time() < deadline:
+        time.sleep(0.2)
+    return proc, file
+
+
+def dask_workers(file: Path, where: Path, processes: int = 2, threads: int = 1) -> subprocess.Popen:
+    """`dask worker` processes on 127.0.0.1 (one numba thread each) for the scheduler that `file` names."""
+    return subprocess.Popen(
+        [BIN / "dask", "worker", "--scheduler-file", file, "--host", "127.0.0.1", "--dashboard-address"]
+        + ["127.0.0.1:0", "--nworkers", str(processes), "--nthreads", str(threads), "--local-directory", where],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env={**os.environ, "NUMBA_NUM_THREADS": "1"},
+    )
+
+
+@contextlib.contextmanager
+def bare_scheduler(where: Path):
+    """A scheduler with no workers yet, a client on it, and `add(processes, threads)` to start workers."""
+    from distributed import Client
+
+    procs = []
+    try:
+        proc, file = dask_scheduler(where)
+        procs.append(proc)
+        with Client(scheduler_file=str(file), timeout="60s") as client:
+
+            def add(processes=1, threads=1):
+                procs.append(dask_workers(file, where, processes, threads))
+
+            yield client, add
+    finally:
+        for p in reversed(procs):
+            stop(p, timeout=30)
 
 
 @pytest.fixture(scope="module")
 def scheduler(tmp_path_factory):
     """`dask scheduler` and `dask worker` (two worker processes) on 127.0.0.1, started as separate processes."""
-    where = tmp_path_factory.mktemp("dask")
-    file = where / "scheduler.json"
-    procs = [
-        subprocess.Popen(
-            [
-                BIN / "dask",
-                "scheduler",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--dashboard-address",
-                "127.0.0.1:0",
-                "--scheduler-file",
-                file,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    ]
-    try:
-        deadline = time.time() + 60
-        while not file.exists() and time.time() < deadline:
-            time.sleep(0.2)
-        procs.append(
-            subprocess.Popen(
-                [
-                    BIN / "dask",
-                    "worker",
-                    "--scheduler-file",
-                    file,
-                    "--host",
-                    "127.0.0.1",
-                    "--dashboard-address",
-                    "127.0.0.1:0",
-                    "--nworkers",
-                    "2",
-                    "--nthreads",
-                    "1",
-                    "--local-directory",
-                    where,
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-                env={**os.environ, "NUMBA_NUM_THREADS": "1"},
-            )
-        )
-        from distributed import Client
+    with bare_scheduler(tmp_path_factory.mktemp("dask")) as (client, add):
+        add(processes=2)
+        client.wait_for_workers(2, timeout=120)
+        address = client.scheduler.address
+        assert address.startswith("tcp://127.0.0.1:")
+        yield address
 
-        with Client(scheduler_file=str(file), timeout="60s") as client:
-            client.wait_for_workers(2, timeout=120)
-            address = client.scheduler.address
-            assert address.startswith("tcp://127.0.0.1:")
-            yield address
-    finally:
-        for p in reversed(procs):
-            stop(p, timeout=30)
+
+def connected_clients(client) -> int:
+    return client.run_on_scheduler(lambda dask_scheduler: sum(c.startswith("Client-") for c in dask_scheduler.clients))
 
 
 def cxsim(*args, **kw):
@@ -336,6 +383,47 @@ def test_sweep_against_a_running_scheduler(tmp_path, scheduler):
     assert proc.returncode == 0, err
     assert "8 runs: 8 done, 0 skipped" in out
     assert sorted(load(tmp_path / "out")["run_id"]) == sorted(r.run_id for r in expand(load_sweep(path), MODEL_VERSION))
+
+
+@pytest.mark.dask
+@pytest.mark.slow
+def test_two_sweeps_on_one_scheduler_store_every_run_once(tmp_path):
+    """Two drivers submit the same runs, in tasks of different sizes, before any worker is there."""
+    path = sweep_file(tmp_path, replicates=6, steps=3)  # 36 runs
+    sweep = load_sweep(path)
+    with bare_scheduler(tmp_path) as (client, add_workers):
+        before = connected_clients(client)
+        drivers = [
+            cxsim("sweep", path, "--scheduler", client.scheduler.address, "--out", tmp_path / f"batch{b}", "--batch", b)
+            for b in (4, 1)
+        ]
+        deadline = time.time() + 120
+        while connected_clients(client) < before + 2 and time.time() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)  # both have submitted what they submit before a worker is there
+        add_workers(processes=2)
+        for proc in drivers:
+            out, err = proc.communicate(timeout=300)
+            assert proc.returncode == 0, err
+            assert "36 runs: 36 done, 0 skipped" in out
+    expected = sorted(r.run_id for r in expand(sweep, MODEL_VERSION))
+    for b in (4, 1):
+        assert sorted(load(tmp_path / f"batch{b}")["run_id"]) == expected  # every run, once
+    pd.testing.assert_frame_equal(results(tmp_path / "batch4"), results(tmp_path / "batch1"))
+    stored = load(tmp_path / "batch1").set_index("run_id")
+    for run in expand(sweep, MODEL_VERSION)[:6]:
+        assert {k: stored.loc[run.run_id, k] for k in sweep.kpis} == run_task(task_of(run, sweep))["kpis"]
+
+
+@pytest.mark.dask
+def test_a_scheduler_without_workers_is_waited_for_a_bounded_time(tmp_path):
+    path = sweep_file(tmp_path)
+    with bare_scheduler(tmp_path) as (client, _):
+        address = client.scheduler.address
+        proc = cxsim("sweep", path, "--scheduler", address, "--out", tmp_path / "o", "--worker-timeout", 2)
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, err
+    assert f"--scheduler {address}: no worker connected within 2 s" in err and "Traceback" not in err
 
 
 @pytest.mark.dask
@@ -364,6 +452,61 @@ def test_killed_worker_loses_nothing_and_duplicates_nothing(tmp_path, scheduler)
     expected = sorted(r.run_id for r in expand(load_sweep(path), MODEL_VERSION))
     assert sorted(runs["run_id"]) == expected  # every run, once
     assert load(tmp_path / "out", "errors").empty
+
+
+@pytest.mark.dask
+@pytest.mark.slow
+def test_the_tasks_in_flight_follow_the_threads_of_workers_that_join_late(tmp_path):
+    path = sweep_file(tmp_path, population=4000, days=120, replicates=20, steps=5)  # 200 runs of about 0.1 s
+    with bare_scheduler(tmp_path) as (client, add_workers):
+        add_workers(processes=1, threads=1)
+        client.wait_for_workers(1, timeout=120)
+        proc = cxsim("sweep", path, "--scheduler", client.scheduler.address, "--out", tmp_path / "o", "--batch", 1)
+        busy, joined = 0, False  # the most runs the workers held at once
+        while proc.poll() is None:
+            running = sum(str(k).startswith("cxsim-run") for keys in client.processing().values() for k in keys)
+            if running and not joined:
+                add_workers(processes=1, threads=6)  # it joins while the sweep runs
+                joined = True
+            busy = max(busy, running)
+            time.sleep(0.05)
+        out, err = proc.communicate()
+    assert proc.returncode == 0, err
+    assert busy >= 6, f"at most {busy} runs in flight on 1 + 6 threads"
+
+
+def fake_slurm(where: Path, reject: str = "") -> dict:
+    """`sbatch` and `scancel` that run each job at once on this machine, in a session of its own (or reject
+    every job with `reject` on stderr); every job's pid goes to `jobs`. Returns the environment to use."""
+    bin = where / "bin"
+    bin.mkdir()
+    submit = (
+        f'echo "{reject}" >&2\nexit 1\n'
+        if reject
+        else 'd=$(dirname "$0")\ncp "$1" "$d/job-$$.sh"\n'
+        'setsid bash "$d/job-$$.sh" > "$d/job-$$.log" 2>&1 < /dev/null &\n'
+        'echo $! >> "$d/jobs"\necho "Submitted batch job $!"\n'
+    )
+    for name, text in (("sbatch", submit), ("scancel", 'kill -TERM -- "-$1" 2>/dev/null\nexit 0\n')):
+        (bin / name).write_text("#!/bin/bash\n" + text)
+        (bin / name).chmod(0o755)
+    return {**os.environ, "PATH": f"{bin}:{os.environ['PATH']}"}
+
+
+@pytest.mark.dask
+def test_a_rejected_slurm_submission_exits_2_with_the_schedulers_message(tmp_path):
+    rejected = "sbatch: error: Batch job submission failed: Invalid partition name specified"
+    env = fake_slurm(tmp_path, reject=rejected)
+    path = sweep_file(tmp_path)
+    proc = cxsim(
+        "sweep", path, "--cluster", "slurm", "--queue", "nope", "--interface", "lo", "--out", tmp_path / "o", env=env
+    )
+    try:
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 2, err
+    assert f"cxsim: --cluster slurm: sbatch rejected the job: {rejected}" in err and "Traceback" not in err
 
 
 def wait_for_parts(out: Path, n: int, proc, timeout=120):
@@ -510,12 +653,7 @@ def test_plot_kpi_against_parameters(tmp_path):
     assert (tmp_path / "p.png").stat().st_size > 10_000
 
 
-def test_sensitivity_skips_a_kpi_undefined_at_some_points_and_keeps_the_others(tmp_path, monkeypatch, capsys):
-    """NPS is undefined where no customer is left: that KPI gets no indices, the others still do."""
-    from cxsim import sensitivity
-    from cxsim.sweepfile import unit_design
-
-    text = """
+NAN_SWEEP = """
 name = "nan"
 scenario = "base"
 kpis = ["revenue", "nps"]
@@ -526,19 +664,35 @@ samples = 8
 market.price_per_month = { range = [20.0, 80.0] }
 departments.marketing.budget = { range = [1e6, 4e6] }
 """
-    sweep = load_sweep(sweep_file(tmp_path, "nan.toml", text=text))
+
+
+def synthetic_store(tmp_path, monkeypatch, samples=8):
+    """A Sobol sweep whose store the analysis reads from memory: revenue mostly follows the price."""
+    from cxsim import sensitivity
+    from cxsim.sweepfile import unit_design
+
+    sweep = load_sweep(sweep_file(tmp_path, "nan.toml", text=NAN_SWEEP.replace("8", str(samples))))
     X = unit_design(sweep)
     design = pd.DataFrame(
         {
             "point": range(len(X)),
             "run_id": [f"r{i}" for i in range(len(X))],
-            "revenue": 100.0 * X[:, 0] + X[:, 1],
+            "revenue": 100.0 * X[:, 0] + X[:, 1] + 30.0 * X[:, 0] * X[:, 1],
             "nps": 10.0 * X[:, 1],
         }
     )
-    design.loc[3, "nps"] = float("nan")
     tables = {"design": design, "runs": design[["run_id"]]}
     monkeypatch.setattr(sensitivity.sweeping, "load", lambda out, table="runs": tables[table])
+    return sweep, tables
+
+
+def test_sensitivity_skips_a_kpi_undefined_at_some_points_and_keeps_the_others(tmp_path, monkeypatch, capsys):
+    """NPS is undefined where no customer is left: that KPI gets no indices, the others still do."""
+    from cxsim import sensitivity
+
+    sweep, tables = synthetic_store(tmp_path, monkeypatch)
+    design = tables["design"]
+    design.loc[3, "nps"] = float("nan")
     table = sensitivity.analyze(sweep, tmp_path).set_index(["kpi", "parameter"])
     assert table.loc[("nps", "market.price_per_month")].isna().all()
     assert table.loc[("revenue", "market.price_per_month"), "ST"] > 0.9
@@ -546,3 +700,34 @@ departments.marketing.budget = { range = [1e6, 4e6] }
     tables["runs"] = design[["run_id"]].iloc[1:]  # a run missing from the store is a failure
     with pytest.raises(RuntimeError, match="1 runs of the design have no results"):
         sensitivity.analyze(sweep, tmp_path)
+
+
+@pytest.mark.parametrize("samples, warned", [(8, True), (256, False)])
+def test_sensitivity_warns_where_the_sample_is_too_small_for_the_intervals(
+    tmp_path, monkeypatch, capsys, samples, warned
+):
+    from cxsim import sensitivity
+
+    sweep, _ = synthetic_store(tmp_path, monkeypatch, samples)
+    sensitivity.analyze(sweep, tmp_path)
+    err = capsys.readouterr().err
+    assert ("revenue: the widest 95% interval" in err) is warned, err
+    if warned:
+        assert f"at N = {samples}" in err and "design.samples" in err
+
+
+def test_sensitivity_plot_legend_covers_no_bar(tmp_path, monkeypatch):
+    from cxsim import sensitivity
+
+    sweep, _ = synthetic_store(tmp_path, monkeypatch)
+    table = pd.DataFrame(
+        [
+            {"kpi": "revenue", "parameter": p, "S1": s, "S1_conf": 0.05, "ST": s, "ST_conf": 0.05}
+            for p, s in zip(sweep.free, (0.05, 0.95), strict=True)  # the long bars at the bottom right
+        ]
+    )
+    fig = sensitivity.plot(table, sweep)
+    fig.canvas.draw()
+    legend = (fig.legends or [fig.axes[0].get_legend()])[0].get_window_extent()
+    bars = [patch.get_window_extent() for ax in fig.axes for patch in ax.patches]
+    assert bars and not any(legend.overlaps(bar) for bar in bars)
