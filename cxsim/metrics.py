@@ -83,6 +83,7 @@ def run_kpis(model) -> dict[str, float]:
     last = h[-1]
     n0 = model.config.market.initial_customers
     contacts = h[:, K.TALLY.contacts]
+    profit = ledger[:, 0] - ledger[:, 1]  # revenue - cost, daily
     revenue, cost = ledger[:, 0].sum(), ledger[:, 1].sum()
     unhappy = h[:, K.TALLY.unhappy]
     seen = unhappy > 0
@@ -106,7 +107,7 @@ def run_kpis(model) -> dict[str, float]:
         "revenue": float(revenue),
         "cost": float(cost),
         "profit": float(revenue - cost),
-        "npv_profit": discounted(ledger[:, 0] - ledger[:, 1], model.config.finance.discount_rate),
+        "npv_profit": discounted(profit, model.config.finance.discount_rate),
         "customer_equity": customer_equity(model),
         "wom_positive": float(total[K.TALLY.wom_positive]),
         "wom_negative": float(total[K.TALLY.wom_negative]),
