@@ -7,6 +7,7 @@ import numpy as np
 
 from cxsim.domain import DEPARTMENTS
 from cxsim.kernel import COL
+from cxsim.market import Market
 
 KANO_WEIGHTS = {  # (gain weight, loss weight): how much exceeding / falling short counts
     "must_be": (0.1, 1.0),
@@ -35,11 +36,18 @@ def erlang_a(arrivals_per_hour: float, service_per_hour: float, agents: int, pat
 
 
 class Department(mesa.Agent):
-    """A department: its budget reaches quality, failures and capacity with a lag and diminishing returns.
+    """A department: its budget pays for capacity and buys quality, with a lag and diminishing returns.
 
-    At its reference budget b0 the department has its configured quality q0
-    and failure rate f0; at effective budget b, q = q0 (b/b0)^eq and
-    f = f0 (b/b0)^-ef, and capacity scales with b. Load beyond capacity fails.
+    At its reference budget b0 it is staffed for its reference load with
+    `capacity_headroom` to spare (capacity C0) and has its configured quality q0
+    and failure rate f0. Every `planning_days` it plans capacity for the
+    period's typical day (its median load: a one-off incident is not staffed
+    for) with the same headroom, at most what its effective budget
+    b pays for (C0 b/b0); the plan is in place `hiring_lead_days` later. The
+    budget spread over the load planned for L (at first the reference load L0),
+    r = (b/b0) / (L/L0), gives q = q0 r^eq and f = f0 r^-ef: growth on the same
+    budget thins it, a cut bites at once and, at the next plan, through capacity.
+    Load beyond capacity fails.
     """
 
     def __init__(self, model, name: str, config, reference_load: float):
@@ -49,9 +57,13 @@ class Department(mesa.Agent):
         self.config = config
         self.budget = config.budget  # this year's allocation (currency per year)
         self.effective_budget = config.budget  # what the budget has bought so far (lagged)
-        self.capacity = config.capacity_headroom * reference_load  # encounters per day at b0
+        self.reference_load = self.planned_load = reference_load  # encounters per day it is planned for
+        self.capacity = config.capacity_headroom * reference_load  # encounters per day it is staffed for
+        self.plans: list[tuple[int, float, float]] = []  # (day in place, capacity, load) of plans to come
+        self.period_loads: list[float] = []  # each day's encounters since the last plan
         self.load = reference_load  # yesterday's encounters
         self.outage = 0.0
+        self.spend_ratio = 1.0  # r: the budget per unit of load planned for, against the reference
         gain, loss = KANO_WEIGHTS[config.kano]
         row = model.D[self.index]
         row[COL.severity], row[COL.gain_weight], row[COL.loss_weight] = config.severity, gain, loss
@@ -59,28 +71,45 @@ class Department(mesa.Agent):
 
     @property
     def ratio(self) -> float:
+        """The effective budget against the reference budget, b/b0."""
         return self.effective_budget / self.config.reference_budget
 
-    def step(self):
+    def step(self, planning: bool = True):
+        """Today's quality and failure rate; with `planning`, capacity is planned (not in the warm-up)."""
         self.effective_budget += (self.budget - self.effective_budget) / self.config.lag_days
-        r = max(self.ratio, 1e-6)
         c = self.config
+        if planning:
+            self.plan_capacity(self.model.day)
+        r = self.spend_ratio = max(self.ratio * self.reference_load / self.planned_load, 1e-6)
         quality = min(1.0, c.quality * r**c.quality_elasticity)
         failure = min(0.95, c.failure_rate * r**-c.failure_elasticity)
-        overload = max(0.0, 1.0 - self.capacity * r / self.load) if self.load > 0 else 0.0
+        overload = max(0.0, 1.0 - self.capacity / self.load) if self.load > 0 else 0.0
         failure = max(failure + (1.0 - failure) * overload, self.outage)
         row = self.model.D[self.index]
         row[COL.quality], row[COL.failure] = quality, failure
+
+    def plan_capacity(self, day: int):
+        """Yesterday's load joins the period's; at the period's end a plan is made; plans due today arrive."""
+        c = self.config
+        if day > 0:
+            self.period_loads.append(self.load)
+            if day % c.planning_days == 0:
+                typical = max(float(np.median(self.period_loads)), 1e-9)
+                affordable = c.capacity_headroom * self.reference_load * max(self.ratio, 0.0)
+                self.plans.append((day + c.hiring_lead_days, min(c.capacity_headroom * typical, affordable), typical))
+                self.period_loads = []
+        while self.plans and self.plans[0][0] <= day:
+            _, self.capacity, self.planned_load = self.plans.pop(0)
 
 
 class ServiceDepartment(Department):
     """Service also runs the contact centre: complaints from everywhere queue here."""
 
-    def step(self):
-        super().step()
+    def step(self, planning: bool = True):
+        super().step(planning)
         cc = self.model.config.contact_centre
         hours = cc.hours_per_day
-        agents = max(1, round(self.capacity * self.ratio / (cc.contacts_per_agent_hour * hours)))
+        agents = max(1, round(self.capacity / (cc.contacts_per_agent_hour * hours)))
         self.wait_hours, self.abandonment = erlang_a(
             self.load / hours, cc.contacts_per_agent_hour, agents, cc.patience_minutes / 60.0
         )
@@ -98,7 +127,9 @@ def reference_loads(scenario) -> dict[str, float]:
     wom_per_prospect = (
         net.degree * n0 / max(1, m.population) * c.wom_propensity * (1.0 - c.broadcast_share) * m.wom_adoption
     )
-    purchases = prospects * (m.advertising_rate + wom_per_prospect)
+    # those reached who pick the firm over the competitor at day 0's offer
+    choice = Market(scenario).today(0, m.promise, m.initial_customers / m.population).choice
+    purchases = prospects * (m.advertising_rate + wom_per_prospect) * choice
     voice = c.complaint_propensity * (0.5 + m.switching_cost) * 2.0
     rates = {
         "product": j.usage_per_day,

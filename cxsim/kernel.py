@@ -93,8 +93,11 @@ class Params(NamedTuple):
     wom_deterrence: float
     initial_customers: float  # rows below this are the day-0 customers
     performance_weight: float
-    competitor_quality: float
     order_handoff_share: float  # share of orders that cross a handoff into fulfilment
+    choice_sensitivity: float  # logit slope of a switcher's choice, per unit of value
+    switching_cost: float  # the value a switcher needs before it moves
+    winback_memory_decay: float  # daily decay of a former customer's memory of the firm
+    winback_grudge: float  # value held against the firm per unit of the harm that made a customer leave
 
 
 class Today(NamedTuple):
@@ -106,6 +109,11 @@ class Today(NamedTuple):
     handoff: float  # chance a handoff keeps the customer's context
     stay: float  # chance a prospect is pulled neither by advertising nor by broadcasts: (1 - p_ad) exp(-q E+)
     undeterred: float  # chance broadcasts do not deter a prospect: exp(-d E-)
+    competitor: float  # the competitor's quality
+    price_value: float  # what today's price is worth at a bill, against the competitor's
+    offer_value: float  # the firm's offer as a prospect sees it (`market.Market`)
+    choice: float  # the chance a prospect the firm reached picks it
+    expectation_shift: float  # today's rise of the industry standard, which expectations follow
 
 
 class Mind(NamedTuple):
@@ -163,6 +171,7 @@ EVENT_BLOCKS = (
     ("met", N_DEPT),
     ("failed", N_DEPT),
     "acquired",
+    "won_back",
     "churned",
     "new_complaint",
     "contact",
@@ -221,6 +230,7 @@ TALLY_BLOCKS = (
     # post, by the department the customer blames (+ N_DEPT: none)
     ("survey_detractors_by", N_DEPT + 1),
     ("posts_negative_by", N_DEPT + 1),
+    "winbacks",
 )
 TALLY, N_TALLIES = layout("Tally", TALLY_BLOCKS)
 TALLY_NAMES = expand(TALLY_BLOCKS)
@@ -273,8 +283,8 @@ assert all(
 
 
 @njit(cache=True, _nrt=False)
-def encounter_value(x, e, tolerance, gain_weight, loss_weight, P):
-    """Experienced value of quality x: performance against the alternative plus disconfirmation.
+def encounter_value(x, e, tolerance, gain_weight, loss_weight, competitor, P):
+    """Experienced value of quality x: performance against the competitor's quality plus disconfirmation.
 
     u = performance_weight * (x - competitor) + (x - e beyond the zone of tolerance);
     gains count `gain_weight`, losses `loss_weight * loss_aversion` (Kano and prospect theory).
@@ -286,7 +296,7 @@ def encounter_value(x, e, tolerance, gain_weight, loss_weight, P):
         d += tolerance
     else:
         d = 0.0
-    u = P.performance_weight * (x - P.competitor_quality) + d
+    u = P.performance_weight * (x - competitor) + d
     return gain_weight * u if u >= 0.0 else loss_weight * P.loss_aversion * u
 
 
@@ -311,6 +321,39 @@ def attitude(cs, peak, last, P):
 def renewal_hazard(a, incident, P):
     """The hazard of leaving at a bill: it rises as the attitude falls and with recent incidents."""
     return P.churn_base * math.exp(-P.churn_attitude * a + P.churn_incident * incident)
+
+
+@njit(cache=True, _nrt=False)
+def choice_chance(value, sensitivity, switching_cost):
+    """The chance a switcher picks an offer of this value over staying where it is: a binary logit."""
+    z = sensitivity * (value - switching_cost)
+    return 1.0 / (1.0 + math.exp(-z)) if z >= 0.0 else math.exp(z) / (1.0 + math.exp(z))
+
+
+@njit(cache=True, _nrt=False)
+def winback_value(i, remembered, pop, P, G):
+    """A former customer's value of the firm's offer: the attitude it left with, less a grudge for the harm that
+    made it leave, weighted by how much it still remembers; the rest is the offer a prospect sees."""
+    a = attitude(np.float64(pop.satisfaction[i]), np.float64(pop.peak[i]), np.float64(pop.last[i]), P)
+    memory = a - P.winback_grudge * np.float64(pop.blame_weight[i])
+    return remembered * memory + (1.0 - remembered) * G.offer_value
+
+
+@njit(cache=True, _nrt=False)
+def join(i, remembered, G, pop):
+    """Customer i becomes active: a prospect starts at the promise, a former customer from what it remembers."""
+    pop.state[i] = ACTIVE
+    pop.expectation[i] = remembered * np.float64(pop.expectation[i]) + (1.0 - remembered) * G.promise
+    pop.satisfaction[i] = remembered * np.float64(pop.satisfaction[i])
+    pop.peak[i] = remembered * np.float64(pop.peak[i])
+    pop.last[i] = remembered * np.float64(pop.last[i])
+    pop.incident[i] = 0.0
+    pop.blame[i] = NO_DEPT
+    pop.blame_weight[i] = 0.0
+    pop.complaint[i] = NO_DEPT
+    pop.attempts[i] = 0
+    pop.complained[i] = 0
+    pop.tenure[i] = 0
 
 
 @njit(cache=True, _nrt=False)
@@ -346,7 +389,7 @@ def with_events(m, bits):
 
 
 @njit(cache=True, _nrt=False, inline="always")
-def touch(s, k, u_fail, x_extra, m, traits, P, D):
+def touch(s, k, u_fail, x_extra, m, traits, P, D, G):
     """A customer (seat `s`, working state `m`) meets department k: a failure if `u_fail < D[k, COL.failure]`,
     else its quality; returns the state updated.
 
@@ -354,7 +397,8 @@ def touch(s, k, u_fail, x_extra, m, traits, P, D):
     """
     failed = u_fail < D[k, COL.failure]
     x = D[k, COL.quality] - (D[k, COL.severity] if failed else 0.0)
-    v = encounter_value(x, m.expectation, traits.tolerance, D[k, COL.gain_weight], D[k, COL.loss_weight], P) + x_extra
+    gain, loss = D[k, COL.gain_weight], D[k, COL.loss_weight]
+    v = encounter_value(x, m.expectation, traits.tolerance, gain, loss, G.competitor, P) + x_extra
     cs, peak = remember(v, m.satisfaction, m.peak, P)
     incident, blame, blame_weight = m.incident, m.blame, m.blame_weight
     complaint, attempts, complained = m.complaint, m.attempts, m.complained
@@ -443,12 +487,13 @@ def routine_contact(s, m, traits, P, D, G):
     if u_abandon < G.abandon:
         cs, peak = remember(G.wait_value, m.satisfaction, m.peak, P)
         return experienced(m, m.expectation, cs, peak, G.wait_value, m.events | (1 << EVENT.abandoned))
-    return touch(s, SERVICE, u_fail, G.wait_value, m, traits, P, D)
+    return touch(s, SERVICE, u_fail, G.wait_value, m, traits, P, D, G)
 
 
 @njit(cache=True, _nrt=False, inline="always")
 def customer_day(i, day, key, P, D, G, pop):
-    """Move customer i through day `day`: acquisition, complaints, journey touchpoints, renewal, word of mouth.
+    """Move customer i through day `day`: acquisition or win-back, complaints, journey touchpoints, renewal, word of
+    mouth.
 
     P: Params, D: the department table, G: Today, pop: the Population.
     """
@@ -458,37 +503,38 @@ def customer_day(i, day, key, P, D, G, pop):
     pop.heard_positive[i] = 0  # cleared for today's messages
     pop.heard_negative[i] = 0
     bits = 0
-    if state == PROSPECT:
-        # advertising reach and word of mouth from yesterday (Bass in agent form: p + q per message)
+    if state != ACTIVE:
+        # reached by advertising or by word of mouth from yesterday (Bass in agent form: p + q per message); a
+        # prospect picks the firm at today's logit choice, a former customer at its own (a win-back)
         stay = G.stay
         undeterred = G.undeterred
         for _ in range(heard_positive):
             stay *= 1.0 - P.wom_adoption
         for _ in range(heard_negative):
             undeterred *= 1.0 - P.wom_deterrence
+        reach = (1.0 - stay) * undeterred
         u_aware, u_channel = uniform2(s, S_PURCHASE_AWARE)
-        if u_aware < (1.0 - stay) * undeterred:
-            k = DIGITAL if u_channel < P.digital_purchase_share else SALES
-            bits |= 1 << (EVENT.met + k)
-            if uniform(s, S_PURCHASE_FAIL) < D[k, COL.failure]:
-                bits |= (1 << (EVENT.failed + k)) | (1 << EVENT.lost_sale)
-            else:
-                bits |= 1 << EVENT.acquired
-                pop.state[i] = ACTIVE
-                pop.expectation[i] = G.promise
-                pop.satisfaction[i] = 0.0
-                pop.peak[i] = 0.0
-                pop.last[i] = 0.0
-                pop.incident[i] = 0.0
-                pop.blame[i] = NO_DEPT
-                pop.blame_weight[i] = 0.0
-                pop.complaint[i] = NO_DEPT
-                pop.attempts[i] = 0
-                pop.complained[i] = 0
-                pop.tenure[i] = 0
-        pop.wom[i] = 0
-        pop.events[i] = bits
-        return
+        if u_aware < reach:
+            remembered = 0.0  # how much of its memory of the firm a former customer keeps
+            chance = G.choice
+            if state == CHURNED:
+                remembered = P.winback_memory_decay ** np.float64(pop.tenure[i])
+                chance = choice_chance(winback_value(i, remembered, pop, P, G), P.choice_sensitivity, P.switching_cost)
+            if u_aware < reach * chance:
+                k = DIGITAL if u_channel < P.digital_purchase_share else SALES
+                bits |= 1 << (EVENT.met + k)
+                if uniform(s, S_PURCHASE_FAIL) < D[k, COL.failure]:
+                    bits |= (1 << (EVENT.failed + k)) | (1 << EVENT.lost_sale)
+                else:
+                    bits |= (1 << EVENT.acquired) | ((1 << EVENT.won_back) if state == CHURNED else 0)
+                    join(i, remembered, G, pop)
+                    pop.wom[i] = 0
+                    pop.events[i] = bits
+                    return
+        if state == PROSPECT:
+            pop.wom[i] = 0
+            pop.events[i] = bits
+            return
 
     # float64 working values (numba's float() keeps float32, and Mind's field types are fixed)
     cs = np.float64(pop.satisfaction[i])
@@ -500,7 +546,7 @@ def customer_day(i, day, key, P, D, G, pop):
     if state == ACTIVE:
         traits = Traits(tolerance=float(pop.tolerance[i]), voice=float(pop.complaint_propensity[i]) * P.voice_factor)
         m = Mind(
-            expectation=np.float64(pop.expectation[i]),
+            expectation=np.float64(pop.expectation[i]) + G.expectation_shift,
             satisfaction=cs,
             peak=peak * P.memory_decay,
             last=last,
@@ -523,18 +569,18 @@ def customer_day(i, day, key, P, D, G, pop):
 
         # journey touchpoints of the day
         if u_usage < P.usage_rate:
-            m = touch(s, PRODUCT, uniform(s, S_USAGE_FAIL), 0.0, m, traits, P, D)
+            m = touch(s, PRODUCT, uniform(s, S_USAGE_FAIL), 0.0, m, traits, P, D, G)
         if u_digital < P.digital_rate:
-            m = touch(s, DIGITAL, uniform(s, S_DIGITAL_FAIL), 0.0, m, traits, P, D)
+            m = touch(s, DIGITAL, uniform(s, S_DIGITAL_FAIL), 0.0, m, traits, P, D, G)
         if u_order < P.order_rate:
             # an order may cross a handoff into fulfilment; lost context costs the customer effort
             u_fail, u_handoff = uniform2(s, S_ORDER_FAIL)
             lost = u_handoff < P.order_handoff_share * (1.0 - G.handoff)
-            m = touch(s, FULFILMENT, u_fail, -P.handoff_loss if lost else 0.0, m, traits, P, D)
+            m = touch(s, FULFILMENT, u_fail, -P.handoff_loss if lost else 0.0, m, traits, P, D, G)
             if lost:
                 m = with_events(m, 1 << EVENT.handoff_lost)
         if u_marketing < P.marketing_rate:
-            m = touch(s, MARKETING, uniform(s, S_MARKETING_FAIL), -P.contact_fatigue, m, traits, P, D)
+            m = touch(s, MARKETING, uniform(s, S_MARKETING_FAIL), -P.contact_fatigue, m, traits, P, D, G)
             # the campaign restates the promise
             e = m.expectation + P.promise_learning * (G.promise - m.expectation)
             m = experienced(m, e, m.satisfaction, m.peak, m.last, m.events)
@@ -542,7 +588,8 @@ def customer_day(i, day, key, P, D, G, pop):
         if tenure % int(P.billing_cycle) == 0:
             # the bill, then the renewal decision: a hazard in attitude and recent incidents
             u_fail, u_renew = uniform2(s, S_BILLING_FAIL)
-            m = with_events(touch(s, BILLING, u_fail, 0.0, m, traits, P, D), 1 << EVENT.billed)
+            # the bill: its quality, and the price against the competitor's (perceived value, ACSI)
+            m = with_events(touch(s, BILLING, u_fail, G.price_value, m, traits, P, D, G), 1 << EVENT.billed)
             a = attitude(m.satisfaction, m.peak, m.last, P)
             if u_renew < 1.0 - math.exp(-renewal_hazard(a, m.incident, P)):
                 m = with_events(m, 1 << EVENT.churned)
@@ -593,6 +640,7 @@ COUNTED = (
         (getattr(EVENT, bit), getattr(TALLY, column))
         for bit, column in (
             ("acquired", "acquisitions"),
+            ("won_back", "winbacks"),
             ("churned", "churn"),
             ("new_complaint", "complaints"),
             ("contact", "contacts"),

@@ -6,7 +6,9 @@ command line and sweep files can name and check KPIs cheaply.
 
 KPIS = {
     "active_customers": "active customers on the last day",
-    "acquisitions": "customers won over the run",
+    "acquisitions": "customers won over the run (win-backs included)",
+    "winbacks": "former customers won again over the run",
+    "market_share": "active customers as a share of the market's people, last day",
     "churned": "customers lost over the run",
     "retention": "share of the day-0 customers still active on the last day",
     "silent_churn_share": "share of churners who never complained",

@@ -13,6 +13,7 @@ DAILY_TALLIES = {
     "prospects": K.TALLY.prospects,
     "churned_customers": K.TALLY.churned,
     "acquisitions": K.TALLY.acquisitions,
+    "winbacks": K.TALLY.winbacks,
     "churned": K.TALLY.churn,
     "complaints": K.TALLY.complaints,
     "contacts": K.TALLY.contacts,
@@ -36,6 +37,7 @@ def daily_table(model) -> pd.DataFrame:
     active = h[:, K.TALLY.active]
     with np.errstate(invalid="ignore", divide="ignore"):
         table = {name: h[:, col] for name, col in DAILY_TALLIES.items()}
+        table["market_share"] = active / model.config.market.population
         table["csat"] = 100.0 * h[:, K.TALLY.satisfied] / active
         table["nps"] = 100.0 * (h[:, K.TALLY.promoters] - h[:, K.TALLY.detractors]) / active
         table["mean_attitude"] = h[:, K.TALLY.attitude] / active
@@ -91,6 +93,8 @@ def run_kpis(model) -> dict[str, float]:
     return {
         "active_customers": float(last[K.TALLY.active]),
         "acquisitions": float(total[K.TALLY.acquisitions]),
+        "winbacks": float(total[K.TALLY.winbacks]),
+        "market_share": float(last[K.TALLY.active] / model.config.market.population),
         "churned": float(total[K.TALLY.churn]),
         "retention": _share(last[K.TALLY.retained], n0),
         "silent_churn_share": _share(total[K.TALLY.silent_churn], total[K.TALLY.churn]),

@@ -1,21 +1,23 @@
 """CXModel: departments, the CX owner and the customers, wired into one day per step."""
 
 import math
+from typing import NamedTuple
 
 import mesa
 import numpy as np
 
-from cxsim import kernel, rng
+from cxsim import finance, kernel, rng
 from cxsim.customers import Customer, Population, followers, make_population, small_world
 from cxsim.departments import Department, ServiceDepartment, reference_loads
 from cxsim.domain import DEPARTMENTS, MARKETING, N_DEPT, SERVICE
 from cxsim.kernel import TALLY
+from cxsim.market import Market, MarketDay
 from cxsim.ownership import Owner
 from cxsim.schema import Scenario
 
 # daily book-keeping beside the customer tallies
 LEDGER = (
-    ("revenue", "cost", "pool", "promise", "wait_hours", "abandonment")
+    ("revenue", "cost", "pool", "promise", "wait_hours", "abandonment", "price", "competitor_quality")
     + tuple(f"budget_{d}" for d in DEPARTMENTS)
     + tuple(f"failure_{d}" for d in DEPARTMENTS)
 )
@@ -61,10 +63,25 @@ def kernel_params(s: Scenario) -> kernel.Params:
         wom_deterrence=m.wom_deterrence,
         initial_customers=m.initial_customers,
         performance_weight=c.performance_weight,
-        competitor_quality=m.competitor_attractiveness,
         order_handoff_share=j.order_handoff_share,
+        choice_sensitivity=m.choice_sensitivity,
+        switching_cost=m.switching_cost,
+        winback_memory_decay=0.5 ** (1.0 / c.winback_memory_halflife_days),
+        winback_grudge=c.winback_grudge,
     )
     return kernel.Params(**{name: float(value) for name, value in values.items()})
+
+
+class Steps(NamedTuple):
+    """What `[[events]]` change today: per department an outage level and a budget factor; the promise's and
+    prices' factors; a step in the competitor's quality."""
+
+    outage: np.ndarray
+    cut: np.ndarray
+    promise: float = 1.0
+    price: float = 1.0
+    competitor_price: float = 1.0
+    competitor_quality: float = 0.0
 
 
 class CXModel(mesa.Model):
@@ -104,6 +121,8 @@ class CXModel(mesa.Model):
         shares = budgets / self.pool if self.pool > 0 else np.full(N_DEPT, 1.0 / N_DEPT)
         self.owner = Owner(self, scenario.ownership, shares, m.promise)
         self.reference_revenue = m.initial_customers * m.price_per_month * 12.0
+        self.market = Market(scenario)
+        self.market_day = self.market.today(0, m.promise, self.market.initial_share)
         if self.engine == "agents":
             Customer.create_agents(self, m.population, list(range(m.population)))
         self.warm_up(m.warm_up_days)
@@ -111,63 +130,89 @@ class CXModel(mesa.Model):
     def warm_up(self, days: int):
         """The initial customers live `days` days of their journey before day 0, so day 0 starts from memories.
 
-        The organisation runs as planned: the departments as set up (base budgets at
-        their reference loads), the initial promise, no owner reviews. Nobody churns and
-        nothing is recorded, so the initial customers (the first rows) do not meet
-        anyone else, and each lives its days on its own. Draws come from their own
-        stream, so day 0 on meets the same random numbers whatever the warm-up.
+        Nobody churns and nobody is won, so the initial customers (the first rows) do not
+        meet anyone else. The departments work at their reference loads, as planned. With
+        `ownership.settled` the owner runs the organisation through these days, reviewing
+        what the customers' days show, so its budget shares and promise start where it
+        keeps them (an owner whose objective reads acquisitions, which the warm-up has
+        none of, only sets the promise); otherwise the budgets are as entered and the
+        promise is the initial one. Draws come from their own stream, so day 0 on meets
+        the same random numbers whatever the warm-up.
         """
+        if not days:
+            return
         n0 = self.config.market.initial_customers
         params = self.params._replace(churn_base=0.0)
-        today = self.today(self.owner.promise, stay=1.0, undeterred=1.0)  # only customers live the warm-up
         initial = Population(*(f[:n0] for f in self.population))
-        self.kernel_args = (rng.stream_key(self.seed, rng.WARM_UP), params, self.D, today, initial)
-        if self.engine == "numba":
-            kernel.step_population(0, days, *self.kernel_args, self.partial, False)
-            return
-        customers = self.agents_by_type[Customer].select(lambda a: a.row < n0)
-        for t in range(days):
-            self.day = t
-            customers.do("step")
-        self.day = 0
+        key = rng.stream_key(self.seed, rng.WARM_UP)
+        agents = self.agents_by_type[Customer].select(lambda a: a.row < n0) if self.engine == "agents" else None
+        settled = self.config.ownership.settled
+        run_history, self.history = self.history, np.zeros((days, kernel.N_TALLIES))
+        partial = np.zeros((kernel.n_chunks(n0), kernel.N_TALLIES))
+        # unsettled, the numba engine lives all the days in one call: the organisation does not change
+        for first_day, batch in [(t, 1) for t in range(days)] if settled or agents else [(0, days)]:
+            self.day = first_day
+            if settled:
+                for k, d in enumerate(self.departments):
+                    d.budget = self.pool * self.owner.shares[k]
+                    d.step(planning=False)
+                self.owner.step(warming_up=True)
+            market = self.market.today(0, self.owner.promise, self.market.initial_share)
+            self.kernel_args = (key, params, self.D, self.today(market, stay=1.0, undeterred=1.0), initial)
+            if agents:
+                agents.do("step")
+                if settled:
+                    kernel.tally(initial, params, partial)
+            else:
+                kernel.step_population(first_day, batch, *self.kernel_args, partial, settled)
+            self.history[first_day] = kernel.totals(partial)
+        self.history, self.day = run_history, 0
+        self.owner.settle()
 
-    def today(self, promise: float, stay: float, undeterred: float) -> kernel.Today:
-        """Today's organisation-wide state as the customers meet it: the promise, the contact centre, the handoffs
-        and the pull of advertising and broadcasts on prospects."""
+    def today(self, market: MarketDay, stay: float, undeterred: float) -> kernel.Today:
+        """Today's organisation-wide state as the customers meet it: the promise, the contact centre, the handoffs,
+        the pull of advertising and broadcasts on prospects, and the market (`MarketDay`)."""
         return kernel.Today(
-            promise=promise,
+            promise=market.promise,
             wait_value=self.service.wait_value,
             abandon=self.service.abandonment,
             handoff=self.config.ownership.handoff_consistency,
             stay=stay,
             undeterred=undeterred,
+            competitor=market.competitor,
+            price_value=market.price_value,
+            offer_value=market.offer_value,
+            choice=market.choice,
+            expectation_shift=market.expectation_shift,
         )
 
     def step(self):
         t = self.day
         s = self.config
-        outage, cut, promise_factor = self.events_today(t)
+        steps = self.events_today(t)
         for k, d in enumerate(self.departments):
-            d.budget = self.pool * self.owner.shares[k] * cut[k]
-            d.outage = outage[k]
+            d.budget = self.pool * self.owner.shares[k] * steps.cut[k]
+            d.outage = steps.outage[k]
             d.step()
         self.owner.step()
 
         m = s.market
         previous = self.history[t - 1] if t > 0 else np.zeros(kernel.N_TALLIES)
-        promise = min(1.0, max(0.0, self.owner.promise * promise_factor))
+        promise = min(1.0, max(0.0, self.owner.promise * steps.promise))
+        share = previous[TALLY.active] / m.population if t > 0 else self.market.initial_share
+        self.market_day = self.market.today(t, promise, share, steps)
         marketing = self.departments[MARKETING]
         ad_probability = min(
             1.0,
             m.advertising_rate
-            * max(marketing.ratio, 0.0) ** m.advertising_elasticity
+            * marketing.spend_ratio**m.advertising_elasticity
             * math.exp(m.promise_pull * (promise - m.promise))
             * (1.0 - self.D[MARKETING, kernel.COL.failure]),
         )
         pos_exposure = previous[TALLY.broadcast_positive] * m.broadcast_reach / m.population
         neg_exposure = previous[TALLY.broadcast_negative] * m.broadcast_reach / m.population
         today = self.today(
-            promise,
+            self.market_day,
             stay=(1.0 - ad_probability) * math.exp(-m.wom_adoption * pos_exposure),
             undeterred=math.exp(-m.wom_deterrence * neg_exposure),
         )
@@ -195,38 +240,44 @@ class CXModel(mesa.Model):
             promise,
             self.service.wait_hours,
             self.service.abandonment,
+            self.market_day.price,
+            self.market_day.competitor,
             *budgets,
             *self.D[:, kernel.COL.failure],
         )
         period = s.finance.budget_period_days
         if (t + 1) % period == 0:
-            # the budget follows revenue: a share of each currency unit gained or lost is reinvested
             annual = self.ledger[t + 1 - period : t + 1, 0].sum() * 365.0 / period
-            self.pool = max(0.0, self.initial_pool + s.finance.reinvestment_share * (annual - self.reference_revenue))
+            self.pool = finance.next_pool(
+                s.finance, annual, self.initial_pool, s.ownership.overhead, self.reference_revenue
+            )
         self.day += 1
         self.running = self.day < s.days
 
     def revenue_of(self, billed_value: float) -> float:
-        """The revenue of bills of this total value (a customer's value is its bill's multiplier, mean 1)."""
-        return billed_value * self.config.market.price_per_month * 12.0 * self.config.journey.billing_cycle_days / 365.0
+        """The revenue of bills of this total value at today's price (a customer's value is its bill's multiplier,
+        mean 1)."""
+        return billed_value * self.market_day.price * 12.0 * self.config.journey.billing_cycle_days / 365.0
 
-    def events_today(self, t: int):
-        """Per-department outage level and budget factor, and the promise factor, from `[[events]]`."""
-        outage = np.zeros(N_DEPT)
-        cut = np.ones(N_DEPT)
-        promise = 1.0
+    def events_today(self, t: int) -> Steps:
+        """What `[[events]]` change on day t."""
+        outage, cut = np.zeros(N_DEPT), np.ones(N_DEPT)
+        factors = {"promise": 1.0, "price": 1.0, "competitor_price": 1.0}
+        quality_step = 0.0
         for ev in self.config.events:
             if not ev.day <= t < ev.day + (ev.duration or self.config.days):
                 continue
-            targets = range(N_DEPT) if ev.target == "all" else [DEPARTMENTS.index(ev.target)]
-            for k in targets:
-                if ev.kind == "outage":
-                    outage[k] = max(outage[k], ev.size)
-                elif ev.kind == "budget_cut":
-                    cut[k] *= 1.0 - ev.size
-            if ev.kind == "promise":
-                promise *= 1.0 + ev.size
-        return outage, cut, promise
+            if ev.kind in ("outage", "budget_cut"):
+                for k in range(N_DEPT) if ev.aim == "all" else [DEPARTMENTS.index(ev.aim)]:
+                    if ev.kind == "outage":
+                        outage[k] = max(outage[k], ev.size)
+                    else:
+                        cut[k] *= 1.0 - ev.size
+            elif ev.kind == "competitor" and ev.aim == "quality":
+                quality_step += ev.size
+            else:  # a factor: the promise, the firm's price or the competitor's
+                factors["competitor_price" if ev.kind == "competitor" else ev.kind] *= 1.0 + ev.size
+        return Steps(outage, cut, competitor_quality=quality_step, **factors)
 
     def run(self):
         while self.running and self.day < self.config.days:

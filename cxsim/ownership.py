@@ -44,7 +44,9 @@ class Owner(mesa.Agent):
         self.heard = np.array([d in config.listening_scope for d in DEPARTMENTS])
         self.key = rng.stream_key(model.seed, rng.OWNER)
 
-    def step(self):
+    def step(self, warming_up: bool = False):
+        """A review, on review days. In the warm-up (no prospects) an objective that reads acquisitions holds the
+        shares."""
         day = self.model.day
         c = self.config
         end = day - c.listening_delay_days
@@ -53,10 +55,14 @@ class Owner(mesa.Agent):
         start = max(0, end - c.review_every_days)
         # per review period: the first window may be shorter
         window = self.model.history[start:end].sum(axis=0) * c.review_every_days / (end - start)
-        if c.objective != "fixed":
+        if c.objective != "fixed" and not (warming_up and c.objective in FUNNELS):
             self.reallocate(self.needs(window))
         if c.promise_policy == "delivered_plus_markup":
             self.promise = min(1.0, max(0.0, self.delivered_quality(window) * (1.0 + c.promise_markup)))
+
+    def settle(self):
+        """After the warm-up: the first review of the run sets the reference readings again."""
+        self.reference = {}
 
     def reallocate(self, need: np.ndarray):
         """Move the heard departments' shares toward base * (need / mean need) ** strength."""

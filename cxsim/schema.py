@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cxsim.domain import DEPARTMENTS
 from cxsim.presets import OBJECTIVES, PRESETS
@@ -48,9 +48,13 @@ class Market(Strict):
     price_per_month: NonNegative = 50.0
     value_dispersion: NonNegative = 0.5
     switching_cost: Probability = 0.3
-    competitor_attractiveness: Probability = 0.6
+    competitor_attractiveness: Probability = 0.6  # the competitor's quality on day 0, on the 0..1 scale
+    competitor_price: Positive | None = None  # per month; None: the firm's price_per_month
+    choice_sensitivity: NonNegative = 10.0  # logit slope of a switcher's choice in value (1 / value units)
+    standard_drift: Annotated[float, Field(ge=-0.2, le=0.2)] = 0.0  # the industry standard's rise per year
+    competitor_response: NonNegative = 0.0  # competitor quality gained per unit of market share it lost
     promise: Probability = 0.75
-    advertising_rate: Probability = 0.0002
+    advertising_rate: Probability = 0.0012  # calibrated: the base keeps its 40 % share (docs/MODEL.md §10)
     advertising_elasticity: NonNegative = 0.5
     promise_pull: NonNegative = 3.0
     wom_adoption: Probability = 0.008
@@ -95,6 +99,9 @@ class Customers(Strict):
     contact_fatigue: NonNegative = 0.01
     rating_anchor: Annotated[float, Field(ge=0.0, le=10.0)] = 7.5
     rating_slope: NonNegative = 10.0
+    price_sensitivity: NonNegative = 0.3  # value lost at a bill per unit of log(price / competitor's price)
+    winback_memory_halflife_days: Positive = 180.0  # how fast a former customer forgets the firm
+    winback_grudge: NonNegative = 0.2  # value a former customer holds against the firm per unit of failure harm
     network: Network = Network()
 
 
@@ -124,6 +131,8 @@ class DepartmentSettings(Strict):
     failure_elasticity: NonNegative = 0.7
     lag_days: Annotated[float, Field(ge=1.0)] = 30.0
     capacity_headroom: Positive = 2.0
+    planning_days: Annotated[int, Field(ge=1)] = 90  # capacity is re-planned to the load this often
+    hiring_lead_days: Annotated[int, Field(ge=0)] = 60  # planned capacity arrives this long after the plan
 
 
 DEPARTMENT_DEFAULTS: dict[str, dict] = {
@@ -188,15 +197,32 @@ class ContactCentre(Strict):
     wait_tolerance_minutes: Positive = 3.0
 
 
+REINVESTMENT_SHARE = 0.5
+
+
 class Finance(Strict):
-    reinvestment_share: Probability = 0.5
+    budget_policy: Literal["margin", "reinvestment"] = "margin"
+    operating_margin: Annotated[float, Field(ge=-1.0, lt=1.0)] | None = None  # None: the plan's margin on day 0
+    reinvestment_share: Probability = REINVESTMENT_SHARE
     budget_period_days: Annotated[int, Field(ge=1)] = 90
     discount_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 0.10  # per year: npv_profit, customer_equity
     contribution_margin: Probability = 0.6  # share of a bill that is margin before fixed costs: customer_equity
 
+    @model_validator(mode="after")
+    def _one_policy(self):
+        if self.budget_policy == "margin" and self.reinvestment_share != REINVESTMENT_SHARE:
+            raise ValueError(
+                "reinvestment_share applies only with budget_policy = 'reinvestment' (the default policy, "
+                "'margin', keeps the operating margin at operating_margin)"
+            )
+        if self.budget_policy == "reinvestment" and self.operating_margin is not None:
+            raise ValueError("operating_margin applies only with budget_policy = 'margin'")
+        return self
+
 
 class Ownership(Strict):
     model: Literal[tuple(PRESETS)] = "cco_led"
+    settled: bool = True  # the owner ran the organisation through the warm-up (false: budgets start as entered)
     objective: Literal[OBJECTIVES] = "journey"
     review_every_days: Annotated[int, Field(ge=1)] = 30
     listening_delay_days: Annotated[int, Field(ge=0)] = 14
@@ -212,19 +238,42 @@ class Ownership(Strict):
     overhead: Annotated[float, Field(ge=0.0, le=0.5)] = 0.01
 
 
+# each event kind: the range of its size and the targets it takes (the first is the default)
+EVENT_KINDS = {
+    "outage": ((0.0, 1.0), ("all",) + DEPARTMENTS),  # a failure rate of at least `size`
+    "budget_cut": ((0.0, 1.0), ("all",) + DEPARTMENTS),  # budget x (1 - size)
+    "promise": ((-1.0, 1.0), ("all",)),  # promise x (1 + size)
+    "price": ((-0.9, 1.0), ("firm",)),  # the firm's price per month x (1 + size)
+    "competitor": ((-0.9, 1.0), ("quality", "price")),  # the competitor's quality + size, or its price x (1 + size)
+}
+
+
 class Event(Strict):
     day: Annotated[int, Field(ge=0)]
-    kind: Literal["outage", "promise", "budget_cut"]
-    target: Literal[DEPARTMENTS + ("all",)] = "all"
+    kind: Literal[tuple(EVENT_KINDS)]
+    target: str | None = None  # None: the kind's first target
     size: float
     duration: Annotated[int, Field(ge=1)] | None = None
 
+    @field_validator("target")
+    @classmethod
+    def _target_fits_kind(cls, target, info):
+        targets = EVENT_KINDS[info.data["kind"]][1] if "kind" in info.data else ()
+        if target is not None and targets and target not in targets:
+            raise ValueError(f"expected one of {', '.join(targets)} for a {info.data['kind']} event, got {target!r}")
+        return target
+
     @model_validator(mode="after")
     def _size_fits_kind(self):
-        lo, hi = {"outage": (0.0, 1.0), "budget_cut": (0.0, 1.0), "promise": (-1.0, 1.0)}[self.kind]
+        lo, hi = EVENT_KINDS[self.kind][0]
         if not lo <= self.size <= hi:
             raise ValueError(f"size of a {self.kind} event must be in [{lo}, {hi}], got {self.size}")
         return self
+
+    @property
+    def aim(self) -> str:
+        """The target, or the kind's default."""
+        return self.target or EVENT_KINDS[self.kind][1][0]
 
 
 class Lesson(Strict):

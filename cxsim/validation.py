@@ -25,6 +25,7 @@ from cxsim import kernel as K
 from cxsim.comparison import Comparison
 from cxsim.domain import DEPARTMENTS
 from cxsim.experiment import Results, run
+from cxsim.market import Market
 from cxsim.model import CXModel, kernel_params
 from cxsim.presets import PRESETS
 from cxsim.scenario import load_scenario
@@ -179,12 +180,12 @@ def _base_parameters() -> np.ndarray:
 
 def fact_2(scale: Scale = Scale()) -> Finding:
     """Micro-face: at the reference point, a loss of size d moves value and satisfaction more than a gain of d."""
-    P = _base_parameters()
-    ref, d, tol = P.competitor_quality, 0.1, load_scenario("base").customers.tolerance
+    P, base = _base_parameters(), load_scenario("base")
+    ref, d, tol = base.market.competitor_attractiveness, 0.1, base.customers.tolerance
     # at x = e = competitor quality, both the performance and the disconfirmation terms are 0
-    v0 = K.encounter_value(ref, ref, tol, 1.0, 1.0, P)
-    gain = K.encounter_value(ref + d, ref, tol, 1.0, 1.0, P) - v0
-    loss = v0 - K.encounter_value(ref - d, ref, tol, 1.0, 1.0, P)
+    v0 = K.encounter_value(ref, ref, tol, 1.0, 1.0, ref, P)
+    gain = K.encounter_value(ref + d, ref, tol, 1.0, 1.0, ref, P) - v0
+    loss = v0 - K.encounter_value(ref - d, ref, tol, 1.0, 1.0, ref, P)
     cs_gain, _ = K.remember(v0 + gain, 0.0, 0.0, P)
     cs_loss, _ = K.remember(v0 - loss, 0.0, 0.0, P)
     return Finding(
@@ -350,11 +351,15 @@ SLOW_DELAY, SLOW_NOISE = 60, 0.8  # fact 8's later, noisier owner
 
 
 def listening_arms(scale: Scale, delay: int, noise: float, events=()) -> tuple[Results, Results]:
-    """The base owner and a later, noisier one, on the same organisation and events."""
+    """The base owner and a later, noisier one, on the same organisation and events, each taking over on day 0
+    from the budgets as entered (`settled = false`), so that convergence can be seen."""
+    taking_over = ["ownership.settled=false"]
     return arms(
-        scenario(scale=scale, events=events),
+        scenario(taking_over, scale=scale, events=events),
         scenario(
-            [f"ownership.listening_delay_days={delay}", f"ownership.listening_noise={noise}"], scale, events=events
+            [*taking_over, f"ownership.listening_delay_days={delay}", f"ownership.listening_noise={noise}"],
+            scale,
+            events=events,
         ),
     ).results
 
@@ -375,7 +380,8 @@ def fact_8(scale: Scale = Scale(), delay: int = SLOW_DELAY, noise: float = SLOW_
     return Finding(
         8,
         "A longer or noisier listening loop slows budget convergence and lowers steady-state satisfaction.",
-        f"both arms meet the same change: from day {SHOCK['day']} finance cuts the contact centre's budget "
+        "both owners take over on day 0 from the budgets as entered (`ownership.settled = false`) and meet "
+        f"the same change: from day {SHOCK['day']} finance cuts the contact centre's budget "
         f"by {SHOCK['size']:.0%} (seed 001's finance process change), which the owner can offset by moving "
         f"budget; base (delay 14 days, noise 0.2) vs `listening_delay_days = {delay}` and "
         f"`listening_noise = {noise}`; convergence = first day the budget shares are within half their "
@@ -411,22 +417,26 @@ def bass_curve(t: np.ndarray, p: float, q: float, f0: float) -> np.ndarray:
 
 
 NO_FAILURE_NO_CHURN = ["customers.base_monthly_churn=0"] + [
-    f"departments.{d}.{k}={v}" for d in DEPARTMENTS for k, v in (("failure_rate", 0.0), ("capacity_headroom", 100.0))
+    f"departments.{d}.{k}={v}"
+    for d in DEPARTMENTS
+    for k, v in (("failure_rate", 0.0), ("capacity_headroom", 100.0), ("quality_elasticity", 0.0))
 ]
 
 
 def implied_bass(s: Scenario, mean_attitude: float) -> tuple[float, float]:
     """p and q that the acquisition mechanism (MODEL.md §4.14) implies when nothing fails.
 
-    p = advertising_rate (marketing at its reference budget, the initial promise);
-    q = wom_adoption * P(a customer talks) * (network listeners + broadcast reach), where an
+    p = advertising_rate * choice (the initial promise; the logit choice of a reached prospect at
+    day 0's offer, MODEL.md §4.22);
+    q = wom_adoption * choice * P(a customer talks) * (network listeners + broadcast reach), where an
     active customer talks with probability wom_propensity * (1 + slope * mean attitude) and a
     message reaches its `degree` followers or, as a broadcast, `broadcast_reach` people.
     """
     m, c = s.market, s.customers
+    choice = Market(s).today(0, m.promise, m.initial_customers / m.population).choice
     talk = c.wom_propensity * (1.0 + c.wom_positive_slope * mean_attitude)
     reach = c.network.degree * (1.0 - c.broadcast_share) + c.broadcast_share * m.broadcast_reach
-    return m.advertising_rate, m.wom_adoption * talk * reach
+    return m.advertising_rate * choice, m.wom_adoption * choice * talk * reach
 
 
 BASS_SEED = 2000  # adopters on day 0 (of 100,000): a launch, so the curve shows its S shape
@@ -436,7 +446,15 @@ def fact_9(scale: Scale = Scale()) -> Finding:
     """With no failures and no churn, adoption follows a Bass curve whose fitted p and q match the mechanism's."""
     s = scenario(
         NO_FAILURE_NO_CHURN
-        + ["finance.reinvestment_share=0", "ownership.promise_policy=fixed", f"market.initial_customers={BASS_SEED}"],
+        + [
+            "finance.budget_policy=reinvestment",
+            "finance.reinvestment_share=0",
+            "ownership.objective=fixed",
+            "ownership.promise_policy=fixed",
+            "market.advertising_elasticity=0",
+            "market.switching_cost=0",
+            f"market.initial_customers={BASS_SEED}",
+        ],
         scale,
     )
     r = arms(s).baseline
@@ -458,11 +476,15 @@ def fact_9(scale: Scale = Scale()) -> Finding:
         9,
         "With no failures and no churn, adoption follows a Bass curve and the model recovers p and q.",
         "base with every department's failure rate 0 and capacity far above load (nothing fails, "
-        "not even through overload), `base_monthly_churn = 0`, and budgets and promise held constant "
-        "(`reinvestment_share = 0`, `promise_policy = fixed`) so that p stays constant; a discrete Bass "
-        "curve fitted (scipy `curve_fit`) to the share of the market adopted each day; implied "
-        "p = advertising_rate, q = wom_adoption x talk probability x (degree x (1 - broadcast share) + "
-        "broadcast share x broadcast reach), at the run's mean attitude",
+        "not even through overload), quality that does not thin as the customers grow (`quality_elasticity "
+        "= 0`), `base_monthly_churn = 0`, and budgets, reach and promise held constant "
+        "(`reinvestment_share = 0`, `objective = fixed`, `advertising_elasticity = 0`, "
+        "`promise_policy = fixed`) so that p stays constant, and no switching cost (`switching_cost = 0`: "
+        "most of those reached pick the firm, so imitation shows within the year); a discrete Bass curve fitted (scipy "
+        "`curve_fit`) to the share of the market adopted each day; implied p = advertising_rate x choice, "
+        "q = wom_adoption x choice x talk probability x (degree x (1 - broadcast share) + broadcast share x "
+        "broadcast reach), at the run's mean attitude, choice the logit chance that a reached prospect picks "
+        "the firm at day 0's offer",
         [
             level("fitted p / implied p", rel_p, 0.75, 1.25),
             level("fitted q / implied q", rel_q, 0.75, 1.25),

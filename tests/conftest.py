@@ -13,6 +13,9 @@ EVENTS = [
     {"day": 10, "kind": "outage", "target": "digital", "size": 0.5, "duration": 5},
     {"day": 20, "kind": "promise", "size": 0.3, "duration": 15},
     {"day": 30, "kind": "budget_cut", "target": "service", "size": 0.5},
+    {"day": 35, "kind": "price", "size": 0.1},
+    {"day": 40, "kind": "competitor", "size": -0.1, "duration": 10},
+    {"day": 45, "kind": "competitor", "target": "price", "size": 0.2},
 ]
 
 

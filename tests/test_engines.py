@@ -23,13 +23,20 @@ TROUBLED = [f"departments.{d}.failure_rate=0.04" for d in DEPARTMENTS] + [
     "customers.base_monthly_churn=0.05",
     "customers.broadcast_share=0.5",
     "market.advertising_rate=0.002",
+    "market.standard_drift=0.1",  # expectations rise with the standard
+    "market.competitor_response=1.0",
+    "market.price_per_month=60.0",  # dearer than the competitor: the bill costs value
+    "customers.winback_memory_halflife_days=5.0",  # former customers forget fast and come back
+    "market.switching_cost=0.0",
 ]
 CALM = [f"departments.{d}.failure_rate=0.0" for d in DEPARTMENTS] + [
     "departments.service.capacity_headroom=5.0",
     "customers.base_monthly_churn=0.1",
     "market.promise=1.0",  # promised more than delivered: detractors with no failure to blame
+    "ownership.promise_policy=fixed",
     "customers.loss_aversion=3.0",
     "customers.survey_rate=0.3",
+    "market.advertising_rate=0.005",  # new customers, who have had no failure to blame
 ]
 # Sales meets only prospects (a failed sale is a lost sale, not a customer's failure): no customer
 # complains about it, leaves, answers a survey or posts blaming it: these columns stay 0 by construction.

@@ -50,10 +50,14 @@ def test_outage_raises_that_departments_failures_only_in_its_window():
 def test_budget_cut_cuts_the_budget_and_raises_failures():
     s = small(days=80)
     m = simulate(s)
+    uncut = simulate(s.model_copy(update={"events": tuple(e for e in s.events if e.kind != "budget_cut")}))
     service_budget = m.ledger[:, LEDGER.index("budget_service")]
-    service_failure = m.ledger[:, LEDGER.index("failure_service")]
     assert service_budget[30] < 0.6 * service_budget[29]  # cut by half from day 30
-    assert service_failure[79] > service_failure[29]  # the lagged budget buys less quality
+
+    def failure(run):
+        return run.ledger[50:, LEDGER.index("failure_service")].mean()
+
+    assert failure(m) > failure(uncut)  # the lagged budget buys less quality (same customers, same luck)
 
 
 def test_promise_event_raises_the_promise_for_its_duration(scenario):
@@ -79,9 +83,21 @@ def test_owner_moves_budget_toward_the_department_that_fails():
 def test_reinvestment_spiral_starves_budgets():
     """Revenue funds budgets: a broken product loses customers, revenue, then budget."""
     s = small(
-        population=3000, days=270, overrides=["departments.product.failure_rate=0.3", "finance.reinvestment_share=1.0"]
+        population=3000,
+        days=270,
+        overrides=[
+            "departments.product.failure_rate=0.3",
+            "finance.budget_policy=reinvestment",
+            "finance.reinvestment_share=1.0",
+        ],
     )
-    ok = simulate(small(population=3000, days=270, overrides=["finance.reinvestment_share=1.0"]))
+    ok = simulate(
+        small(
+            population=3000,
+            days=270,
+            overrides=["finance.budget_policy=reinvestment", "finance.reinvestment_share=1.0"],
+        )
+    )
     bad = simulate(s)
     pool = LEDGER.index("pool")
     assert bad.ledger[-1, pool] < ok.ledger[-1, pool]
@@ -125,7 +141,19 @@ class OneCustomer:
         self.D[:, K.COL.quality] = 0.75
         self.D[:, K.COL.severity] = 0.5
         self.D[:, K.COL.gain_weight] = self.D[:, K.COL.loss_weight] = 1.0
-        self.G = K.Today(promise=0.75, wait_value=0.0, abandon=0.0, handoff=1.0, stay=0.0, undeterred=0.0)
+        self.G = K.Today(
+            promise=0.75,
+            wait_value=0.0,
+            abandon=0.0,
+            handoff=1.0,
+            stay=0.0,
+            undeterred=0.0,
+            competitor=0.6,
+            price_value=0.0,
+            offer_value=0.15,
+            choice=0.5,
+            expectation_shift=0.0,
+        )
         self.day = 0
 
     def step(self):
@@ -200,7 +228,18 @@ def test_warm_start_settles_memories_without_churn_or_acquisition():
     active = warm.population.state == ACTIVE
     assert np.all(warm.population.tenure[active] == cold.population.tenure[active] + s.market.warm_up_days)
     assert (warm.population.satisfaction[active] != 0).mean() > 0.9  # they remember their journey
-    assert (warm.population.incident[active] > 0).any() and (warm.owner.shares == warm.owner.base_shares).all()
+    assert (warm.population.incident[active] > 0).any()
+
+
+def test_a_settled_owner_runs_the_warm_up_an_unsettled_one_takes_over_on_day_0():
+    s = small(days=5)
+    settled = CXModel(s)
+    entered = CXModel(s.model_copy(update={"ownership": s.ownership.model_copy(update={"settled": False})}))
+    assert (entered.owner.shares == entered.owner.base_shares).all() and entered.owner.promise == s.market.promise
+    assert (settled.owner.shares != settled.owner.base_shares).any() and settled.owner.promise != s.market.promise
+    assert settled.owner.reference == {}  # the run's first review sets the growth objectives' reference
+    # the customers' memories differ only through the organisation they met
+    assert (settled.population.state == entered.population.state).all()
 
 
 def test_unresolved_complaint_is_given_up_after_max_attempts():
@@ -216,7 +255,12 @@ def test_unresolved_complaint_is_given_up_after_max_attempts():
 
 
 def test_loss_looms_larger_than_an_equal_gain():
-    P = kernel_params(small())
-    gain = K.encounter_value(0.85, 0.75, 0.0, 1.0, 1.0, P) - K.encounter_value(0.75, 0.75, 0.0, 1.0, 1.0, P)
-    loss = K.encounter_value(0.75, 0.75, 0.0, 1.0, 1.0, P) - K.encounter_value(0.65, 0.75, 0.0, 1.0, 1.0, P)
+    s = small()
+    P, rival = kernel_params(s), s.market.competitor_attractiveness
+
+    def value(x):
+        return K.encounter_value(x, 0.75, 0.0, 1.0, 1.0, rival, P)
+
+    gain = value(0.85) - value(0.75)
+    loss = value(0.75) - value(0.65)
     assert loss > gain > 0

@@ -36,7 +36,7 @@ def test_customer_equity_sums_each_active_customers_lifetime_value():
     )
     r = np.exp(-p.churn_base * np.exp(-p.churn_attitude * a + p.churn_incident * pop.incident.astype(float)))
     cycle = s.journey.billing_cycle_days / 365.0
-    margin = s.market.price_per_month * 12.0 * cycle * s.finance.contribution_margin
+    margin = model.market_day.price * 12.0 * cycle * s.finance.contribution_margin  # the last day's price
     d = (1.0 + s.finance.discount_rate) ** cycle - 1.0
     expected = np.sum((margin * pop.value.astype(float) * r / (1.0 + d - r))[active])
     assert active.sum() > 100 and metrics.customer_equity(model) == pytest.approx(expected, rel=1e-9)

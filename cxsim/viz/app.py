@@ -77,14 +77,17 @@ def model_params(lesson: Lesson, scenario, ownership: str | None) -> dict:
 
 
 def describe_event(ev) -> str:
-    where = "every department" if ev.target == "all" else ev.target
+    where = "every department" if ev.aim == "all" else ev.aim
     until = f" for {ev.duration} days" if ev.duration else " from then on"
+    change = f"raised by {ev.size:.0%}" if ev.size >= 0 else f"lowered by {-ev.size:.0%}"
     what = {
         "outage": f"{where} fails {ev.size:.0%} of encounters",
         "budget_cut": f"{where} loses {ev.size:.0%} of its budget",
-        "promise": f"the promise is raised by {ev.size:.0%}"
-        if ev.size >= 0
-        else f"the promise is lowered by {-ev.size:.0%}",
+        "promise": f"the promise is {change}",
+        "price": f"the price is {change}",
+        "competitor": f"the competitor's quality moves by {ev.size:+.2f}"
+        if ev.aim == "quality"
+        else f"the competitor's price is {change}",
     }[ev.kind]
     return f"day {ev.day}: {what}{until}"
 
