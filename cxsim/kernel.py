@@ -231,6 +231,7 @@ TALLY_BLOCKS = (
     ("survey_detractors_by", N_DEPT + 1),
     ("posts_negative_by", N_DEPT + 1),
     "winbacks",
+    ("winbacks_by", N_DEPT + 1),  # by the department blamed at the exit (+ N_DEPT: none)
 )
 TALLY, N_TALLIES = layout("Tally", TALLY_BLOCKS)
 TALLY_NAMES = expand(TALLY_BLOCKS)
@@ -341,14 +342,14 @@ def winback_value(i, remembered, pop, P, G):
 
 @njit(cache=True, _nrt=False)
 def join(i, remembered, G, pop):
-    """Customer i becomes active: a prospect starts at the promise, a former customer from what it remembers."""
+    """Customer i becomes active: a prospect starts at the promise, a former customer from what it remembers (and
+    it still blames the department it left over, until a new failure replaces it)."""
     pop.state[i] = ACTIVE
     pop.expectation[i] = remembered * np.float64(pop.expectation[i]) + (1.0 - remembered) * G.promise
     pop.satisfaction[i] = remembered * np.float64(pop.satisfaction[i])
     pop.peak[i] = remembered * np.float64(pop.peak[i])
     pop.last[i] = remembered * np.float64(pop.last[i])
     pop.incident[i] = 0.0
-    pop.blame[i] = NO_DEPT
     pop.blame_weight[i] = 0.0
     pop.complaint[i] = NO_DEPT
     pop.attempts[i] = 0
@@ -660,7 +661,13 @@ COUNTED = (
 COUNTED_MASK = sum(1 << bit for bit, _ in COUNTED)
 BIT_COLUMN = np.array([dict(COUNTED).get(bit, 0) for bit in range(N_EVENTS)])  # the tally column of each counted bit
 # events that need more than a count: who is blamed or complained about, the sign of a broadcast, the bill
-RARE = (1 << EVENT.new_complaint) | (1 << EVENT.churned) | (1 << EVENT.broadcast) | (1 << EVENT.billed)
+RARE = (
+    (1 << EVENT.new_complaint)
+    | (1 << EVENT.churned)
+    | (1 << EVENT.won_back)
+    | (1 << EVENT.broadcast)
+    | (1 << EVENT.billed)
+)
 
 
 @njit(cache=True, _nrt=False)
@@ -693,6 +700,8 @@ def tally_chunk(lo, hi, pop, P, row):
             if bits & (1 << EVENT.churned):
                 row[TALLY.churn_by + blamed(pop, i)] += 1.0
                 silent += pop.complained[i] == 0
+            if bits & (1 << EVENT.won_back):
+                row[TALLY.winbacks_by + blamed(pop, i)] += 1.0
             if bits & (1 << EVENT.broadcast):
                 if bits & (1 << EVENT.wom_positive):
                     broadcast_positive += 1

@@ -119,7 +119,8 @@ def run_kpis(model) -> dict[str, float]:
 
 
 def department_table(model) -> pd.DataFrame:
-    """One row per department: final budget, encounters, failures, complaints caused, churn attributed."""
+    """One row per department: final budget, encounters, failures, complaints caused, churn attributed and the
+    win-backs of customers who had left blaming it."""
     total = model.history[: model.day].sum(axis=0)
     rows = [
         {
@@ -129,6 +130,7 @@ def department_table(model) -> pd.DataFrame:
             "failures": float(total[K.TALLY.failures + k]),
             "complaints_caused": float(total[K.TALLY.complaints_by + k]),
             "churn_attributed": float(total[K.TALLY.churn_by + k]),
+            "winbacks_after": float(total[K.TALLY.winbacks_by + k]),
         }
         for k, name in enumerate(DEPARTMENTS)
     ]
@@ -140,6 +142,7 @@ def department_table(model) -> pd.DataFrame:
             "failures": 0.0,
             "complaints_caused": 0.0,
             "churn_attributed": float(total[K.TALLY.churn_by + N_DEPT]),
+            "winbacks_after": float(total[K.TALLY.winbacks_by + N_DEPT]),
         }
     )
     return pd.DataFrame(rows)

@@ -40,7 +40,13 @@ CALM = [f"departments.{d}.failure_rate=0.0" for d in DEPARTMENTS] + [
 ]
 # Sales meets only prospects (a failed sale is a lost sale, not a customer's failure): no customer
 # complains about it, leaves, answers a survey or posts blaming it: these columns stay 0 by construction.
-NEVER = {"complaints_by_sales", "churn_by_sales", "survey_detractors_by_sales", "posts_negative_by_sales"}
+NEVER = {
+    "complaints_by_sales",
+    "churn_by_sales",
+    "survey_detractors_by_sales",
+    "posts_negative_by_sales",
+    "winbacks_by_sales",
+}
 
 
 def _same(a, b):

@@ -12,7 +12,13 @@ from cxsim import validation as V
 SCALE = V.Scale(population=10_000, replicates=4)
 
 
-@pytest.mark.parametrize("fact", list(V.FACTS))
+@pytest.mark.parametrize(
+    "fact",
+    [
+        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="a known gap")) if n in V.KNOWN_GAPS else n
+        for n in V.FACTS
+    ],
+)
 def test_stylized_fact(fact):
     finding = V.FACTS[fact](SCALE)
     assert finding.measures
