@@ -22,12 +22,13 @@ TROUBLED = [f"departments.{d}.failure_rate=0.04" for d in DEPARTMENTS] + [
     "customers.survey_rate=0.05",
     "customers.base_monthly_churn=0.05",
     "customers.broadcast_share=0.5",
-    "market.advertising_rate=0.002",
     "market.standard_drift=0.1",  # expectations rise with the standard
     "market.competitor_response=1.0",
     "market.price_per_month=60.0",  # dearer than the competitor: the bill costs value
     "customers.winback_memory_halflife_days=5.0",  # former customers forget fast and come back
     "market.switching_cost=0.0",
+    "customers.winback_grudge=0.0",
+    "market.advertising_rate=0.01",  # many reached: win-backs after exits blamed on every department
 ]
 CALM = [f"departments.{d}.failure_rate=0.0" for d in DEPARTMENTS] + [
     "departments.service.capacity_headroom=5.0",
