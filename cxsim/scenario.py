@@ -35,7 +35,7 @@ _BOUNDS = {
     "less_than_equal": ("<=", "le"),
     "less_than": ("<", "lt"),
 }
-_EXPECTED = {
+EXPECTED = {
     "model_type": "expected a table",
     "dict_type": "expected a table",
     "tuple_type": "expected an array",
@@ -307,7 +307,7 @@ def _describe(err: dict, prov: Provenance, top: str) -> str:
         hint = _did_you_mean(err["input"], options) if isinstance(err["input"], str) else ""
         expected = f"expected one of {err['ctx']['expected']}{hint}"
     else:
-        expected = _EXPECTED.get(kind) or err["msg"].replace("Input should be", "expected")
+        expected = EXPECTED.get(kind) or err["msg"].replace("Input should be", "expected")
     return head + f"{expected}, got {_show(err['input'])}"
 
 
@@ -322,6 +322,12 @@ def _source(prov: Provenance, loc: tuple, top: str) -> str:
 
 def _fields_at(loc: tuple) -> list[str]:
     """Field names of the schema model at a key path (list items via the item type), [] if none."""
+    t = _unwrap(_model_at(loc))
+    return list(t.model_fields) if isinstance(t, type) and issubclass(t, BaseModel) else []
+
+
+def _model_at(loc: tuple):
+    """The schema's type at a key path (list items via the item type), None if there is none."""
     t = Scenario
     for part in loc:
         t = _unwrap(t)
@@ -330,9 +336,17 @@ def _fields_at(loc: tuple) -> list[str]:
         elif isinstance(t, type) and issubclass(t, BaseModel) and part in t.model_fields:
             t = t.model_fields[part].annotation
         else:
-            return []
-    t = _unwrap(t)
-    return list(t.model_fields) if isinstance(t, type) and issubclass(t, BaseModel) else []
+            return None
+    return t
+
+
+def key_type(key: str):
+    """The type a dotted scenario key takes (`int`, `float`, a `Literal`, a model, ...); None for no such key."""
+    *table, field = key.split(".")
+    t = _unwrap(_model_at(tuple(table)))
+    if not (isinstance(t, type) and issubclass(t, BaseModel) and field in t.model_fields):
+        return None
+    return _unwrap(t.model_fields[field].annotation)
 
 
 def _unwrap(t):

@@ -178,3 +178,84 @@ def test_no_bundled_scenario_draws_a_budget_warning():
 
     files = sorted(SCENARIOS.rglob("*.toml"))
     assert len(files) > 10 and [w for f in files for w in budget_warnings(load_scenario(f))] == []
+
+
+# --- sweep files: types from the scenario's keys, clean messages ---------------------------------
+
+
+def sweep_with(tmp_path, parameters: str, design: str = "") -> Path:
+    path = tmp_path / "s.toml"
+    path.write_text(f'scenario = "base"\npopulation = 400\ndays = 5\n{design}\n[parameters]\n{parameters}\n')
+    return path
+
+
+@pytest.mark.parametrize("kind", ["grid", "sobol", "morris", "latin_hypercube"])
+def test_a_float_key_with_integer_bounds_gives_floats(tmp_path, kind):
+    from cxsim.sweepfile import load_sweep, points
+
+    design = "" if kind == "grid" else f'[design]\nkind = "{kind}"\nsamples = 8'
+    steps = ", steps = 5" if kind == "grid" else ""
+    sweep = load_sweep(
+        sweep_with(
+            tmp_path,
+            f'"market.promise" = {{ range = [0, 1]{steps} }}\n"market.population" = {{ range = [1000, 2000]{steps} }}',
+            design,
+        )
+    )
+    pts = points(sweep)
+    promise = [p["market.promise"] for p in pts]
+    assert all(type(x) is float for x in promise) and all(type(p["market.population"]) is int for p in pts)
+    if kind == "grid":
+        assert sorted(set(promise)) == [0.0, 0.25, 0.5, 0.75, 1.0]
+    else:  # sampled inside the range, not only at its ends
+        assert len(set(promise)) > 2 and any(0 < x < 1 for x in promise)
+
+
+def test_a_float_key_given_whole_values_gets_floats(tmp_path):
+    from cxsim.sweepfile import load_sweep, points
+
+    sweep = load_sweep(sweep_with(tmp_path, '"market.promise" = [0, 1]\n"market.population" = [1000, 2000]'))
+    assert {(type(p["market.promise"]), type(p["market.population"])) for p in points(sweep)} == {(float, int)}
+
+
+@pytest.mark.parametrize(
+    "parameters, expected",
+    [
+        (
+            '"market.promise" = { range = [nan, 1], steps = 3 }',
+            "key parameters.market.promise.range.0: expected a finite number, got nan",
+        ),
+        (
+            '"market.promise" = [nan]',
+            "key parameters.market.promise.values.0: expected true or false, an integer, a finite number or a "
+            "string, got nan",
+        ),
+        (
+            '"market.promise" = { range = [0, "a"], steps = 3 }',
+            "key parameters.market.promise.range.1: expected a number, got 'a'",
+        ),
+        (
+            '"ownership.model" = { range = [0, 1], steps = 3 }',
+            "key parameters.ownership.model: a `range` needs a numeric scenario key",
+        ),
+        (
+            '"market.population" = { range = [1000.5, 2000], steps = 3 }',
+            "key parameters.market.population: expected whole-number bounds for an integer key",
+        ),
+    ],
+)
+def test_bad_sweep_values_are_named_in_the_files_words(tmp_path, capsys, parameters, expected):
+    path = sweep_with(tmp_path, parameters + '\n"market.price_per_month" = [40.0]')
+    assert main(["sweep", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"cxsim: {path}: {expected}") and "tuple[" not in err and "bool" not in err
+
+
+def test_a_scenario_path_in_a_sweep_file_stays_a_path(tmp_path, capsys, monkeypatch):
+    (tmp_path / "adir").mkdir()
+    path = sweep_with(tmp_path, '"market.price_per_month" = [40.0]')
+    path.write_text(path.read_text().replace('scenario = "base"', 'scenario = "adir/"'))
+    monkeypatch.chdir(tmp_path)
+    assert main(["sweep", "s.toml", "--out", "out"]) == 2
+    err = capsys.readouterr().err
+    assert "key scenario: cannot read scenario file" in err and "adir" in err and "bundled" not in err
