@@ -57,7 +57,7 @@ class ScenarioError(Exception):
 
 def load_scenario(
     path: str | Path | None,
-    overrides: Sequence[str] = (),
+    overrides: Sequence[str | tuple[str, str]] = (),
     *,
     population: int | None = None,
     days: int | None = None,
@@ -65,14 +65,34 @@ def load_scenario(
     replicates: int | None = None,
     engine: str | None = None,
 ) -> Scenario:
-    """Merge the file's `extends` chain, `--set` overrides and option overrides; validate the result."""
+    """Merge the file's `extends` chain, `--set` overrides and option overrides; validate the result.
+
+    An override is `KEY=VALUE`, or (option, `KEY=VALUE`) to name another option than `--set` in messages."""
+    return trace_scenario(
+        path, overrides, population=population, days=days, seed=seed, replicates=replicates, engine=engine
+    )[0]
+
+
+def trace_scenario(
+    path: str | Path | None,
+    overrides: Sequence[str | tuple[str, str]] = (),
+    *,
+    population: int | None = None,
+    days: int | None = None,
+    seed: int | None = None,
+    replicates: int | None = None,
+    engine: str | None = None,
+) -> tuple[Scenario, Provenance]:
+    """`load_scenario`, and which file or option set each key (for messages about valid scenarios)."""
     layers: list[tuple[str, dict]] = []
     top = "<defaults>"
     if path is not None:
         file = _locate(path)
         top = str(file)
         layers = _chain(file, top, [])
-    layers += [("--set", _override_layer(text)) for text in overrides]
+    for override in overrides:
+        option, text = override if isinstance(override, tuple) else ("--set", override)
+        layers.append((option, _override_layer(text, option)))
     merged: dict = {}
     prov: Provenance = {}
     for seq, (label, layer) in enumerate(layers):
@@ -85,9 +105,24 @@ def load_scenario(
             seq += 1
             _apply(merged, {key: value}, f"--{key}", seq, prov)
     try:
-        return Scenario.model_validate_json(json.dumps(merged, default=str))
+        return Scenario.model_validate_json(json.dumps(merged, default=str)), prov
     except ValidationError as e:
         raise ScenarioError("\n".join(_describe(err, prov, top) for err in e.errors(include_url=False))) from None
+
+
+def late_events(s: Scenario, prov: Provenance) -> list[str]:
+    """A line for every event that starts after the run's last day (so does nothing), naming it and the days."""
+    label = prov.get(("days",), ("",))[0]
+    if label.startswith("--"):
+        days = f"--days {s.days}" if label == "--days" else f"{label} days={s.days}"
+    else:
+        days = f"days = {s.days} in {label}" if label else f"days = {s.days}, the default"
+    return [
+        f"{_source(prov, ('events', i), '<defaults>')}: key events[{i}]: the {e.kind} event on day {e.day} starts "
+        f"after the run's last day, day {s.days - 1} ({days}; days count from 0)"
+        for i, e in enumerate(s.events)
+        if e.day >= s.days
+    ]
 
 
 # budget / reference_budget over which the departments' elasticities were set (docs/MODEL.md §4.15)
@@ -191,23 +226,23 @@ def _check_depth(value, label: str, depth: int = 0) -> None:
         _check_depth(child, label, depth + 1)
 
 
-def parse_setting(text: str) -> tuple[list[str], object]:
+def parse_setting(text: str, option: str = "--set") -> tuple[list[str], object]:
     """One `--set KEY=VALUE` as (the dotted key's parts, the value): VALUE read as TOML, else as a plain string."""
     key, sep, raw = text.partition("=") if isinstance(text, str) else ("", "", "")
     parts = key.strip().split(".")
     if not sep or not all(_KEY_PART.fullmatch(p) for p in parts):
-        raise ScenarioError(f"--set {text!r}: expected KEY=VALUE with KEY a dotted key, e.g. market.population=5000")
+        raise ScenarioError(f"{option} {text!r}: expected KEY=VALUE with KEY a dotted key, e.g. market.population=5000")
     try:
         value = tomllib.loads("v = " + raw)["v"]
     except (tomllib.TOMLDecodeError, RecursionError):
         value = raw
-    _check_depth(value, "--set", len(parts))
+    _check_depth(value, option, len(parts))
     return parts, value
 
 
-def _override_layer(text: str) -> dict:
+def _override_layer(text: str, option: str) -> dict:
     """One `--set` as a nested dict, e.g. {"market": {"population": 5000}}."""
-    parts, value = parse_setting(text)
+    parts, value = parse_setting(text, option)
     for part in reversed(parts):
         value = {part: value}
     return value
