@@ -41,7 +41,9 @@ def _options(p: argparse.ArgumentParser):
 
 def _load(args, path=None, extra=()) -> tuple:
     """A scenario with the command's options, and the warnings about it that need to know who set what."""
-    s, traced = trace_scenario(path or args.scenario, [*args.overrides, *extra], **_load_options(args))
+    s, traced = trace_scenario(
+        args.scenario if path is None else path, [*args.overrides, *extra], **_load_options(args)
+    )
     return s, late_events(s, traced)
 
 

@@ -85,6 +85,6 @@ def run(
     """Run a lesson and its control with common random numbers; the outcome of each claim."""
     from cxsim.comparison import compare
 
-    lesson, control = load(path, **options)
-    comparison = compare([control, lesson], replicates=replicates, threads=threads, progress=progress)
+    lesson, control = load(path, replicates=replicates, **options)  # validated like the scenarios' other keys
+    comparison = compare([control, lesson], threads=threads, progress=progress)
     return comparison, outcomes(comparison)

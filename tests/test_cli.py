@@ -373,3 +373,21 @@ def test_repeated_ctrl_c_in_a_sweeps_shutdown_keeps_the_summary(tmp_path):
     assert proc.returncode == 130, stderr
     assert "stopped: interrupted; results in" in stdout
     assert "Traceback" not in stderr
+
+
+def test_a_lesson_writes_its_report(tmp_path, capsys):
+    """A lesson has `lesson.*` keys that its control lacks; they label it, they are not parameters that differ."""
+    assert main(["lesson", "start_small", *TINY, "--out", str(tmp_path / "out")]) == 0
+    differ = (tmp_path / "out" / "report.md").read_text().split("## Parameters that differ from the baseline")[1]
+    assert "| departments.marketing.budget |" in differ and "lesson" not in differ
+
+
+@pytest.mark.parametrize("replicates", ["0", "-1"])
+def test_a_lesson_refuses_a_bad_replicates(capsys, replicates):
+    assert main(["lesson", "start_small", "--population", "300", "--days", "5", "--replicates", replicates]) == 2
+    assert "cxsim: --replicates: key replicates: expected a number >= 1" in capsys.readouterr().err
+
+
+def test_compare_names_an_empty_scenario_name(capsys):
+    assert main(["compare", "", *TINY]) == 2
+    assert "cxsim: no bundled scenario named ''" in capsys.readouterr().err
