@@ -3,6 +3,7 @@
 import argparse
 import json
 import os
+import signal
 import sys
 
 from cxsim.files import OUTPUT_NAMES, OutputError, check_folder
@@ -325,7 +326,10 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     args.argv = argv
     try:
-        return args.func(args)
+        code = args.func(args)
+        if code == 130:  # an interrupted sweep has saved its results and said so: a Ctrl-C more cannot cut it short
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        return code
     except ScenarioError as e:
         print(f"cxsim: {e}", file=sys.stderr)
         return 2

@@ -614,8 +614,6 @@ def from_arguments(args) -> tuple[Sweep, str, Cores, dict]:
 def main(args) -> int:
     sweep, out, cores, options = from_arguments(args)
     summary = run_sweep(sweep, out, cores, **options)
-    if summary.stopped == "interrupted":  # the process ends now: a Ctrl-C more must not cut it short
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
     print(f"{sweep.name}: {summary}; results in {out}")
     for line in summary.errors[:5]:
         print(f"  failed: {line}", file=sys.stderr)

@@ -157,10 +157,10 @@ class Sweep(_Strict):
             if key not in self.parameters or self.parameters[key].values is None:
                 raise ValueError(f"key design.by: {key!r} must be a parameter with `values`")
         for key, p in self.parameters.items():
-            kind = key_type(key) if p.range is not None else None
-            if kind not in (int, float, None):
+            typed = key_type(key) if p.range is not None else None
+            if typed not in (int, float, None):
                 raise ValueError(f"key parameters.{key}: a `range` needs a numeric scenario key; give `values`")
-            if kind is int and not all(x.is_integer() for x in p.range):
+            if typed is int and not all(x.is_integer() for x in p.range):
                 raise ValueError(
                     f"key parameters.{key}: expected whole-number bounds for an integer key, got {list(p.range)}"
                 )
