@@ -3,11 +3,12 @@
 import argparse
 import json
 import os
+import signal
 import sys
 
 from cxsim.files import OUTPUT_NAMES, OutputError, check_folder
 from cxsim.kpis import KPIS
-from cxsim.scenario import ScenarioError, budget_warnings, load_scenario
+from cxsim.scenario import ScenarioError, budget_warnings, late_events, load_scenario, trace_scenario
 
 
 def _scenario_options(p: argparse.ArgumentParser, many: bool = False):
@@ -39,8 +40,12 @@ def _options(p: argparse.ArgumentParser):
     p.add_argument("--engine", choices=["numba", "agents"], help="numba (fast) or agents (Mesa agents)")
 
 
-def _load(args, path=None, extra=()):
-    return load_scenario(path or args.scenario, [*args.overrides, *extra], **_load_options(args))
+def _load(args, path=None, extra=()) -> tuple:
+    """A scenario with the command's options, and the warnings about it that need to know who set what."""
+    s, traced = trace_scenario(
+        args.scenario if path is None else path, [*args.overrides, *extra], **_load_options(args)
+    )
+    return s, late_events(s, traced)
 
 
 def _load_options(args) -> dict:
@@ -64,25 +69,28 @@ def _check_output_options(args, names=OUTPUT_NAMES):
         check_folder(args.out, names)
 
 
-def _varied(args) -> list:
-    """The scenarios to compare: each file as it is, or once per value of `--vary KEY=V1,V2,...`."""
+def _varied(args) -> tuple[list, list[str]]:
+    """The scenarios to compare (each file as it is, or once per value of `--vary KEY=V1,V2,...`) and the
+    warnings about them."""
     if not args.vary:
-        return [_load(args, path) for path in args.scenarios]
+        loaded = [_load(args, path) for path in args.scenarios]
+        return [s for s, _ in loaded], [line for _, notes in loaded for line in notes]
     key, sep, values = args.vary.partition("=")
     options = [v.strip() for v in values.split(",")]
     if not sep or not key.strip() or not all(options):
         raise ScenarioError(
             f"--vary {args.vary}: expected KEY=VALUE1,VALUE2,... (e.g. ownership.model=cmo_led,cco_led)"
         )
-    key, scenarios = key.strip(), []
+    key, scenarios, warnings = key.strip(), [], []
     for path in args.scenarios:
         for value in options:
-            s = _load(args, path, [f"{key}={value}"])
+            s, notes = _load(args, path, [("--vary", f"{key}={value}")])
+            warnings += notes
             label = value if len(args.scenarios) == 1 else f"{s.name}/{value}"
             varied = f"with {key} = {value}"
             description = f"{s.description} — {varied}" if s.description else varied
             scenarios.append(s.model_copy(update={"name": label, "description": description}))
-    return scenarios
+    return scenarios, warnings
 
 
 def _wrote(paths):
@@ -90,22 +98,30 @@ def _wrote(paths):
         print(f"wrote {path}", file=sys.stderr)
 
 
-def _warn(scenarios) -> None:
-    """Valid but doubtful settings, on stderr: budgets far from their reference."""
-    for s in scenarios:
-        for line in budget_warnings(s):
-            print(f"cxsim: warning: {line}", file=sys.stderr)
+def _warn(scenarios, notes=()) -> None:
+    """Valid but doubtful settings, on stderr, each once: `notes`, events after the last day, budgets far
+    from their reference."""
+    late = [f"{line}: it never happens" for line in notes]
+    for line in dict.fromkeys(late + [line for s in scenarios for line in budget_warnings(s)]):
+        print(f"cxsim: warning: {line}", file=sys.stderr)
 
 
 def cmd_check(args) -> int:
+    """Validate a scenario as `run` would, and a lesson file as `lesson` would."""
+    from cxsim import lessons
     from cxsim.memory import check_memory
 
-    s = _load(args)
-    check_memory(s)
-    _warn([s])
+    s, notes = _load(args)
+    checked = [s]
+    if s.lesson is not None:
+        checked = lessons.load(lessons.locate(args.scenario), args.overrides, **_load_options(args))
+    for scenario in checked:
+        check_memory(scenario)
+    _warn(checked, notes)
+    against = f", a lesson against {checked[1].name}" if s.lesson is not None else ""
     print(
         f"{args.scenario}: ok ({s.name}: {s.market.population} people in the market, {s.days} days, "
-        f"{s.replicates} replicates, ownership {s.ownership.model})"
+        f"{s.replicates} replicates, ownership {s.ownership.model}{against})"
     )
     return 0
 
@@ -114,8 +130,8 @@ def cmd_run(args) -> int:
     from cxsim.experiment import run
 
     _check_output_options(args)
-    s = _load(args)
-    _warn([s])
+    s, notes = _load(args)
+    _warn([s], notes)
     results = run(s, threads=args.threads, progress=False if args.json else None)
     if args.json:
         print(json.dumps(results.to_dict(), indent=1, allow_nan=False))
@@ -142,8 +158,8 @@ def cmd_compare(args) -> int:
     from cxsim.comparison import compare
 
     _check_output_options(args)
-    scenarios = _varied(args)
-    _warn(scenarios)
+    scenarios, notes = _varied(args)
+    _warn(scenarios, notes)
     comparison = compare(
         scenarios, threads=args.threads, progress=False if args.json else None, horizon_years=args.horizons
     )
@@ -183,14 +199,16 @@ def cmd_lesson(args) -> int:
     lesson = comparison.results[1].scenario
     print(f"{lesson.name}: {lesson.description}\n")
     print(f"against {comparison.baseline.scenario.name}: {comparison.baseline.scenario.description}\n")
-    rows = [
-        [o.kpi, o.expected, report.signed(o.diff), report.interval_text(*o.ci95), "shown" if o.shown else "not shown"]
-        for o in outcomes
-    ]
+    rows = [[o.kpi, o.expected, report.signed(o.diff), report.interval_text(*o.ci95), _outcome(o)] for o in outcomes]
     print(report.text_table(["kpi", "claim", "paired diff", "95% CI", "outcome"], rows))
     if args.out:
         _wrote(report.write(comparison, args.out, command="cxsim " + " ".join(args.argv)))
     return 0
+
+
+def _outcome(o) -> str:
+    """A lesson's claim: shown, not shown, or n/a without an interval (as `compare`'s verdicts)."""
+    return "shown" if o.shown else "not shown" if o.ci95[0] is not None else "n/a (no interval)"
 
 
 def _horizons(text: str) -> tuple[float, ...]:
@@ -308,7 +326,10 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     args.argv = argv
     try:
-        return args.func(args)
+        code = args.func(args)
+        if code == 130:  # an interrupted sweep has saved its results and said so: a Ctrl-C more cannot cut it short
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        return code
     except ScenarioError as e:
         print(f"cxsim: {e}", file=sys.stderr)
         return 2

@@ -5,14 +5,19 @@ path relative to the lesson file) and `expect`, the KPIs that its description
 says come out higher or lower than in the control.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cxsim.comparison import Comparison, compare
 from cxsim.kpis import KPIS
-from cxsim.scenario import SCENARIOS, ScenarioError, load_scenario
+from cxsim.scenario import SCENARIOS, ScenarioError, late_events, trace_scenario
 from cxsim.schema import Scenario
 from cxsim.stats import shown
+
+if TYPE_CHECKING:  # `cxsim check` validates lessons without the simulator
+    from cxsim.comparison import Comparison
 
 LESSONS = SCENARIOS / "lessons"
 
@@ -33,15 +38,23 @@ def locate(name_or_path: str) -> Path:
     raise ScenarioError(f"no lesson {name_or_path!r}: expected a file or one of {', '.join(lessons)}")
 
 
-def load(path: Path, **options) -> tuple[Scenario, Scenario]:
-    """The lesson's scenario and its control, both loaded with the same options (population, days, ...)."""
-    lesson = load_scenario(path, **options)
+def load(path: Path, overrides=(), **options) -> tuple[Scenario, Scenario]:
+    """The lesson's scenario and its control, both loaded with the same `--set` overrides and options
+    (population, days, ...); everything `cxsim lesson` refuses is refused here (`cxsim check` too)."""
+    lesson, traced = trace_scenario(path, overrides, **options)
     if lesson.lesson is None:
         raise ScenarioError(f"{path}: not a lesson: expected a [lesson] section with control and expect")
     unknown = [k for k in lesson.lesson.expect if k not in KPIS]
     if unknown:
         raise ScenarioError(f"{path}: key lesson.expect: unknown KPI {', '.join(unknown)}; known: {', '.join(KPIS)}")
-    control = load_scenario(path.parent / lesson.lesson.control, **options)
+    try:
+        control, traced_control = trace_scenario(path.parent / lesson.lesson.control, overrides, **options)
+    except ScenarioError as e:
+        raise ScenarioError(f"{path}: key lesson.control: {e}") from None
+    late = late_events(lesson, traced) + late_events(control, traced_control)
+    if late:
+        need = max(e.day for e in lesson.events + control.events) + 1
+        raise ScenarioError("\n".join(late) + f"\nexpected --days {need} or more: a lesson's claims rest on its events")
     return lesson, control
 
 
@@ -70,6 +83,8 @@ def run(
     path: Path, replicates: int | None = None, threads: int | None = None, progress: bool | None = None, **options
 ) -> tuple[Comparison, list[Outcome]]:
     """Run a lesson and its control with common random numbers; the outcome of each claim."""
-    lesson, control = load(path, **options)
-    comparison = compare([control, lesson], replicates=replicates, threads=threads, progress=progress)
+    from cxsim.comparison import compare
+
+    lesson, control = load(path, replicates=replicates, **options)  # validated like the scenarios' other keys
+    comparison = compare([control, lesson], threads=threads, progress=progress)
     return comparison, outcomes(comparison)

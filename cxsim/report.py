@@ -97,12 +97,16 @@ def horizon_tables(c: Comparison, table=text_table) -> list[str]:
 
 
 def digest(c: Comparison, kpis=HEADLINE) -> list[str]:
-    """One line per scenario: which KPIs came out clearly higher or lower than the baseline, which are noise."""
+    """One line per scenario: which KPIs came out clearly higher or lower than the baseline, which are noise,
+    and which have no interval (the table's n/a), with the reason."""
     lines = []
+    single = len(c.baseline.runs) < 2
+    undefined = "n/a (one replicate: no interval; --replicates 2 or more gives one)" if single else "n/a (no interval)"
     for name in c.labels[1:]:
         ci = {k: c.kpis[k][name]["diff_ci95"] for k in kpis}
         groups = {side: [k for k in kpis if shown(ci[k], side)] for side in ("higher", "lower")}
-        groups["noise"] = [k for k in kpis if k not in groups["higher"] + groups["lower"]]
+        groups["noise"] = [k for k in kpis if k not in groups["higher"] + groups["lower"] and ci[k][0] is not None]
+        groups[undefined] = [k for k in kpis if ci[k][0] is None]
         parts = [f"{g}: {', '.join(ks)}" for g, ks in groups.items() if ks]
         lines.append(f"{name} vs {c.baseline.scenario.name}: {'; '.join(parts)}")
     return lines
@@ -123,7 +127,7 @@ def render(c: Comparison, command: str | None) -> str:
         lines += ["Reproduce with:", "", f"    {command}", ""]
     lines += [
         "Differences are paired by replicate; a difference is *clear* when its 95% interval excludes "
-        "zero and *noise* when it does not.",
+        "zero, *noise* when it does not, and *n/a* when there is no interval (one replicate, or too few values).",
         "",
         "## In short",
         "",

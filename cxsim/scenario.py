@@ -35,7 +35,7 @@ _BOUNDS = {
     "less_than_equal": ("<=", "le"),
     "less_than": ("<", "lt"),
 }
-_EXPECTED = {
+EXPECTED = {
     "model_type": "expected a table",
     "dict_type": "expected a table",
     "tuple_type": "expected an array",
@@ -57,7 +57,7 @@ class ScenarioError(Exception):
 
 def load_scenario(
     path: str | Path | None,
-    overrides: Sequence[str] = (),
+    overrides: Sequence[str | tuple[str, str]] = (),
     *,
     population: int | None = None,
     days: int | None = None,
@@ -65,14 +65,34 @@ def load_scenario(
     replicates: int | None = None,
     engine: str | None = None,
 ) -> Scenario:
-    """Merge the file's `extends` chain, `--set` overrides and option overrides; validate the result."""
+    """Merge the file's `extends` chain, `--set` overrides and option overrides; validate the result.
+
+    An override is `KEY=VALUE`, or (option, `KEY=VALUE`) to name another option than `--set` in messages."""
+    return trace_scenario(
+        path, overrides, population=population, days=days, seed=seed, replicates=replicates, engine=engine
+    )[0]
+
+
+def trace_scenario(
+    path: str | Path | None,
+    overrides: Sequence[str | tuple[str, str]] = (),
+    *,
+    population: int | None = None,
+    days: int | None = None,
+    seed: int | None = None,
+    replicates: int | None = None,
+    engine: str | None = None,
+) -> tuple[Scenario, Provenance]:
+    """`load_scenario`, and which file or option set each key (for messages about valid scenarios)."""
     layers: list[tuple[str, dict]] = []
     top = "<defaults>"
     if path is not None:
         file = _locate(path)
         top = str(file)
         layers = _chain(file, top, [])
-    layers += [("--set", _override_layer(text)) for text in overrides]
+    for override in overrides:
+        option, text = override if isinstance(override, tuple) else ("--set", override)
+        layers.append((option, _override_layer(text, option)))
     merged: dict = {}
     prov: Provenance = {}
     for seq, (label, layer) in enumerate(layers):
@@ -85,9 +105,24 @@ def load_scenario(
             seq += 1
             _apply(merged, {key: value}, f"--{key}", seq, prov)
     try:
-        return Scenario.model_validate_json(json.dumps(merged, default=str))
+        return Scenario.model_validate_json(json.dumps(merged, default=str)), prov
     except ValidationError as e:
         raise ScenarioError("\n".join(_describe(err, prov, top) for err in e.errors(include_url=False))) from None
+
+
+def late_events(s: Scenario, prov: Provenance) -> list[str]:
+    """A line for every event that starts after the run's last day (so does nothing), naming it and the days."""
+    label = prov.get(("days",), ("",))[0]
+    if label.startswith("--"):
+        days = f"--days {s.days}" if label == "--days" else f"{label} days={s.days}"
+    else:
+        days = f"days = {s.days} in {label}" if label else f"days = {s.days}, the default"
+    return [
+        f"{_source(prov, ('events', i), '<defaults>')}: key events[{i}]: the {e.kind} event on day {e.day} starts "
+        f"after the run's last day, day {s.days - 1} ({days}; days count from 0)"
+        for i, e in enumerate(s.events)
+        if e.day >= s.days
+    ]
 
 
 # budget / reference_budget over which the departments' elasticities were set (docs/MODEL.md §4.15)
@@ -112,9 +147,10 @@ def budget_warnings(s: Scenario) -> list[str]:
 
 
 def diff_parameters(a: Scenario, b: Scenario) -> dict[str, tuple]:
-    """Dotted keys whose values differ between two scenarios, mapped to (a_value, b_value)."""
+    """Dotted keys whose values differ between two scenarios, mapped to (a_value, b_value); a key only one of
+    them has (a lesson's `lesson.*` against its control's `lesson = None`) is None in the other."""
     fa, fb = flatten(a.model_dump(mode="json")), flatten(b.model_dump(mode="json"))
-    return {k: (fa[k], fb[k]) for k in fa if fa[k] != fb[k]}
+    return {k: (fa.get(k), fb.get(k)) for k in dict.fromkeys([*fa, *fb]) if fa.get(k) != fb.get(k)}
 
 
 def _locate(path: str | Path, directory: Path | None = None, where: str = "") -> Path:
@@ -191,23 +227,23 @@ def _check_depth(value, label: str, depth: int = 0) -> None:
         _check_depth(child, label, depth + 1)
 
 
-def parse_setting(text: str) -> tuple[list[str], object]:
+def parse_setting(text: str, option: str = "--set") -> tuple[list[str], object]:
     """One `--set KEY=VALUE` as (the dotted key's parts, the value): VALUE read as TOML, else as a plain string."""
     key, sep, raw = text.partition("=") if isinstance(text, str) else ("", "", "")
     parts = key.strip().split(".")
     if not sep or not all(_KEY_PART.fullmatch(p) for p in parts):
-        raise ScenarioError(f"--set {text!r}: expected KEY=VALUE with KEY a dotted key, e.g. market.population=5000")
+        raise ScenarioError(f"{option} {text!r}: expected KEY=VALUE with KEY a dotted key, e.g. market.population=5000")
     try:
         value = tomllib.loads("v = " + raw)["v"]
     except (tomllib.TOMLDecodeError, RecursionError):
         value = raw
-    _check_depth(value, "--set", len(parts))
+    _check_depth(value, option, len(parts))
     return parts, value
 
 
-def _override_layer(text: str) -> dict:
+def _override_layer(text: str, option: str) -> dict:
     """One `--set` as a nested dict, e.g. {"market": {"population": 5000}}."""
-    parts, value = parse_setting(text)
+    parts, value = parse_setting(text, option)
     for part in reversed(parts):
         value = {part: value}
     return value
@@ -307,7 +343,7 @@ def _describe(err: dict, prov: Provenance, top: str) -> str:
         hint = _did_you_mean(err["input"], options) if isinstance(err["input"], str) else ""
         expected = f"expected one of {err['ctx']['expected']}{hint}"
     else:
-        expected = _EXPECTED.get(kind) or err["msg"].replace("Input should be", "expected")
+        expected = EXPECTED.get(kind) or err["msg"].replace("Input should be", "expected")
     return head + f"{expected}, got {_show(err['input'])}"
 
 
@@ -322,6 +358,12 @@ def _source(prov: Provenance, loc: tuple, top: str) -> str:
 
 def _fields_at(loc: tuple) -> list[str]:
     """Field names of the schema model at a key path (list items via the item type), [] if none."""
+    t = _unwrap(_model_at(loc))
+    return list(t.model_fields) if isinstance(t, type) and issubclass(t, BaseModel) else []
+
+
+def _model_at(loc: tuple):
+    """The schema's type at a key path (list items via the item type), None if there is none."""
     t = Scenario
     for part in loc:
         t = _unwrap(t)
@@ -330,9 +372,17 @@ def _fields_at(loc: tuple) -> list[str]:
         elif isinstance(t, type) and issubclass(t, BaseModel) and part in t.model_fields:
             t = t.model_fields[part].annotation
         else:
-            return []
-    t = _unwrap(t)
-    return list(t.model_fields) if isinstance(t, type) and issubclass(t, BaseModel) else []
+            return None
+    return t
+
+
+def key_type(key: str):
+    """The type a dotted scenario key takes (`int`, `float`, a `Literal`, a model, ...); None for no such key."""
+    *table, field = key.split(".")
+    t = _unwrap(_model_at(tuple(table)))
+    if not (isinstance(t, type) and issubclass(t, BaseModel) and field in t.model_fields):
+        return None
+    return _unwrap(t.model_fields[field].annotation)
 
 
 def _unwrap(t):

@@ -344,6 +344,7 @@ def run_sweep(
     if resume and not (Path(out) / "sweep.json").is_file():
         raise ScenarioError(f"--resume: {out} holds no sweep to resume (no sweep.json)")
     cores = cores or Cores()
+    sigint = signal.getsignal(signal.SIGINT)
     runs = expand(sweep, MODEL_VERSION)
     if not cores.scheduler and cores.cluster == "local":
         local_workers(cores)
@@ -377,6 +378,8 @@ def run_sweep(
         return summary
     finally:
         store.close()
+        if signal.getsignal(signal.SIGINT) is _still_stopping:  # the interrupted sweep has shut down
+            signal.signal(signal.SIGINT, sigint)
 
 
 TASK_SECONDS = 1.0  # batch tiny runs until a task takes about this long
@@ -399,6 +402,11 @@ class _Stop(Exception):
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
+
+
+def _still_stopping(signum, frame):
+    """Ctrl-C again while an interrupted sweep saves its results and closes its cluster: it goes on."""
+    print("cxsim: stopping: saving the results and closing the workers", file=sys.stderr)
 
 
 def _execute(client, sweep, todo, store, summary, threads, max_failures, batch, flush_seconds, progress, jobs=None):
@@ -489,6 +497,8 @@ def _execute(client, sweep, todo, store, summary, threads, max_failures, batch, 
         summary.stopped = str(e)
     except KeyboardInterrupt:
         summary.stopped = "interrupted"
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, _still_stopping)  # until run_sweep has shut down
     finally:
         flush()
         bar.close()

@@ -42,7 +42,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cxsim.kpis import KPIS
-from cxsim.scenario import ScenarioError, flatten, load_scenario, parse_setting, read_toml
+from cxsim.scenario import EXPECTED, ScenarioError, flatten, key_type, load_scenario, parse_setting, read_toml
 
 Scalar = bool | int | float | str
 SPEC_FIELDS = {"values", "range", "steps", "log"}
@@ -53,10 +53,13 @@ class _Strict(BaseModel):
 
 
 class Parameter(_Strict):
-    """Either a list of values, or a numeric range (with `steps` for a grid, `log` for a log scale)."""
+    """Either a list of values, or a numeric range (with `steps` for a grid, `log` for a log scale).
+
+    A value's type is its scenario key's (`cxsim.scenario.key_type`), however the file writes it:
+    `market.promise = { range = [0, 1], steps = 5 }` gives 0.0, 0.25, ... 1.0."""
 
     values: tuple[Scalar, ...] | None = None
-    range: tuple[int, int] | tuple[float, float] | None = None
+    range: tuple[float, float] | None = None
     steps: Annotated[int, Field(ge=2, le=10_000)] | None = None
     log: bool = False
 
@@ -81,25 +84,27 @@ class Parameter(_Strict):
         """A one-valued list: the same value at every point, never a factor of the design."""
         return self.values is not None and len(self.values) == 1
 
-    @property
-    def integer(self) -> bool:
-        return self.range is not None and all(isinstance(x, int) for x in self.range)
-
-    def at(self, u: float) -> Scalar:
-        """The value at position u in [0, 1]: a share of the range, or the n-th of n values."""
+    def at(self, u: float, kind) -> Scalar:
+        """The value at position u in [0, 1] for a key of type `kind`: a share of the range (rounded for an
+        integer key), or the n-th of n values."""
         if self.values is not None:
-            return self.values[min(int(u * len(self.values)), len(self.values) - 1)]
+            return self._typed(self.values[min(int(u * len(self.values)), len(self.values) - 1)], kind)
         lo, hi = self.range
         x = lo * (hi / lo) ** u if self.log else lo + u * (hi - lo)
-        return round(x) if self.integer else float(x)
+        return round(x) if kind is int else float(x)
 
-    def grid(self) -> list[Scalar]:
+    def grid(self, kind) -> list[Scalar]:
         if self.values is not None:
-            return list(self.values)
-        return [self.at(u) for u in np.linspace(0.0, 1.0, self.steps)]
+            return [self._typed(v, kind) for v in self.values]
+        return [self.at(u, kind) for u in np.linspace(0.0, 1.0, self.steps)]
 
-    def corners(self) -> list[Scalar]:
-        return list(self.values) if self.values is not None else [self.at(0.0), self.at(1.0)]
+    def corners(self, kind) -> list[Scalar]:
+        return self.grid(kind) if self.values is not None else [self.at(0.0, kind), self.at(1.0, kind)]
+
+    @staticmethod
+    def _typed(value: Scalar, kind) -> Scalar:
+        """A whole number given for a float key is that float."""
+        return float(value) if kind is float and type(value) is int else value
 
 
 class Design(_Strict):
@@ -151,6 +156,14 @@ class Sweep(_Strict):
         for key in self.design.by:
             if key not in self.parameters or self.parameters[key].values is None:
                 raise ValueError(f"key design.by: {key!r} must be a parameter with `values`")
+        for key, p in self.parameters.items():
+            typed = key_type(key) if p.range is not None else None
+            if typed not in (int, float, None):
+                raise ValueError(f"key parameters.{key}: a `range` needs a numeric scenario key; give `values`")
+            if typed is int and not all(x.is_integer() for x in p.range):
+                raise ValueError(
+                    f"key parameters.{key}: expected whole-number bounds for an integer key, got {list(p.range)}"
+                )
         kind = self.design.kind
         if kind == "grid":
             for key, p in self.parameters.items():
@@ -208,7 +221,8 @@ def load_sweep(
     for text in overrides:
         _override(data, text)
     if isinstance(data.get("scenario"), str) and ("/" in data["scenario"] or data["scenario"].endswith(".toml")):
-        data["scenario"] = os.path.normpath(file.parent / data["scenario"])
+        path = os.path.normpath(file.parent / data["scenario"])
+        data["scenario"] = path if "/" in path else f"./{path}"  # still a path, never a bundled name
     if samples is not None:
         data.setdefault("design", {})["samples"] = samples
     for key, value in (("replicates", replicates), ("population", population), ("days", days)):
@@ -217,12 +231,38 @@ def load_sweep(
     try:
         return Sweep.model_validate_json(json.dumps({**data, "source": str(file)}, default=str))
     except ValidationError as e:
-        err = e.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in err["loc"] if p not in ("function-after", "tagged-union"))
-        if err["type"] == "value_error":
-            raise ScenarioError(f"{file}: {f'key {where}: ' if where else ''}{err['ctx']['error']}") from None
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].replace("Input should be", "expected")
-        raise ScenarioError(f"{file}: key {where}: {msg}, got {err['input']!r}") from None
+        raise ScenarioError(f"{file}: {_explain(e.errors(include_url=False), data)}") from None
+
+
+def _explain(errors: list[dict], data: dict) -> str:
+    """The first validation error in the file's words: its key path without pydantic's names for the
+    members of a union (`tuple[int, int]`, `bool`, ...); a value no member takes gets what each would take."""
+    err = errors[0]
+    loc = _key_path(err, data)
+    where = ".".join(str(p) for p in loc)
+    if err["type"] == "value_error":
+        return f"{f'key {where}: ' if where else ''}{err['ctx']['error']}"
+    if err["type"] == "extra_forbidden":
+        return f"key {where}: unknown key"
+    options = list(dict.fromkeys(_expected(x).removeprefix("expected ") for x in errors if _key_path(x, data) == loc))
+    expected = options[0] if len(options) == 1 else f"{', '.join(options[:-1])} or {options[-1]}"
+    return f"key {where}: expected {expected}, got {err['input']!r}"
+
+
+def _key_path(err: dict, data) -> list:
+    """The parts of an error's location that are keys or indices of the file's data (a missing key too)."""
+    path, node = [], data
+    for i, part in enumerate(err["loc"]):
+        if isinstance(node, dict) and part in node or isinstance(node, list) and isinstance(part, int):
+            node = node[part] if isinstance(node, dict) or part < len(node) else None
+            path.append(part)
+        elif err["type"] == "missing" and i == len(err["loc"]) - 1:
+            path.append(part)
+    return path
+
+
+def _expected(err: dict) -> str:
+    return EXPECTED.get(err["type"]) or err["msg"].replace("Input should be", "expected")
 
 
 def _override(data: dict, text: str) -> None:
@@ -275,15 +315,17 @@ def points(sweep: Sweep) -> list[dict]:
     ps = sweep.parameters
     if sweep.design.kind == "grid":
         keys = list(ps)
-        return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(ps[k].grid() for k in keys))]
+        return [
+            dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(ps[k].grid(key_type(k)) for k in keys))
+        ]
     rows = unit_design(sweep)
-    groups = itertools.product(*(ps[k].values for k in sweep.design.by))
-    constants = {k: p.values[0] for k, p in ps.items() if p.constant and k not in sweep.design.by}
+    groups = itertools.product(*(ps[k].grid(key_type(k)) for k in sweep.design.by))
+    constants = {k: p.grid(key_type(k))[0] for k, p in ps.items() if p.constant and k not in sweep.design.by}
     return [
         {
             **dict(zip(sweep.design.by, group, strict=True)),
             **constants,
-            **{k: ps[k].at(u) for k, u in zip(sweep.free, row, strict=True)},
+            **{k: ps[k].at(u, key_type(k)) for k, u in zip(sweep.free, row, strict=True)},
         }
         for group in groups
         for row in rows
@@ -315,7 +357,7 @@ def expand(sweep: Sweep, model_version: str) -> list[Run]:
     _build(sweep, [], None, "key scenario")
     _build(sweep, _overrides(sweep.set), None, "key set")
     for key, p in sweep.parameters.items():
-        for value in p.corners():
+        for value in p.corners(key_type(key)):
             _build(sweep, _overrides({**sweep.set, key: value}), None, f"key parameters.{key}: value {value!r}")
     runs = []
     for i, params in enumerate(points(sweep)):

@@ -149,7 +149,7 @@ def test_an_effect_is_shown_when_its_paired_interval_excludes_zero_on_its_side(c
 
 def test_vary_says_what_was_varied():
     args = parser().parse_args(["compare", "base", "siloed", "--vary", "ownership.model = cmo_led, sales_led"])
-    scenarios = _varied(args)
+    scenarios, _ = _varied(args)
     base, siloed = load_scenario("base"), load_scenario("siloed")
     assert [s.name for s in scenarios] == ["base/cmo_led", "base/sales_led", "siloed/cmo_led", "siloed/sales_led"]
     assert scenarios[0].description == f"{base.description} — with ownership.model = cmo_led"

@@ -55,7 +55,7 @@ def test_teaching_model_is_the_cli_run_it_prints():
         12,
     )
     args = parser().parse_args(shlex.split(model.command_line())[1:])
-    scenario = _load(args)
+    scenario, _ = _load(args)
     assert scenario == model.config
     o = scenario.ownership
     assert (o.model, o.promise_markup, o.handoff_consistency, o.objective) == ("siloed", 0.1, 0.3, "own_kpi")
