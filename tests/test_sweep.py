@@ -19,7 +19,17 @@ from conftest import stop
 
 from cxsim.cli import main
 from cxsim.scenario import ScenarioError
-from cxsim.sweep import MODEL_VERSION, PACKAGE, Cores, load, model_version, run_sweep, run_task, slurm_cluster, task_of
+from cxsim.sweep import (
+    MODEL_VERSION,
+    PACKAGE,
+    Cores,
+    batch_cluster,
+    load,
+    model_version,
+    run_sweep,
+    run_task,
+    task_of,
+)
 from cxsim.sweepfile import Cluster, expand, load_sweep, points
 
 BIN = Path(sys.executable).parent
@@ -509,6 +519,33 @@ def test_a_rejected_slurm_submission_exits_2_with_the_schedulers_message(tmp_pat
     assert f"cxsim: --cluster slurm: sbatch rejected the job: {rejected}" in err and "Traceback" not in err
 
 
+@pytest.mark.dask
+@pytest.mark.slow
+def test_a_lost_slurm_job_is_replaced_and_nothing_is_lost(tmp_path):
+    """The job ends under the sweep (walltime, preemption, scancel): a new job takes over its runs."""
+    env = fake_slurm(tmp_path)
+    path = sweep_file(tmp_path, population=4000, days=120, replicates=6, steps=3)  # 36 runs of about 0.1 s
+    out = tmp_path / "o"
+    args = ["--cluster", "slurm", "--cores", "1", "--interface", "lo", "--batch", "1", "--flush-seconds", "0.3"]
+    proc = cxsim("sweep", path, "--out", out, *args, "--progress", env=env)
+    jobs = tmp_path / "bin" / "jobs"
+    try:
+        wait_for_parts(out, 1, proc)
+        first = int(jobs.read_text().split()[0])
+        os.killpg(first, signal.SIGKILL)  # the job and its workers are gone at once, as at the walltime
+        text, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+        for pid in map(int, jobs.read_text().split()):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+    assert proc.returncode == 0, err
+    assert f"job {first} lost" in err and "submitted a replacement" in err
+    assert len(jobs.read_text().split()) == 2  # one replacement
+    assert "36 runs: 36 done, 0 skipped" in text
+    assert sorted(load(out)["run_id"]) == sorted(r.run_id for r in expand(load_sweep(path), MODEL_VERSION))
+
+
 def wait_for_parts(out: Path, n: int, proc, timeout=120):
     deadline = time.time() + timeout
     while len(list((out / "runs").glob("part-*.parquet"))) < n and time.time() < deadline:
@@ -564,7 +601,7 @@ def test_slurm_job_script_and_flags(tmp_path, monkeypatch):
         interface="lo",
         job_extra_directives=("--constraint=avx512",),
     )
-    with slurm_cluster(cfg, threads=2) as cluster:
+    with batch_cluster("slurm", cfg, threads=2) as cluster:
         script = cluster.job_script()
     for line in (
         "#SBATCH -p short",
