@@ -237,7 +237,8 @@ def batch_cluster(kind: str, cfg, threads: int = 1, dashboard: str | None = None
         job_script_prologue=prologue,
         worker_extra_args=["--no-dashboard"],
         python=sys.executable,
-        scheduler_options={"dashboard_address": dashboard} if dashboard else {"dashboard": False},
+        # the scheduler's HTTP server (health, metrics) runs even without a dashboard: on loopback unless asked
+        scheduler_options={"dashboard": bool(dashboard), "dashboard_address": dashboard or "127.0.0.1:0"},
         job_cls=_submitted(cls.job_cls),
         **_batch_options(kind, cfg),
     )
@@ -392,6 +393,8 @@ def client_for(cores: Cores, sweep: Sweep):
 
 def dashboard_link(client, cores: Cores) -> str:
     """The address of the scheduler's dashboard ("" when it has none), on the host it listens on."""
+    if cores.cluster in BATCH and not cores.dashboard:
+        return ""
     info = client.scheduler_info(n_workers=0)
     port = info.get("services", {}).get("dashboard")
     if not port:
@@ -576,11 +579,10 @@ def _execute(client, sweep, todo, store, summary, threads, max_failures, batch, 
             except TimeoutError:
                 finished = ()
             for future in finished:
-                ids = in_flight.pop(future)
-                try:
-                    results = future.result()
-                except Exception as e:  # the task itself was lost (e.g. KilledWorker): its runs failed
-                    results = [{"run_id": i, "error": f"{type(e).__name__}: {e}"} for i in ids]
+                results = collect(future, in_flight[future])
+                if results is None:
+                    continue
+                del in_flight[future]
                 future.release()
                 for result in results:
                     record(result)
@@ -598,6 +600,17 @@ def _execute(client, sweep, todo, store, summary, threads, max_failures, batch, 
         if previous is signal.SIG_DFL and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, previous)
         summary.seconds = time.perf_counter() - start
+
+
+def collect(future, ids: list[str]) -> list[dict] | None:
+    """A finished task's results, or None while they are computed again: its worker died before they were
+    gathered (waiting for them would keep the driver from replacing a lost job, the only one that could)."""
+    try:
+        return future.result(timeout=TICK)
+    except TimeoutError:
+        return None
+    except Exception as e:  # the task itself was lost (e.g. KilledWorker): its runs failed
+        return [{"run_id": i, "error": f"{type(e).__name__}: {e}"} for i in ids]
 
 
 def _progress(client, driver: str, workers: dict, jobs: Jobs | None, summary: Summary) -> dict:

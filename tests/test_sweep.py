@@ -485,6 +485,37 @@ def test_the_tasks_in_flight_follow_the_threads_of_workers_that_join_late(tmp_pa
     assert busy >= 6, f"at most {busy} runs in flight on 1 + 6 threads"
 
 
+@pytest.mark.dask
+def test_a_result_lost_with_its_worker_does_not_block_the_driver(tmp_path):
+    """A task finished, then its worker died before its result was gathered (a job ended): the driver goes on,
+    to replace the job, instead of waiting for a recomputation that only a new worker could do."""
+    from distributed import wait
+
+    from cxsim.sweep import TICK, collect
+
+    with bare_scheduler(tmp_path) as (client, _):
+        worker = subprocess.Popen(
+            [BIN / "dask", "worker", client.scheduler.address, "--no-nanny", "--host", "127.0.0.1"]
+            + ["--no-dashboard", "--nthreads", "1", "--local-directory", tmp_path],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            client.wait_for_workers(1, timeout=60)
+            future = client.submit(sum, [1, 2], key="cxsim-test-lost")
+            wait(future, timeout=60)  # finished: the result sits in the worker's memory
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+            start = time.monotonic()
+            assert collect(future, ["r"]) is None
+            assert time.monotonic() - start < 3 * TICK
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+
+
 def fake_slurm(where: Path, reject: str = "") -> dict:
     """`sbatch` and `scancel` that run each job at once on this machine, in a session of its own (or reject
     every job with `reject` on stderr); every job's pid goes to `jobs`. Returns the environment to use."""
