@@ -665,6 +665,55 @@ def test_slurm_job_script_and_flags(tmp_path, monkeypatch):
     )
 
 
+BATCH_SCRIPTS = {  # what each batch system's job script must hold for 8 cores in 4 workers of 2 numba threads
+    "pbs": ["#PBS -q short", "#PBS -A cx", "#PBS -l select=1:ncpus=8:mem=15GB", "#PBS -l walltime=02:00:30"],
+    "sge": ["#$ -q short", "#$ -P cx", "#$ -l h_rt=02:00:30", "#$ -pe smp 8"],
+    "lsf": ["#BSUB -q short", '#BSUB -P "cx"', "#BSUB -n 8", "#BSUB -M 16000000", "#BSUB -W 02:01"],
+    "htcondor": ["RequestCpus = 8", "MY.DaskWorkerMemory = 16000000000", "MY.DaskWorkerDisk = 2000000000"]
+    + ["+MaxRuntime = 7200"],
+}
+
+
+@pytest.mark.dask
+@pytest.mark.parametrize("kind", list(BATCH_SCRIPTS))
+def test_other_batch_systems_job_scripts(tmp_path, monkeypatch, kind):
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "cache"))
+    condor = kind == "htcondor"
+    cfg = Cluster(
+        queue=None if condor else "short",
+        account=None if condor else "cx",
+        cores=8,
+        memory="16GB",
+        disk="2GB",
+        walltime="02:00:30",
+        interface="lo",
+        job_extra_directives=("+MaxRuntime = 7200",) if condor else ("-pe smp 8",) if kind == "sge" else (),
+    )
+    with batch_cluster(kind, cfg, threads=2) as cluster:
+        script = cluster.job_script()
+    for line in BATCH_SCRIPTS[kind] + ["export NUMBA_NUM_THREADS=2", f"export NUMBA_CACHE_DIR={tmp_path / 'cache'}"]:
+        assert line in script, line
+    assert "--nworkers 4" in script and "--nthreads 1" in script and "--interface lo" in script
+    assert sys.executable in script and "tcp://127.0.0.1:" in script
+
+
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        (["--cluster", "htcondor", "--queue", "short"], "--cluster htcondor: HTCondor has no queue or account"),
+        (["--cluster", "lsf", "--walltime", "90"], "--walltime 90: expected HH:MM:SS for LSF"),
+        (["--cluster", "pbs", "--memory", "lots"], "--memory lots: expected a size such as 8GB"),
+        (["--cluster", "slurm", "--cores", "0"], "--cores: input should be greater than or equal to 1, got 0"),
+    ],
+)
+def test_bad_batch_settings_exit_2(tmp_path, capsys, flags, expected):
+    out = tmp_path / "o"
+    assert main(["sweep", str(sweep_file(tmp_path)), "--out", str(out), *flags]) == 2
+    err = capsys.readouterr().err
+    assert f"cxsim: {expected}" in err and "Traceback" not in err
+    assert not out.exists()
+
+
 # --- analysis -------------------------------------------------------------------------------------
 
 
