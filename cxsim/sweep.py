@@ -10,6 +10,7 @@ and build the model from the installed package.
     from cxsim.sweep import load
     from cxsim.plots import kpi_against
     runs = load("out/budget")       # one row per run: run id, parameters, seed, KPIs
+    summarize("out/budget").points  # per design point: replicate means with 95% intervals (and .failed, ...)
     kpi_against(runs, "retention", "departments.service.budget", hue="ownership.model", path="retention.png")
 """
 
@@ -41,6 +42,7 @@ from pydantic import ValidationError
 from cxsim.scenario import ScenarioError
 from cxsim.sweepfile import Run, Sweep, expand
 from cxsim.sweepstore import Store, load  # noqa: F401  (load: a sweep's results in one call)
+from cxsim.sweepsummary import summarize  # noqa: F401  (per design point, and against another store)
 
 # Modules that only present results or drive commands: their code never decides a run's KPIs, so editing them
 # keeps run ids. Every other module of the package (a new one too, by default) is part of the model version.
@@ -48,6 +50,7 @@ PRESENTATION = (
     "__main__.py",  # python -m cxsim
     "cli.py",  # argument parsing and printing
     "bench.py",  # times the engines, never stores a run
+    "sweepsummary.py",  # reads a sweep store
     "plots.py",  # figures
     "report.py",  # markdown and HTML reports
     "viz",  # the teaching page
