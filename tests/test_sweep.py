@@ -6,6 +6,7 @@ Every server listens on 127.0.0.1; every process a test starts is ended by its i
 import contextlib
 import importlib.metadata
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -275,6 +276,15 @@ def test_failing_runs_are_recorded_and_max_failures_stops(tmp_path, monkeypatch)
     assert len(errors) == 12 and errors["error"].str.contains("model version").all()
     stopped = run_sweep(sweep, tmp_path / "few", Cores(workers=1), batch=1, max_failures=2)
     assert "max-failures" in stopped.stopped and 2 <= stopped.failed < 12
+
+
+@pytest.mark.dask
+def test_progress_and_the_dashboard_address(tmp_path, capsys):
+    path = sweep_file(tmp_path, population=300, replicates=1)
+    assert main(["sweep", str(path), "--out", str(tmp_path / "o"), "--workers", "1", "--progress"]) == 0
+    err = capsys.readouterr().err
+    assert re.search(r"cxsim: Dask dashboard at http://127\.0\.0\.1:\d+/status", err)
+    assert "4/4 [" in err and re.search(r"workers=1, running=\d+, failed=0", err)
 
 
 @pytest.mark.dask
@@ -558,7 +568,7 @@ def test_a_lost_slurm_job_is_replaced_and_nothing_is_lost(tmp_path):
     path = sweep_file(tmp_path, population=4000, days=120, replicates=6, steps=3)  # 36 runs of about 0.1 s
     out = tmp_path / "o"
     args = ["--cluster", "slurm", "--cores", "1", "--interface", "lo", "--batch", "1", "--flush-seconds", "0.3"]
-    proc = cxsim("sweep", path, "--out", out, *args, "--progress", env=env)
+    proc = cxsim("sweep", path, "--out", out, *args, "--progress", "--dashboard-address", "127.0.0.1:0", env=env)
     jobs = tmp_path / "bin" / "jobs"
     try:
         wait_for_parts(out, 1, proc)
@@ -573,6 +583,8 @@ def test_a_lost_slurm_job_is_replaced_and_nothing_is_lost(tmp_path):
     assert proc.returncode == 0, err
     assert f"job {first} lost" in err and "submitted a replacement" in err
     assert len(jobs.read_text().split()) == 2  # one replacement
+    assert re.search(r"Dask dashboard at http://127\.0\.0\.1:\d+/status", err)  # asked for, on loopback
+    assert re.search(r"<\d\d:\d\d, .*workers=1, running=\d+, queued jobs=\d, failed=0", err)  # time left
     assert "36 runs: 36 done, 0 skipped" in text
     assert sorted(load(out)["run_id"]) == sorted(r.run_id for r in expand(load_sweep(path), MODEL_VERSION))
 
