@@ -307,7 +307,7 @@ def parser() -> argparse.ArgumentParser:
     from cxsim import sensitivity, sweep
 
     for module, what in (
-        (sweep, "run a sweep file's design on Dask; results stream to a Parquet store"),
+        (sweep, "run a sweep file's design on Dask; results stream to a Parquet store (`cxsim sweep summary DIR`)"),
         (sensitivity, "run a Sobol or Morris sweep; sensitivity indices per KPI, table and plot"),
     ):
         command = sub.add_parser(module.__name__.split(".")[-1], help=what)
@@ -323,7 +323,19 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = parser().parse_args(argv)
+    if argv[:2] == ["sweep", "summary"]:  # a store, not a sweep file (a sweep file named so: ./summary)
+        from cxsim import sweepsummary
+
+        p = argparse.ArgumentParser(
+            prog="cxsim sweep summary",
+            description="a sweep store's design points with replicate means and 95% intervals, its "
+            "completeness and failed runs; with --against, paired differences against another store",
+        )
+        sweepsummary.add_arguments(p)
+        args = p.parse_args(argv[2:])
+        args.func = sweepsummary.main
+    else:
+        args = parser().parse_args(argv)
     args.argv = argv
     try:
         code = args.func(args)

@@ -10,6 +10,7 @@ and build the model from the installed package.
     from cxsim.sweep import load
     from cxsim.plots import kpi_against
     runs = load("out/budget")       # one row per run: run id, parameters, seed, KPIs
+    summarize("out/budget").points  # per design point: replicate means with 95% intervals (and .failed, ...)
     kpi_against(runs, "retention", "departments.service.budget", hue="ownership.model", path="retention.png")
 """
 
@@ -20,9 +21,13 @@ import contextlib
 import hashlib
 import importlib.metadata
 import logging
+import math
 import os
+import re
+import shlex
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -32,10 +37,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+from pydantic import ValidationError
 
 from cxsim.scenario import ScenarioError
 from cxsim.sweepfile import Run, Sweep, expand
 from cxsim.sweepstore import Store, load  # noqa: F401  (load: a sweep's results in one call)
+from cxsim.sweepsummary import summarize  # noqa: F401  (per design point, and against another store)
 
 # Modules that only present results or drive commands: their code never decides a run's KPIs, so editing them
 # keeps run ids. Every other module of the package (a new one too, by default) is part of the model version.
@@ -43,6 +50,7 @@ PRESENTATION = (
     "__main__.py",  # python -m cxsim
     "cli.py",  # argument parsing and printing
     "bench.py",  # times the engines, never stores a run
+    "sweepsummary.py",  # reads a sweep store
     "plots.py",  # figures
     "report.py",  # markdown and HTML reports
     "viz",  # the teaching page
@@ -157,13 +165,14 @@ class Summary:
 
 @dataclass
 class Cores:
-    """Where to run: a local cluster (workers x numba threads), a scheduler address, or SLURM."""
+    """Where to run: a local cluster (workers x numba threads), a scheduler address, or a batch system."""
 
     scheduler: str | None = None  # tcp://HOST:PORT of a running scheduler
-    cluster: str = "local"  # local | slurm
+    cluster: str = "local"  # local, or a batch system of BATCH (slurm, pbs, ...)
     workers: int | None = None
     threads: int = 1  # numba threads per worker process
     worker_timeout: float = 60.0  # seconds to wait for a running scheduler's first worker
+    dashboard: str | None = None  # HOST:PORT of the Dask dashboard (local default 127.0.0.1:0; batch: none)
 
 
 def available_cores() -> int:
@@ -192,36 +201,85 @@ def worker_environment(threads: int) -> dict:
     return env
 
 
-def slurm_cluster(cfg, threads: int = 1):
-    """A dask-jobqueue SLURMCluster: per job `cfg.cores` cores split into worker processes of `threads`
-    numba threads each, one Dask thread per worker (a run uses its numba threads)."""
-    from dask_jobqueue import SLURMCluster
+BATCH = {  # --cluster KIND -> dask-jobqueue's cluster class
+    "slurm": "SLURMCluster",
+    "pbs": "PBSCluster",
+    "sge": "SGECluster",
+    "lsf": "LSFCluster",
+    "htcondor": "HTCondorCluster",
+}
+LOST_SECONDS = 10.0  # a job whose workers have all been gone this long is lost (a nanny restarts a worker sooner)
 
+
+def batch_cluster(kind: str, cfg, threads: int = 1, dashboard: str | None = None):
+    """A dask-jobqueue cluster of `kind` (slurm, pbs, sge, lsf, htcondor): per job `cfg.cores` cores split into
+    worker processes of `threads` numba threads each, one Dask thread per worker (a run uses its numba threads);
+    the scheduler's dashboard on `dashboard` (HOST:PORT) when given, else none."""
+    import dask_jobqueue
+    from dask.utils import parse_bytes
+
+    for key in ("memory", "disk"):
+        try:
+            parse_bytes(getattr(cfg, key))
+        except ValueError:
+            raise ScenarioError(f"--{key} {getattr(cfg, key)}: expected a size such as 8GB") from None
     processes = cfg.processes or max(1, cfg.cores // threads)
     if processes * threads > cfg.cores:
         raise ScenarioError(
             f"[cluster] processes {processes} x --threads-per-worker {threads}: expected at most cores = {cfg.cores}"
         )
-    env = worker_environment(threads)
-    prologue = [f"export {k}={v}" for k, v in env.items()] + list(cfg.job_script_prologue)
+    prologue = [f"export {k}={v}" for k, v in worker_environment(threads).items()] + list(cfg.job_script_prologue)
     for name in ("tornado.application", "asyncio"):  # where dask's event loop logs a rejection's traceback
         logging.getLogger(name).addFilter(_said_by_jobs)
-    return SLURMCluster(
-        queue=cfg.queue,
-        account=cfg.account,
+    cls = getattr(dask_jobqueue, BATCH[kind])
+    return cls(
         cores=processes,
         processes=processes,
-        job_cpu=cfg.cores,
         memory=cfg.memory,
-        walltime=cfg.walltime,
         interface=cfg.interface,
-        job_extra_directives=list(cfg.job_extra_directives),
         job_script_prologue=prologue,
         worker_extra_args=["--no-dashboard"],
         python=sys.executable,
-        scheduler_options={"dashboard": False},
-        job_cls=_submitted(SLURMCluster.job_cls),
+        # the scheduler's HTTP server (health, metrics) runs even without a dashboard: on loopback unless asked
+        scheduler_options={"dashboard": bool(dashboard), "dashboard_address": dashboard or "127.0.0.1:0"},
+        job_cls=_submitted(cls.job_cls),
+        **_batch_options(kind, cfg),
     )
+
+
+def _batch_options(kind: str, cfg) -> dict:
+    """What each batch system calls the queue, account, walltime and the cores of a whole job."""
+    extra = list(cfg.job_extra_directives)
+    if kind == "htcondor":
+        if cfg.queue or cfg.account:
+            raise ScenarioError("--cluster htcondor: HTCondor has no queue or account; use job_extra_directives")
+        pairs = [d.partition("=") for d in extra]
+        if not all(sep and k.strip() for k, sep, _ in pairs):
+            raise ScenarioError(f"[cluster] job_extra_directives: expected KEY = VALUE lines for HTCondor, got {extra}")
+        return {
+            "disk": cfg.disk,
+            "job_extra_directives": {"RequestCpus": cfg.cores} | {k.strip(): v.strip() for k, _, v in pairs},
+        }
+    options = {"queue": cfg.queue, "walltime": cfg.walltime, "job_extra_directives": extra}
+    if kind == "slurm":
+        return options | {"account": cfg.account, "job_cpu": cfg.cores}
+    if kind == "pbs":
+        from dask.utils import parse_bytes
+        from dask_jobqueue.pbs import pbs_format_bytes_ceil
+
+        spec = f"select=1:ncpus={cfg.cores}:mem={pbs_format_bytes_ceil(parse_bytes(cfg.memory))}"
+        return options | {"account": cfg.account, "resource_spec": spec}
+    if kind == "lsf":  # bsub -W takes HH:MM
+        hms = re.fullmatch(r"(\d+):(\d\d):(\d\d)", cfg.walltime)
+        if not hms:
+            raise ScenarioError(f"--walltime {cfg.walltime}: expected HH:MM:SS for LSF")
+        minutes = math.ceil((int(hms[1]) * 3600 + int(hms[2]) * 60 + int(hms[3])) / 60)
+        return options | {
+            "project": cfg.account,
+            "ncpus": cfg.cores,
+            "walltime": f"{minutes // 60:02d}:{minutes % 60:02d}",
+        }
+    return options | {"project": cfg.account}  # sge: the cores of a job come from a parallel environment (-pe)
 
 
 def _submitted(job_cls):
@@ -249,15 +307,49 @@ def _said_by_jobs(record: logging.LogRecord) -> bool:
 
 
 class Jobs:
-    """The batch jobs of a sweep: a rejected submission ends it (exit 2, with the scheduler's message)."""
+    """The batch jobs of a sweep: a rejected submission ends it (exit 2, with the scheduler's message); a lost
+    job (walltime, preemption, scancel: its workers gone for LOST_SECONDS) is cancelled and replaced."""
 
-    def __init__(self, cluster):
-        self.cluster = cluster
+    def __init__(self, cluster, kind: str, jobs: int):
+        self.cluster, self.kind, self.jobs = cluster, kind, jobs
+        self.seen: dict[str, float] = {}  # job name -> when its workers were last connected
+        self.queued = 0  # jobs without a connected worker (not yet, or not any more)
 
-    def check(self) -> None:
+    def _workers_of(self, name: str, names: set[str]) -> bool:
+        """Does job `name` have a worker among the scheduler's `names`? dask-jobqueue names a job's workers
+        after the job (`NAME`, `NAME-0`, ...), HTCondor's after its job id."""
+        job = self.cluster.workers.get(name)
+        tags = (f"--{job.job_id}.",) if self.kind == "htcondor" and job is not None and job.job_id else ()
+        return any(n == name or n.startswith(f"{name}-") or any(t in n for t in tags) for n in names)
+
+    def check(self) -> list[str]:
+        """Raise on a rejected job; replace the lost ones; what was done, in words."""
         for job in list(self.cluster.workers.values()):
             if job.rejected:
-                raise ScenarioError(f"--cluster slurm: {job.submit_command} rejected the job: {job.rejected}")
+                raise ScenarioError(f"--cluster {self.kind}: {job.submit_command} rejected the job: {job.rejected}")
+        names = {str(w["name"]) for w in self.cluster.scheduler_info["workers"].values()}
+        now, lost, self.queued = time.monotonic(), [], 0
+        for name in list(self.cluster.worker_spec):
+            if self._workers_of(name, names):
+                self.seen[name] = now
+                continue
+            self.queued += 1
+            if now - self.seen.get(name, now) >= LOST_SECONDS:
+                lost.append(name)
+        said = []
+        for name in lost:
+            job = self.cluster.workers.pop(name, None)
+            self.cluster.worker_spec.pop(name, None)
+            del self.seen[name]
+            if job is not None and job.job_id:  # a preempted job may be requeued: it must not come back too
+                subprocess.run([*shlex.split(job.cancel_command), job.job_id], capture_output=True, timeout=60)
+            said.append(
+                f"--cluster {self.kind}: job {job.job_id if job else name} lost (its workers left "
+                f"{LOST_SECONDS:g} s ago: walltime, preemption or cancelled); submitted a replacement"
+            )
+        if lost:
+            self.cluster.scale(jobs=self.jobs)
+        return said
 
 
 @contextlib.contextmanager
@@ -281,8 +373,8 @@ def client_for(cores: Cores, sweep: Sweep):
                 ) from None
             yield client
         return
-    if cores.cluster == "slurm":
-        cluster = slurm_cluster(sweep.cluster, cores.threads)
+    if cores.cluster in BATCH:
+        cluster = batch_cluster(cores.cluster, sweep.cluster, cores.threads, cores.dashboard)
         cluster.scale(jobs=sweep.cluster.jobs)
     else:
         workers = local_workers(cores)
@@ -294,12 +386,24 @@ def client_for(cores: Cores, sweep: Sweep):
                 threads_per_worker=1,
                 processes=True,
                 host="127.0.0.1",
-                dashboard_address="127.0.0.1:0",
+                dashboard_address=cores.dashboard or "127.0.0.1:0",
                 silence_logs=logging.ERROR,
                 preload=["cxsim.sweep"],
             )
     with cluster, Client(cluster) as client:
         yield client
+
+
+def dashboard_link(client, cores: Cores) -> str:
+    """The address of the scheduler's dashboard ("" when it has none), on the host it listens on."""
+    if cores.cluster in BATCH and not cores.dashboard:
+        return ""
+    info = client.scheduler_info(n_workers=0)
+    port = info.get("services", {}).get("dashboard")
+    if not port:
+        return ""
+    host = (cores.dashboard or "").rpartition(":")[0] or info["address"].split("://")[1].rpartition(":")[0]
+    return f"http://{host}:{port}/status"
 
 
 def dask_setup(worker):
@@ -357,7 +461,10 @@ def run_sweep(
         if todo:
             with client_for(cores, sweep) as client:
                 store.begin(design_table(runs))
-                jobs = Jobs(client.cluster) if cores.cluster == "slurm" else None
+                link = dashboard_link(client, cores)
+                if link:
+                    print(f"cxsim: Dask dashboard at {link}", file=sys.stderr)
+                jobs = Jobs(client.cluster, cores.cluster, sweep.cluster.jobs) if cores.cluster in BATCH else None
                 _execute(
                     client,
                     sweep,
@@ -454,7 +561,6 @@ def _execute(client, sweep, todo, store, summary, threads, max_failures, batch, 
             if "days" in result:
                 buffer["days"].append(result["days"])
         bar.update(1)
-        bar.set_postfix(failed=summary.failed, refresh=False)
         if max_failures is not None and summary.failed >= max_failures:
             raise _Stop(f"{summary.failed} failed runs (--max-failures {max_failures})")
 
@@ -470,10 +576,13 @@ def _execute(client, sweep, todo, store, summary, threads, max_failures, batch, 
             in_flight[future] = [t["run_id"] for t in tasks]
 
         while pending or in_flight:
-            if time.monotonic() - looked >= TICK:  # workers join and leave (SLURM jobs start late, end, are lost)
-                window, looked = max(4, 2 * sum(client.nthreads().values())), time.monotonic()
-                if jobs is not None:
-                    jobs.check()
+            if time.monotonic() - looked >= TICK:  # workers join and leave (batch jobs start late, end, are lost)
+                workers, looked = client.nthreads(), time.monotonic()
+                window = max(4, 2 * sum(workers.values()))
+                for line in jobs.check() if jobs is not None else ():
+                    bar.write(f"cxsim: {line}", file=sys.stderr)
+                if not bar.disable:
+                    bar.set_postfix(_progress(client, driver, workers, jobs, summary), refresh=False)
             while pending and len(in_flight) < window:
                 submit()
             try:
@@ -481,11 +590,10 @@ def _execute(client, sweep, todo, store, summary, threads, max_failures, batch, 
             except TimeoutError:
                 finished = ()
             for future in finished:
-                ids = in_flight.pop(future)
-                try:
-                    results = future.result()
-                except Exception as e:  # the task itself was lost (e.g. KilledWorker): its runs failed
-                    results = [{"run_id": i, "error": f"{type(e).__name__}: {e}"} for i in ids]
+                results = collect(future, in_flight[future])
+                if results is None:
+                    continue
+                del in_flight[future]
                 future.release()
                 for result in results:
                     record(result)
@@ -505,6 +613,26 @@ def _execute(client, sweep, todo, store, summary, threads, max_failures, batch, 
         if previous is signal.SIG_DFL and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, previous)
         summary.seconds = time.perf_counter() - start
+
+
+def collect(future, ids: list[str]) -> list[dict] | None:
+    """A finished task's results, or None while they are computed again: its worker died before they were
+    gathered (waiting for them would keep the driver from replacing a lost job, the only one that could)."""
+    try:
+        return future.result(timeout=TICK)
+    except TimeoutError:
+        return None
+    except Exception as e:  # the task itself was lost (e.g. KilledWorker): its runs failed
+        return [{"run_id": i, "error": f"{type(e).__name__}: {e}"} for i in ids]
+
+
+def _progress(client, driver: str, workers: dict, jobs: Jobs | None, summary: Summary) -> dict:
+    """The bar's fields: workers connected, this sweep's tasks running, batch jobs queued, runs failed."""
+    running = sum(str(k).startswith(f"cxsim-run-{driver}-") for keys in client.processing().values() for k in keys)
+    fields = {"workers": len(workers), "running": running}
+    if jobs is not None:
+        fields["queued jobs"] = jobs.queued
+    return fields | {"failed": summary.failed}
 
 
 def add_arguments(p) -> None:
@@ -539,15 +667,29 @@ def add_arguments(p) -> None:
         metavar="SECONDS",
         help="with --scheduler: give up (exit 2) when no worker has connected after this long (default 60)",
     )
-    p.add_argument("--cluster", choices=["local", "slurm"], default="local", help="where to start workers")
+    p.add_argument(
+        "--cluster",
+        choices=["local", *BATCH],
+        default="local",
+        help="where to start workers: this machine, or batch jobs through dask-jobqueue (only SLURM has been run "
+        "for real; PBS, SGE, LSF and HTCondor job scripts are tested)",
+    )
+    p.add_argument(
+        "--dashboard-address",
+        dest="dashboard",
+        metavar="HOST:PORT",
+        help="where the Dask dashboard listens (default 127.0.0.1 on a free port; with a batch --cluster: "
+        "none unless given, e.g. 127.0.0.1:8787, reached through an SSH tunnel)",
+    )
     for flag, kind, what in (
-        ("queue", str, "SLURM partition"),
-        ("account", str, "SLURM account"),
-        ("cores", int, "cores per SLURM job"),
-        ("memory", str, "memory per SLURM job, e.g. 8GB"),
-        ("walltime", str, "time limit per SLURM job, e.g. 02:00:00"),
-        ("jobs", int, "SLURM jobs"),
-        ("interface", str, "network interface, e.g. ib0"),
+        ("queue", str, "batch queue (SLURM partition)"),
+        ("account", str, "account (project) charged for the jobs"),
+        ("cores", int, "cores per batch job"),
+        ("memory", str, "memory per batch job, e.g. 8GB"),
+        ("walltime", str, "time limit per batch job, e.g. 02:00:00"),
+        ("jobs", int, "batch jobs (a lost one is replaced)"),
+        ("disk", str, "disk per batch job (HTCondor), e.g. 1GB"),
+        ("interface", str, "network interface the workers reach the scheduler on, e.g. ib0"),
     ):
         p.add_argument(f"--{flag}", type=kind, help=f"{what} (overrides [cluster] {flag})")
     p.add_argument("--max-failures", type=int, help="stop after this many failed runs")
@@ -579,10 +721,15 @@ def from_arguments(args) -> tuple[Sweep, str, Cores, dict]:
         population=args.population,
         days=args.days,
     )
-    flags = {k: getattr(args, k) for k in ("queue", "account", "cores", "memory", "walltime", "jobs", "interface")}
-    cluster = sweep.cluster.model_validate(
-        {**sweep.cluster.model_dump(), **{k: v for k, v in flags.items() if v is not None}}
-    )
+    names = ("queue", "account", "cores", "memory", "walltime", "jobs", "disk", "interface")
+    flags = {k: getattr(args, k) for k in names}
+    try:
+        cluster = sweep.cluster.model_validate(
+            {**sweep.cluster.model_dump(), **{k: v for k, v in flags.items() if v is not None}}
+        )
+    except ValidationError as e:
+        err = e.errors(include_url=False)[0]
+        raise ScenarioError(f"--{err['loc'][0]}: {err['msg'].lower()}, got {err['input']!r}") from None
     sweep = sweep.model_copy(update={"cluster": cluster})
     out = args.out or os.path.join("out", Path(args.sweep).stem)
     scheduler = None if args.scheduler == "local" else args.scheduler
@@ -592,6 +739,7 @@ def from_arguments(args) -> tuple[Sweep, str, Cores, dict]:
         workers=args.workers,
         threads=args.threads,
         worker_timeout=args.worker_timeout,
+        dashboard=args.dashboard,
     )
     if args.max_failures is not None and args.max_failures < 1:
         raise ScenarioError(f"--max-failures: expected a whole number >= 1, got {args.max_failures}")

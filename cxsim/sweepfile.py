@@ -116,7 +116,7 @@ class Design(_Strict):
 
 
 class Cluster(_Strict):
-    """SLURM settings for `--cluster slurm` (flags override them)."""
+    """Batch-job settings for `--cluster slurm|pbs|sge|lsf|htcondor` (flags override them)."""
 
     queue: str | None = None
     account: str | None = None
@@ -125,6 +125,7 @@ class Cluster(_Strict):
     memory: str = "2GB"
     walltime: str = "01:00:00"
     jobs: Annotated[int, Field(ge=1)] = 1
+    disk: str = "1GB"  # HTCondor asks for it
     interface: str | None = None
     job_extra_directives: tuple[str, ...] = ()
     job_script_prologue: tuple[str, ...] = ()

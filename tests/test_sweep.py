@@ -6,6 +6,7 @@ Every server listens on 127.0.0.1; every process a test starts is ended by its i
 import contextlib
 import importlib.metadata
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -19,7 +20,17 @@ from conftest import stop
 
 from cxsim.cli import main
 from cxsim.scenario import ScenarioError
-from cxsim.sweep import MODEL_VERSION, PACKAGE, Cores, load, model_version, run_sweep, run_task, slurm_cluster, task_of
+from cxsim.sweep import (
+    MODEL_VERSION,
+    PACKAGE,
+    Cores,
+    batch_cluster,
+    load,
+    model_version,
+    run_sweep,
+    run_task,
+    task_of,
+)
 from cxsim.sweepfile import Cluster, expand, load_sweep, points
 
 BIN = Path(sys.executable).parent
@@ -268,6 +279,15 @@ def test_failing_runs_are_recorded_and_max_failures_stops(tmp_path, monkeypatch)
 
 
 @pytest.mark.dask
+def test_progress_and_the_dashboard_address(tmp_path, capsys):
+    path = sweep_file(tmp_path, population=300, replicates=1)
+    assert main(["sweep", str(path), "--out", str(tmp_path / "o"), "--workers", "1", "--progress"]) == 0
+    err = capsys.readouterr().err
+    assert re.search(r"cxsim: Dask dashboard at http://127\.0\.0\.1:\d+/status", err)
+    assert "4/4 [" in err and re.search(r"workers=1, running=\d+, failed=0", err)
+
+
+@pytest.mark.dask
 def test_a_store_refuses_other_kpis(tmp_path, capsys):
     path = sweep_file(tmp_path, population=300, replicates=1)
     assert main(["sweep", str(path), "--out", str(tmp_path / "o"), "--workers", "1"]) == 0
@@ -475,6 +495,37 @@ def test_the_tasks_in_flight_follow_the_threads_of_workers_that_join_late(tmp_pa
     assert busy >= 6, f"at most {busy} runs in flight on 1 + 6 threads"
 
 
+@pytest.mark.dask
+def test_a_result_lost_with_its_worker_does_not_block_the_driver(tmp_path):
+    """A task finished, then its worker died before its result was gathered (a job ended): the driver goes on,
+    to replace the job, instead of waiting for a recomputation that only a new worker could do."""
+    from distributed import wait
+
+    from cxsim.sweep import TICK, collect
+
+    with bare_scheduler(tmp_path) as (client, _):
+        worker = subprocess.Popen(
+            [BIN / "dask", "worker", client.scheduler.address, "--no-nanny", "--host", "127.0.0.1"]
+            + ["--no-dashboard", "--nthreads", "1", "--local-directory", tmp_path],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            client.wait_for_workers(1, timeout=60)
+            future = client.submit(sum, [1, 2], key="cxsim-test-lost")
+            wait(future, timeout=60)  # finished: the result sits in the worker's memory
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+            start = time.monotonic()
+            assert collect(future, ["r"]) is None
+            assert time.monotonic() - start < 3 * TICK
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+
+
 def fake_slurm(where: Path, reject: str = "") -> dict:
     """`sbatch` and `scancel` that run each job at once on this machine, in a session of its own (or reject
     every job with `reject` on stderr); every job's pid goes to `jobs`. Returns the environment to use."""
@@ -507,6 +558,35 @@ def test_a_rejected_slurm_submission_exits_2_with_the_schedulers_message(tmp_pat
         proc.kill()
     assert proc.returncode == 2, err
     assert f"cxsim: --cluster slurm: sbatch rejected the job: {rejected}" in err and "Traceback" not in err
+
+
+@pytest.mark.dask
+@pytest.mark.slow
+def test_a_lost_slurm_job_is_replaced_and_nothing_is_lost(tmp_path):
+    """The job ends under the sweep (walltime, preemption, scancel): a new job takes over its runs."""
+    env = fake_slurm(tmp_path)
+    path = sweep_file(tmp_path, population=4000, days=120, replicates=6, steps=3)  # 36 runs of about 0.1 s
+    out = tmp_path / "o"
+    args = ["--cluster", "slurm", "--cores", "1", "--interface", "lo", "--batch", "1", "--flush-seconds", "0.3"]
+    proc = cxsim("sweep", path, "--out", out, *args, "--progress", "--dashboard-address", "127.0.0.1:0", env=env)
+    jobs = tmp_path / "bin" / "jobs"
+    try:
+        wait_for_parts(out, 1, proc)
+        first = int(jobs.read_text().split()[0])
+        os.killpg(first, signal.SIGKILL)  # the job and its workers are gone at once, as at the walltime
+        text, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+        for pid in map(int, jobs.read_text().split()):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+    assert proc.returncode == 0, err
+    assert f"job {first} lost" in err and "submitted a replacement" in err
+    assert len(jobs.read_text().split()) == 2  # one replacement
+    assert re.search(r"Dask dashboard at http://127\.0\.0\.1:\d+/status", err)  # asked for, on loopback
+    assert re.search(r"<\d\d:\d\d, .*workers=1, running=\d+, queued jobs=\d, failed=0", err)  # time left
+    assert "36 runs: 36 done, 0 skipped" in text
+    assert sorted(load(out)["run_id"]) == sorted(r.run_id for r in expand(load_sweep(path), MODEL_VERSION))
 
 
 def wait_for_parts(out: Path, n: int, proc, timeout=120):
@@ -564,7 +644,7 @@ def test_slurm_job_script_and_flags(tmp_path, monkeypatch):
         interface="lo",
         job_extra_directives=("--constraint=avx512",),
     )
-    with slurm_cluster(cfg, threads=2) as cluster:
+    with batch_cluster("slurm", cfg, threads=2) as cluster:
         script = cluster.job_script()
     for line in (
         "#SBATCH -p short",
@@ -595,6 +675,55 @@ def test_slurm_job_script_and_flags(tmp_path, monkeypatch):
         "32GB",
         5,
     )
+
+
+BATCH_SCRIPTS = {  # what each batch system's job script must hold for 8 cores in 4 workers of 2 numba threads
+    "pbs": ["#PBS -q short", "#PBS -A cx", "#PBS -l select=1:ncpus=8:mem=15GB", "#PBS -l walltime=02:00:30"],
+    "sge": ["#$ -q short", "#$ -P cx", "#$ -l h_rt=02:00:30", "#$ -pe smp 8"],
+    "lsf": ["#BSUB -q short", '#BSUB -P "cx"', "#BSUB -n 8", "#BSUB -M 16000000", "#BSUB -W 02:01"],
+    "htcondor": ["RequestCpus = 8", "MY.DaskWorkerMemory = 16000000000", "MY.DaskWorkerDisk = 2000000000"]
+    + ["+MaxRuntime = 7200"],
+}
+
+
+@pytest.mark.dask
+@pytest.mark.parametrize("kind", list(BATCH_SCRIPTS))
+def test_other_batch_systems_job_scripts(tmp_path, monkeypatch, kind):
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "cache"))
+    condor = kind == "htcondor"
+    cfg = Cluster(
+        queue=None if condor else "short",
+        account=None if condor else "cx",
+        cores=8,
+        memory="16GB",
+        disk="2GB",
+        walltime="02:00:30",
+        interface="lo",
+        job_extra_directives=("+MaxRuntime = 7200",) if condor else ("-pe smp 8",) if kind == "sge" else (),
+    )
+    with batch_cluster(kind, cfg, threads=2) as cluster:
+        script = cluster.job_script()
+    for line in BATCH_SCRIPTS[kind] + ["export NUMBA_NUM_THREADS=2", f"export NUMBA_CACHE_DIR={tmp_path / 'cache'}"]:
+        assert line in script, line
+    assert "--nworkers 4" in script and "--nthreads 1" in script and "--interface lo" in script
+    assert sys.executable in script and "tcp://127.0.0.1:" in script
+
+
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        (["--cluster", "htcondor", "--queue", "short"], "--cluster htcondor: HTCondor has no queue or account"),
+        (["--cluster", "lsf", "--walltime", "90"], "--walltime 90: expected HH:MM:SS for LSF"),
+        (["--cluster", "pbs", "--memory", "lots"], "--memory lots: expected a size such as 8GB"),
+        (["--cluster", "slurm", "--cores", "0"], "--cores: input should be greater than or equal to 1, got 0"),
+    ],
+)
+def test_bad_batch_settings_exit_2(tmp_path, capsys, flags, expected):
+    out = tmp_path / "o"
+    assert main(["sweep", str(sweep_file(tmp_path)), "--out", str(out), *flags]) == 2
+    err = capsys.readouterr().err
+    assert f"cxsim: {expected}" in err and "Traceback" not in err
+    assert not out.exists()
 
 
 # --- analysis -------------------------------------------------------------------------------------
