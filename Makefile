@@ -7,16 +7,17 @@ export MPLBACKEND ?= Agg
 
 .PHONY: run test test-fast lint bench validate figures setup clean
 
-# the main job: every ownership model on the base organisation, paired, with a report in out/ownership
+# the main job: every ownership model on the base organisation over three years, paired, with a report in out/ownership
 OWNERSHIP := siloed cco_led customer_led cmo_led sales_led service_led shared
 
 run: $(STAMP)
-	$(VENV)/bin/cxsim compare $(OWNERSHIP) --population 50000 --replicates 5 \
-	    --kpis retention,churned,acquisitions,csat,nps,nps_survey,complaints,profit,customer_equity --out out/ownership
+	$(VENV)/bin/cxsim compare $(OWNERSHIP) --population 20000 --replicates 5 --days 1095 --horizons 1,3 \
+	    --kpis market_share,retention,churned,winbacks,csat,nps,nps_survey,complaints,npv_profit,customer_equity \
+	    --out out/ownership
 
 # the README's figures from the current model (docs/ also holds bench, sensitivity and page figures: see README)
 figures: run
-	$(VENV)/bin/cxsim run base --replicates 5 --out out/base > /dev/null
+	$(VENV)/bin/cxsim run base --days 1825 --population 20000 --replicates 3 --out out/base > /dev/null
 	cp out/ownership/effects.png docs/ownership_effects.png
 	cp out/ownership/budgets.png docs/ownership_budgets.png
 	cp out/base/trajectories.png docs/trajectories.png

@@ -882,6 +882,47 @@ def calibration(scale: Scale = Scale()) -> tuple[list[Target], dict]:
             "survey responses / invitations (survey_rate per active customer-day)",
         ),
     ]
+    mature = mature_base(scale)
+    targets += [
+        Target(
+            "customers of a mature business, largest yearly change",
+            "within 5 % for five years",
+            0.0,
+            0.05,
+            "ACSI: aggregate satisfaction stable for decades (Fornell et al. 1996, M); issue 13's stationarity",
+            *_mean_ci(largest_change(yearly(mature, "active_customers"), True) / 100.0),
+            "the base for five years: the largest distance of a later year's mean active customers from the "
+            "first year's",
+            f"market.advertising_rate = {s.market.advertising_rate:g}",
+        ),
+        Target(
+            "monthly churn of a mature subscription business",
+            "1-3 %",
+            0.01,
+            0.03,
+            "typical subscription ranges (MODEL_NOTES, L/M: vendor benchmarks; telecom and broadband low)",
+            *_mean_ci(monthly_churn(mature) / 100.0),
+            "churners per active customer-month over five years of the base",
+        ),
+        Target(
+            "true NPS of a mature subscription business",
+            "0-50",
+            0.0,
+            50.0,
+            "telecoms and utilities often below 30, the best brands 50-80 (MODEL_NOTES, L/M: vendor benchmarks)",
+            *_mean_ci(per_replicate(mature, "nps", slice(None), "mean")),
+            "mean daily true NPS over five years of the base",
+        ),
+        Target(
+            "CSAT (share satisfied) of a mature business",
+            "60-85 %",
+            0.60,
+            0.85,
+            "ACSI national index 73-77 since 1994 (M; an index on 0-100, not a share: an order of magnitude)",
+            *_mean_ci(per_replicate(mature, "csat", slice(None), "mean") / 100.0),
+            "mean daily CSAT over five years of the base",
+        ),
+    ]
     return targets, importance(scale)
 
 
