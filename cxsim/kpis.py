@@ -16,6 +16,8 @@ KPIS = {
     "nps": "true NPS of all active customers, last day",
     "nps_survey": "NPS measured by the self-selected survey over the run",
     "csat_survey": "CSAT measured by the survey over the run",
+    "nps_run": "true NPS of every active customer-day over the run (the survey's window)",
+    "csat_run": "% of active customer-days with a non-negative attitude over the run (the survey's window)",
     "complaints": "complaints voiced over the run",
     "complaint_share_unhappy": "share of unhappy active customers who complained, averaged over days",
     "repeat_contacts": "contacts on a complaint already raised before",

@@ -104,6 +104,8 @@ def run_kpis(model) -> dict[str, float]:
             total[K.TALLY.survey_promoters], total[K.TALLY.survey_detractors], total[K.TALLY.surveyed]
         ),
         "csat_survey": 100.0 * _share(total[K.TALLY.survey_satisfied], total[K.TALLY.surveyed]),
+        "nps_run": nps_of(total[K.TALLY.promoters], total[K.TALLY.detractors], total[K.TALLY.active]),
+        "csat_run": 100.0 * _share(total[K.TALLY.satisfied], total[K.TALLY.active]),
         "complaints": float(total[K.TALLY.complaints]),
         "complaint_share_unhappy": float(complaint_share),
         "repeat_contacts": float(total[K.TALLY.repeat_contacts]),

@@ -125,6 +125,13 @@ def effect(name: str, treatment, control, sign: int, note: str = "") -> Measure:
     )
 
 
+def window_effect(name: str, treatment: Results, control: Results, column: str, days: slice, sign: int) -> Measure:
+    """A paired effect on the mean of a daily column over `days`."""
+    return effect(
+        name, per_replicate(treatment, column, days, "mean"), per_replicate(control, column, days, "mean"), sign
+    )
+
+
 def level(name: str, values, lo: float, hi: float, note: str = "") -> Measure:
     """A level whose mean must lie in [lo, hi]."""
     s = interval(list(values))
@@ -390,18 +397,8 @@ def fact_8(scale: Scale = Scale(), delay: int = SLOW_DELAY, noise: float = SLOW_
         "Known limits)",
         [
             effect("days to converge", days_to_converge(ss, target), days_to_converge(sb, target), +1),
-            effect(
-                "mean attitude after the change",
-                per_replicate(slow, "mean_attitude", after, "mean"),
-                per_replicate(base, "mean_attitude", after, "mean"),
-                -1,
-            ),
-            effect(
-                "CSAT after the change",
-                per_replicate(slow, "csat", after, "mean"),
-                per_replicate(base, "csat", after, "mean"),
-                -1,
-            ),
+            window_effect("mean attitude after the change", slow, base, "mean_attitude", after, -1),
+            window_effect("CSAT after the change", slow, base, "csat", after, -1),
         ],
     )
 
@@ -620,18 +617,8 @@ def fact_13(scale: Scale = Scale(), drift: float = 0.03) -> Finding:
         "customer's expectation follow it) with the firm's budgets and qualities unchanged; three years, "
         "paired; the third year's means",
         [
-            effect(
-                "CSAT, third year",
-                per_replicate(rising, "csat", last, "mean"),
-                per_replicate(base, "csat", last, "mean"),
-                -1,
-            ),
-            effect(
-                "market share, third year",
-                per_replicate(rising, "market_share", last, "mean"),
-                per_replicate(base, "market_share", last, "mean"),
-                -1,
-            ),
+            window_effect("CSAT, third year", rising, base, "csat", last, -1),
+            window_effect("market share, third year", rising, base, "market_share", last, -1),
         ],
     )
 
@@ -688,7 +675,7 @@ def fact_15(scale: Scale = Scale(), rise: float = 0.2, costs=(0.1, 0.6)) -> Find
         f"cost {costs[0]} and {costs[1]}",
         [
             effect("revenue per active customer-day", per_customer(high), per_customer(base), +1),
-            effect("churners", _kpi(c, "churned", 1), _kpi(c, "churned", 0), +1),
+            effect("monthly churn (% of active customers)", monthly_churn(high), monthly_churn(base), +1),
             effect(
                 f"revenue gained by the rise at switching cost {costs[1]} - at {costs[0]}",
                 revenue_gain(4),

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from conftest import simulate, small
 
+from cxsim import kernel as K
 from cxsim import metrics, report
 from cxsim.cli import main
 from cxsim.comparison import compare
@@ -81,3 +82,18 @@ def test_bad_horizons_exit_2(value, capsys):
         main(["compare", "base", "--days", "5", "--population", "300", "--horizons", value])
     assert exit.value.code == 2
     assert "argument --horizons: expected comma-separated years > 0" in capsys.readouterr().err
+
+
+def test_an_unbiased_survey_agrees_with_the_truth_over_the_same_window():
+    """With full response and no self-selection the survey samples the active customer-days at random: its NPS and
+    CSAT agree with the true ones over the run within sampling error."""
+    fair = ["customers.survey_rate=0.2", "customers.survey_response_rate=1.0", "customers.survey_self_selection=0"]
+    model = simulate(small(population=3000, days=120, overrides=fair))
+    kpis = metrics.run_kpis(model)
+    n = kpis["nps_survey"], kpis["nps_run"]
+    responses = model.history[:, K.TALLY.surveyed].sum()
+    se_nps = 100.0 / np.sqrt(responses)  # at most: the rating's share spread is below 1 on each side
+    se_csat = 50.0 / np.sqrt(responses)
+    assert responses > 10_000
+    assert abs(n[0] - n[1]) < 3 * se_nps
+    assert abs(kpis["csat_survey"] - kpis["csat_run"]) < 3 * se_csat
