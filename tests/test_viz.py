@@ -20,7 +20,7 @@ solara = required_module("solara", "the viz extra: make setup installs it")
 import ipyvuetify as v  # noqa: E402
 
 from cxsim.viz import app, check, components  # noqa: E402
-from cxsim.viz.teaching import FREE_PLAY, SHOWN, TeachingModel, lessons  # noqa: E402
+from cxsim.viz.teaching import FREE_PLAY, SHOWN, TeachingModel, lessons, prepare  # noqa: E402
 from cxsim.viz.widgets import CustomerGridWidget, LineChartWidget  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "lessons"
@@ -32,7 +32,9 @@ def fixture_lessons(monkeypatch):
     monkeypatch.setenv("CXSIM_LESSONS", str(FIXTURES))
     app.chosen_lesson.set(FREE_PLAY)
     app.chosen_ownership.set(None)
+    app.chosen_compare.set(None)
     components.selected_customer.set(-1)
+    prepare()  # the page shows "compiling" until the simulator is ready
 
 
 def stepped(model, days):
