@@ -58,6 +58,7 @@ SETTING_LABELS = {
     **{f"{d}_budget": f"{d} budget / year" for d in DEPARTMENTS},
 }
 FIRST_SETTING = "promise_markup=0.3"  # what "one setting moved" starts with: the broken promise
+PLAY_INTERVAL_MS = 20  # Mesa's pause between days during Play (its default, 100 ms, holds a pair below 5 days/s)
 
 
 def setting_slider(name: str, scenario, value: float | None = None) -> dict:
@@ -252,12 +253,13 @@ def Lab(catalogue: dict[str, Lesson], lesson: Lesson, ownership: str | None, com
         settings = [k for k in SETTINGS if c.kind != "ownership" or k.endswith("_budget")]
         fixed, panels = {"lesson": str(lesson.path), "compare": compare}, PAIR_COMPONENTS
     if lesson.notice or lesson.try_this:
-        panels = [panels[0], lambda _: GuidePanel(lesson), *panels[1:]]
+        panels = [panels[0], lambda _, tick: GuidePanel(lesson), *panels[1:]]
     with solara.Sidebar():
         LessonCard(catalogue, lesson, scenario, compare is None)
         if compare is not None:
             CompareCard(lesson, model.value)
-    SolaraViz(model, components=[], model_params=model_params(fixed, scenario, settings), name=TITLE)
+    params = model_params(fixed, scenario, settings)
+    SolaraViz(model, components=[], model_params=params, name=TITLE, play_interval=PLAY_INTERVAL_MS)
     Board(model.value, panels)
 
 

@@ -11,7 +11,6 @@ from html import escape
 
 import numpy as np
 import solara
-from mesa.visualization.utils import update_counter
 
 from cxsim.domain import ACTIVE, CHURNED, PROSPECT
 from cxsim.viz.components import (
@@ -19,9 +18,9 @@ from cxsim.viz.components import (
     JOURNEY_HINT,
     KPI_FORMATS,
     STATE_WORDS,
-    LineChartWidget,
     Note,
     _finite,
+    chart,
     command_note,
     customer_grid,
     departments_table,
@@ -63,9 +62,8 @@ def _side(label: str, k: int) -> str:
 
 
 @solara.component
-def PairKpiPanel(pair):
+def PairKpiPanel(pair, tick: int = 0):
     """Today's numbers of both organisations and their difference (B - A)."""
-    update_counter.get()
     a, b = pair.sides
     labels = pair.contrast.labels
     numbers = [kpis_today(side) for side in pair.sides]
@@ -93,9 +91,8 @@ def PairKpiPanel(pair):
 
 
 @solara.component
-def PairCustomerView(pair):
+def PairCustomerView(pair, tick: int = 0):
     """Both populations side by side, the same customer in the same place; customers whose fate differs framed."""
-    update_counter.get()
     a = pair.sides[0]
     told = fates(pair)
     differ = sum(1 for f in told if f)
@@ -113,9 +110,8 @@ def PairCustomerView(pair):
 
 
 @solara.component
-def PairJourneyPanel(pair):
+def PairJourneyPanel(pair, tick: int = 0):
     """The clicked customer's two journeys, one above the other on one scale: the same person, the same luck."""
-    update_counter.get()
     j = selected_customer.value
     with solara.Column(classes=["cx-journey"], style={"padding": "8px"}):
         if not 0 <= j < len(pair.sides[0].shown):
@@ -132,10 +128,9 @@ def PairJourneyPanel(pair):
 
 
 @solara.component
-def PairDepartmentPanel(pair):
+def PairDepartmentPanel(pair, tick: int = 0):
     """Both organisations' budgets, failure rates and churn attributed (A over B), and the `cxsim compare`
     command that runs the pair over replicates."""
-    update_counter.get()
     labels = pair.contrast.labels
     Note(
         f"<b>Departments</b> · A {_side(labels[0], 0)} / B {_side(labels[1], 1)}"
@@ -151,14 +146,13 @@ def pair_chart(title: str, ylabel: str, column: str, cumulative: bool = False):
     """A chart component of one `daily()` column of both sides, the difference shaded; `cumulative` sums it."""
 
     @solara.component
-    def Chart(pair):
-        update_counter.get()
+    def Chart(pair, tick: int = 0):
         series = []
         for side, label, colour in zip(pair.sides, pair.contrast.labels, SIDE_COLOURS, strict=True):
             values = side.daily()[column].to_numpy(dtype=float)
             values = np.cumsum(values) if cumulative else values
             series.append({"name": label, "color": colour, "values": _finite(values)})
-        LineChartWidget.element(title=title, ylabel=ylabel, series=series, band=[0, 1])
+        chart(title, ylabel, series, band=(0, 1))
 
     Chart.__name__ = f"PairChart_{title}"
     return Chart

@@ -1,8 +1,8 @@
 """The page's pieces: KPIs, the customers as agents, one customer's journey, departments, charts, the lesson's
 guide and the board that lays them out (side-by-side versions: `cxsim.viz.compare`).
 
-Every component takes the live `TeachingModel` and re-renders when Mesa's
-`update_counter` moves (after Step, during Play, on Reset). Charts and the
+Every panel takes the live `TeachingModel` and the board's `tick`, and re-renders
+when Mesa's `update_counter` moves (after Step, during Play, on Reset). Charts and the
 customer view are small SVG widgets (cxsim.viz.widgets), text is plain HTML:
 nothing is fetched from a CDN.
 """
@@ -14,7 +14,6 @@ from html import escape
 
 import matplotlib
 import numpy as np
-import pandas as pd
 import solara
 from matplotlib.colors import TwoSlopeNorm, to_hex
 from mesa.visualization.utils import update_counter
@@ -111,9 +110,8 @@ def describe_run(model) -> str:
 
 
 @solara.component
-def KpiPanel(model):
+def KpiPanel(model, tick: int = 0):
     """Today's numbers: customers, flows, satisfaction, the contact centre."""
-    update_counter.get()
     with solara.Column(classes=["cx-kpis"], style={"padding": "8px"}):
         Note(
             f"<b>Day {model.day} of {model.config.days}</b> · {describe_run(model)} · "
@@ -123,8 +121,13 @@ def KpiPanel(model):
         _cards([_card(kpi_text(label, x), label) for label, x in kpis_today(model).items()])
 
 
-def _hex(rgba: np.ndarray) -> list[str]:
-    return ["#{:02x}{:02x}{:02x}".format(*rgb) for rgb in np.round(rgba[:, :3] * 255).astype(int)]
+# the attitude colour scale in 256 steps, as hex: a lookup per customer instead of a colour conversion
+ATTITUDE_STEPS = np.array([to_hex(c) for c in ATTITUDE_COLOURS(np.linspace(0.0, 1.0, 256))])
+
+
+def attitude_colours(attitude: np.ndarray) -> np.ndarray:
+    """Hex colours of attitudes on the red..green scale (`ATTITUDE_NORM`)."""
+    return ATTITUDE_STEPS[np.clip(np.rint(255 * ATTITUDE_NORM(attitude).filled(0.5)), 0, 255).astype(int)]
 
 
 def customer_cells(model, fates: list[str] | None = None) -> list[list]:
@@ -133,7 +136,7 @@ def customer_cells(model, fates: list[str] | None = None) -> list[list]:
     customers whose fate differs on the other side."""
     pop, rows = model.population, model.shown
     state, attitude = pop.state[rows], model.attitudes()
-    colours = _hex(ATTITUDE_COLOURS(ATTITUDE_NORM(attitude)))
+    colours = attitude_colours(attitude).tolist()
     cells = []
     for j, row in enumerate(rows):
         s = int(state[j])
@@ -169,9 +172,8 @@ CUSTOMER_LEGEND = (
 
 
 @solara.component
-def CustomerView(model):
+def CustomerView(model, tick: int = 0):
     """Every shown customer as an agent; hover for a summary, click to follow one customer's journey."""
-    update_counter.get()
     n, shown = model.config.market.population, len(model.shown)
     with solara.Column(style={"padding": "8px", "height": "100%"}):
         Note(f"<b>Customers</b> ({shown:,} of {n:,}, neighbours on the network side by side) · {CUSTOMER_LEGEND}")
@@ -216,12 +218,12 @@ def journey_view(model, j: int, heading: str = "", ylim: tuple[float, float] | N
     Note(head, classes=["cx-journey-head"])
     days, told = model.journey(j)
     attitude = days.attitude.to_numpy(dtype=float)
-    LineChartWidget.element(
-        title="attitude day by day",
-        ylabel="attitude",
-        series=[{"name": "attitude", "color": "#333333", "values": _finite(attitude)}],
+    chart(
+        "attitude day by day",
+        "attitude",
+        [{"name": "attitude", "color": "#333333", "values": _finite(attitude)}],
         markers=_journey_markers(model, j, attitude),
-        ylim=list(ylim or ()),
+        ylim=ylim or (),
     )
     recent = "; ".join(f"day {d}: {w}" for d, w in told[-12:]) or "no failure, complaint or word of mouth yet"
     Note(recent, small=True, classes=["cx-journey-events"])
@@ -231,9 +233,8 @@ JOURNEY_HINT = "<b>One customer's journey</b> · click a customer in the custome
 
 
 @solara.component
-def JourneyPanel(model):
+def JourneyPanel(model, tick: int = 0):
     """The clicked customer's journey so far: attitude day by day, failures by department, complaints."""
-    update_counter.get()
     j = selected_customer.value
     with solara.Column(classes=["cx-journey"], style={"padding": "8px"}):
         if 0 <= j < len(model.shown):
@@ -242,48 +243,30 @@ def JourneyPanel(model):
             Note(JOURNEY_HINT)
 
 
-def _bar(value: float, top: float, colour: str, height: int = 12) -> str:
-    width = 0.0 if top <= 0 else 65.0 * value / top
-    return (
-        f'<div style="background: {colour}; width: {width:.1f}%; '
-        f'height: {height}px; display: inline-block; vertical-align: middle"></div>'
-    )
-
-
 def _bars(values, top: float, colours, text: str) -> str:
-    """A table cell of one bar per organisation (stacked), and the text."""
-    height = 12 if len(values) == 1 else 6
-    bars = "<br>".join(_bar(v, top, c, height) for v, c in zip(values, colours, strict=True))
-    return (
-        '<td style="width: 30%; padding: 1px 4px; white-space: nowrap">'
-        f'<div style="display: inline-block; width: 60%; line-height: 7px">{bars}</div> {text}</td>'
+    """A table cell: the text, and below it one bar per organisation (a pair's stacked)."""
+    height = 10 if len(values) == 1 else 5
+    bars = "".join(
+        f'<div style="background: {c}; width: {0.0 if top <= 0 else 90.0 * v / top:.1f}%; height: {height}px; '
+        'margin-top: 1px"></div>'
+        for v, c in zip(values, colours, strict=True)
     )
+    return f'<td style="width: 30%; padding: 1px 6px 3px 0; white-space: nowrap; vertical-align: top">{text}{bars}</td>'
 
 
 def departments_table(tables: list, colours: list) -> str:
     """Per department a row of budget, failure rate and churn attributed, one bar per organisation's table."""
-    top = pd.concat(tables).max()
+    columns = {"budget": lambda x: f"{x / 1e3:,.1f}k", "failure_rate": lambda x: f"{100 * x:.1f}%"}
+    columns["churn_attributed"] = lambda x: f"{x:.0f}"
+    values = {c: np.array([t[c].to_numpy(dtype=float) for t in tables]) for c in columns}  # organisation x dept
     rows = ""
-    for name in tables[0].index:
-        d = [t.loc[name] for t in tables]
+    for k, name in enumerate(tables[0].index):
         cols = colours or [DEPARTMENT_COLOURS[name]]
-        rows += (
-            f'<tr><td style="padding-right: 6px">{name}</td>'
-            + _bars([x.budget for x in d], top.budget, cols, " / ".join(f"{x.budget / 1e3:,.1f}k" for x in d))
-            + _bars(
-                [x.failure_rate for x in d],
-                top.failure_rate,
-                cols,
-                " / ".join(f"{100 * x.failure_rate:.1f}%" for x in d),
-            )
-            + _bars(
-                [x.churn_attributed for x in d],
-                top.churn_attributed,
-                cols,
-                " / ".join(f"{x.churn_attributed:.0f}" for x in d),
-            )
-            + "</tr>"
+        cells = "".join(
+            _bars(v[:, k], v.max(), cols, " / ".join(text(x) for x in v[:, k]))
+            for v, text in ((values[c], f) for c, f in columns.items())
         )
+        rows += f'<tr><td style="padding-right: 6px; vertical-align: top">{name}</td>{cells}</tr>'
     return (
         '<table class="cx-departments" style="width: 100%; font-size: 0.85em; '
         'border-collapse: collapse"><tr><th></th><th align="left">budget / year</th>'
@@ -301,29 +284,40 @@ def command_note(command: str, what: str) -> None:
 
 
 @solara.component
-def DepartmentPanel(model):
+def DepartmentPanel(model, tick: int = 0):
     """Each department's budget, failure rate and the churn blamed on it."""
-    update_counter.get()
     Note("<b>Departments</b>" + departments_table([model.departments_now()], []))
     command_note(model.command_line(), "the same run from the command line")
 
 
 def _finite(values) -> list:
     """Numbers for JSON: NaN (e.g. no survey answer yet) becomes a gap."""
-    return [None if not np.isfinite(x) else round(float(x), 4) for x in values]
+    x = np.round(np.asarray(values, dtype=float), 4)
+    return np.where(np.isfinite(x), x, None).tolist()
+
+
+def chart(title: str, ylabel: str, series: list[dict], markers: list[dict] = (), band=(), ylim=()):
+    """A `LineChartWidget` element (see there for the shapes of series, markers, band and ylim)."""
+    return LineChartWidget.element(
+        title=title,
+        ylabel=ylabel,
+        series_json=json.dumps(series),
+        markers_json=json.dumps(list(markers)),
+        band=list(band),
+        ylim=list(ylim),
+    )
 
 
 def line_chart(title: str, ylabel: str, lines: dict[str, tuple[str, str]]):
     """A chart component of `model.daily()` columns: {column: (legend name, colour)}."""
 
     @solara.component
-    def Chart(model):
-        update_counter.get()
+    def Chart(model, tick: int = 0):
         table = model.daily()
-        LineChartWidget.element(
-            title=title,
-            ylabel=ylabel,
-            series=[
+        chart(
+            title,
+            ylabel,
+            [
                 {"name": name, "color": colour, "values": _finite(table[column])}
                 for column, (name, colour) in lines.items()
             ],
@@ -373,14 +367,19 @@ def GuidePanel(lesson):
         Note("".join(parts))
 
 
+PANEL_STYLE = "border-radius: 4px; box-shadow: 0 1px 3px rgba(0, 0, 0, 0.25); background: white; min-width: 0"
+
+
 @solara.component
 def Board(model, panels: list):
-    """The main view: every panel in a card of a two-column grid (Mesa's own grid comes under a stray "Page 0"
-    tab). `panels`: functions of the model that draw one panel each."""
+    """The main view: every panel on a card of a two-column grid (Mesa's own grid comes under a stray "Page 0"
+    tab). `panels`: components of (model, tick) that draw one panel each. Only the board follows Mesa's
+    update counter and hands it on as `tick`: one render pass per day for all panels, not one per panel."""
+    tick = update_counter.get()
     with solara.Div(
         classes=["cx-board"],
         style="display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 10px; padding: 8px",
     ):
         for panel in panels:
-            with solara.Card(margin=0, classes=["cx-panel"]):
-                panel(model)
+            with solara.Div(classes=["cx-panel"], style=PANEL_STYLE):
+                panel(model, tick)

@@ -168,7 +168,7 @@ class TeachingModel(CXModel):
         self.journey_attitude = np.zeros((days, k), np.float32)
         self.journey_events = np.zeros((days, k), np.uint32)
         self.open_complaints = np.zeros(days)
-        self._daily = (-1, None)  # (day, table): every panel reads the same day's table
+        self._today: dict[str, tuple[int, object]] = {}  # name -> (day, table): computed once a day
 
     def step(self):
         t = self.day
@@ -190,12 +190,18 @@ class TeachingModel(CXModel):
             self.params,
         )
 
+    def once_a_day(self, name: str, compute):
+        """`compute()`, computed once a day for every panel that reads it (do not modify what it returns)."""
+        day, value = self._today.get(name, (-1, None))
+        if day != self.day:
+            value = compute()
+            self._today[name] = (self.day, value)
+        return value
+
     def daily(self) -> pd.DataFrame:
         """`metrics.daily_table` indexed by day, plus the surveyed NPS to date, the wait in minutes and the
-        open complaints; computed once a day (do not modify it)."""
-        if self._daily[0] != self.day:
-            self._daily = (self.day, self._daily_table())
-        return self._daily[1]
+        open complaints."""
+        return self.once_a_day("daily", self._daily_table)
 
     def _daily_table(self) -> pd.DataFrame:
         table = metrics.daily_table(self).set_index("day")
@@ -208,6 +214,9 @@ class TeachingModel(CXModel):
 
     def departments_now(self) -> pd.DataFrame:
         """Per department: this year's budget, today's failure rate, churn attributed so far."""
+        return self.once_a_day("departments", self._departments_table)
+
+    def _departments_table(self) -> pd.DataFrame:
         table = metrics.department_table(self).set_index("department").loc[list(DEPARTMENTS)]
         table["failure_rate"] = self.D[:, K.COL.failure]
         return table[["budget", "failure_rate", "churn_attributed", "failures", "complaints_caused"]]

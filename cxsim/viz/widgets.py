@@ -55,8 +55,9 @@ module.exports = {
 class LineChartWidget(ipyvuetify.VuetifyTemplate):
     """Lines over days, with optional markers.
 
-    `series`: [{"name", "color", "values": [number or None per day]}];
-    `markers`: [{"x": day, "y": value, "color", "label"}] drawn as dots with a hover label;
+    `series_json`: JSON of [{"name", "color", "values": [number or None per day]}];
+    `markers_json`: JSON of [{"x": day, "y": value, "color", "label"}] drawn as dots with a hover label
+    (JSON strings, like the grid's cells: list traits of a year of numbers cost a redraw its time in validation);
     `band`: [i, j] shades the area between series i and j (a pair's difference);
     `ylim`: [low, high] fixes the value axis (two charts to be read against each other), [] fits the data.
     """
@@ -92,6 +93,8 @@ class LineChartWidget(ipyvuetify.VuetifyTemplate):
 module.exports = {
   data() { return { W: 480, H: 200, L: 46, R: 10, T: 8, B: 26 }; },
   computed: {
+    series() { return JSON.parse(this.series_json); },
+    markers() { return JSON.parse(this.markers_json); },
     days() { return Math.max(2, ...this.series.map(s => s.values.length)); },
     range() {
       const ys = this.ylim.length === 2 ? this.ylim : this.series.flatMap(s => s.values)
@@ -128,7 +131,7 @@ module.exports = {
 """).tag(sync=True)
     title = traitlets.Unicode().tag(sync=True)
     ylabel = traitlets.Unicode().tag(sync=True)
-    series = traitlets.List().tag(sync=True)
-    markers = traitlets.List().tag(sync=True)
+    series_json = traitlets.Unicode("[]").tag(sync=True)
+    markers_json = traitlets.Unicode("[]").tag(sync=True)
     band = traitlets.List().tag(sync=True)
     ylim = traitlets.List().tag(sync=True)
