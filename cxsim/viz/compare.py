@@ -47,8 +47,10 @@ def fates(pair) -> list[str]:
     """Per shown customer, how their fate differs between the two sides ("" where it is the same)."""
     a, b = pair.sides
     labels = dict(zip("ab", pair.contrast.labels, strict=True))
+    with a.lock, b.lock:
+        states = zip(a.population.state[a.shown].tolist(), b.population.state[b.shown].tolist(), strict=True)
     out = []
-    for sa, sb in zip(a.population.state[a.shown].tolist(), b.population.state[b.shown].tolist(), strict=True):
+    for sa, sb in states:
         if sa == sb:
             out.append("")
         else:

@@ -59,8 +59,9 @@ KPI_FORMATS = {
 
 def kpis_today(model) -> dict[str, float]:
     """Today's numbers of one organisation, by `KPI_FORMATS` label (NaN before the first day)."""
-    if model.day == 0:
-        active = float(np.count_nonzero(model.population.state == ACTIVE))
+    with model.lock:
+        day, active = model.day, float(np.count_nonzero(model.population.state == ACTIVE))
+    if day == 0:
         return {label: active if label == "active customers" else np.nan for label in KPI_FORMATS}
     table = model.daily()
     today = table.iloc[-1]
@@ -134,6 +135,11 @@ def customer_cells(model, fates: list[str] | None = None) -> list[list]:
     """One [colour, complaining, hover text, marked] per shown customer: attitude red..green, prospects pale,
     churned grey, an open complaint marked; `fates` (a pair's, see `cxsim.viz.compare`) marks and tells the
     customers whose fate differs on the other side."""
+    with model.lock:
+        return _cells(model, fates)
+
+
+def _cells(model, fates: list[str] | None) -> list[list]:
     pop, rows = model.population, model.shown
     state, attitude = pop.state[rows], model.attitudes()
     colours = attitude_colours(attitude).tolist()
@@ -199,13 +205,19 @@ def _journey_markers(model, j: int, attitude: np.ndarray) -> list[dict]:
 
 def journey_span(model, j: int) -> tuple[float, float]:
     """The lowest and highest attitude of shown customer j so far (to put two journeys on one scale)."""
-    attitude = model.journey_attitude[: model.day, j]
+    with model.lock:
+        attitude = model.journey_attitude[: model.day, j].copy()
     return (float(attitude.min()), float(attitude.max())) if len(attitude) else (0.0, 1.0)
 
 
 def journey_view(model, j: int, heading: str = "", ylim: tuple[float, float] | None = None):
     """Shown customer j's journey so far under one organisation: its state, attitude day by day with failures
     (by department), complaints and resolutions marked, and the latest events in words."""
+    with model.lock:
+        _journey_view(model, j, heading, ylim)
+
+
+def _journey_view(model, j: int, heading: str, ylim: tuple[float, float] | None):
     row = int(model.shown[j])
     pop = model.population
     s = int(pop.state[row])

@@ -169,34 +169,40 @@ class TeachingModel(CXModel):
         self.journey_events = np.zeros((days, k), np.uint32)
         self.open_complaints = np.zeros(days)
         self._today: dict[str, tuple[int, object]] = {}  # name -> (day, table): computed once a day
+        # a day is stepped under this lock, and what the page reads is read under it: the page may redraw
+        # (a click) while Play steps the next day in another thread
+        self.lock = threading.RLock()
 
     def step(self):
-        t = self.day
-        super().step()
-        pop, rows = self.population, self.shown
-        self.journey_attitude[t] = self.attitudes()
-        self.journey_events[t] = pop.events[rows]
-        self.open_complaints[t] = np.count_nonzero((pop.state == ACTIVE) & (pop.complaint != NO_DEPT))
+        with self.lock:
+            t = self.day
+            super().step()
+            pop, rows = self.population, self.shown
+            self.journey_attitude[t] = self.attitudes()
+            self.journey_events[t] = pop.events[rows]
+            self.open_complaints[t] = np.count_nonzero((pop.state == ACTIVE) & (pop.complaint != NO_DEPT))
 
     # --- what the page reads (nothing below changes the model)
 
     def attitudes(self) -> np.ndarray:
         """Today's attitude of the shown customers (the kernel's own formula)."""
         pop, rows = self.population, self.shown
-        return K.attitude.py_func(
-            pop.satisfaction[rows].astype(float),
-            pop.peak[rows].astype(float),
-            pop.last[rows].astype(float),
-            self.params,
-        )
+        with self.lock:
+            return K.attitude.py_func(
+                pop.satisfaction[rows].astype(float),
+                pop.peak[rows].astype(float),
+                pop.last[rows].astype(float),
+                self.params,
+            )
 
     def once_a_day(self, name: str, compute):
         """`compute()`, computed once a day for every panel that reads it (do not modify what it returns)."""
-        day, value = self._today.get(name, (-1, None))
-        if day != self.day:
-            value = compute()
-            self._today[name] = (self.day, value)
-        return value
+        with self.lock:
+            day, value = self._today.get(name, (-1, None))
+            if day != self.day:
+                value = compute()
+                self._today[name] = (self.day, value)
+            return value
 
     def daily(self) -> pd.DataFrame:
         """`metrics.daily_table` indexed by day, plus the surveyed NPS to date, the wait in minutes and the
@@ -223,9 +229,10 @@ class TeachingModel(CXModel):
 
     def journey(self, j: int) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
         """Shown customer j's attitude day by day so far, and what happened to them, day by day."""
-        t = self.day
-        days = pd.DataFrame({"day": np.arange(t), "attitude": self.journey_attitude[:t, j]})
-        events = self.journey_events[:t, j]
+        with self.lock:
+            t = self.day
+            days = pd.DataFrame({"day": np.arange(t), "attitude": self.journey_attitude[:t, j].copy()})
+            events = self.journey_events[:t, j].copy()
         told = [
             (day, words) for day in np.flatnonzero(events) for bit, words in EVENT_WORDS if events[day] & (1 << bit)
         ]
