@@ -435,6 +435,12 @@ def test_switching_between_one_organisation_and_two(page):
     assert re.search(r"cxsim compare base \S*billing_outage.toml --population 500 ", html_texts(rc, "cx-command")[0])
     rc.find(v.Select, label="what differs").widget.v_model = "one setting moved on side B"
     assert "promise markup +0.30" in html_texts(rc, "cx-day")[0]
+    rc.find(v.Select, label="setting").widget.v_model = "service budget / year"
+    assert app.chosen_compare.value == "service_budget=1700000"
+    rc.find(v.Slider, label="side B: service budget / year").widget.v_model = 1_000_000
+    assert app.chosen_compare.value == "service_budget=1000000"
+    assert "--vary departments.billing.budget" not in html_texts(rc, "cx-command")[0]
+    assert "--vary departments.service.budget=1700000.0,1000000.0" in html_texts(rc, "cx-command")[0]
     rc.find(v.Switch).widget.v_model = False
     assert len(rc.find(CustomerGridWidget).widgets) == 1 and "Day 0" in html_texts(rc, "cx-day")[0]
 

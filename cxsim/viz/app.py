@@ -174,6 +174,11 @@ def CompareCard(lesson: Lesson, pair: PairModel):
         names[k] = name
         chosen_compare.set(",".join(names))
 
+    def pick_setting(words):
+        """Side B starts at side A's value of the newly chosen setting (then move its slider)."""
+        chosen = next(n for n, w in SETTING_LABELS.items() if w == words)
+        chosen_compare.set(f"{chosen}={setting_slider(chosen, start)['value']}")
+
     name, _, value = c.spec.partition("=")
     with solara.Card("Side by side", classes=["cx-compare"]):
         kinds = {k: words for k, words in CONTRAST_KINDS.items() if k != "control" or lesson.control}
@@ -198,9 +203,7 @@ def CompareCard(lesson: Lesson, pair: PairModel):
                 "setting",
                 value=SETTING_LABELS[name],
                 values=list(SETTING_LABELS.values()),
-                on_value=lambda words: chosen_compare.set(
-                    f"{next(n for n, w in SETTING_LABELS.items() if w == words)}={setting_slider(name, start)['value']}"
-                ),
+                on_value=pick_setting,
                 classes=["cx-setting-select"],
             )
             slider = setting_slider(name, start, float(value))

@@ -105,7 +105,8 @@ module.exports = {
       return [Math.floor(lo / step) * step, Math.ceil(hi / step) * step, step];
     },
     yticks() { const [lo, hi, step] = this.range, out = [];
-      for (let y = lo; y <= hi + step / 2; y += step) out.push(+y.toPrecision(12)); return out; },
+      for (let y = lo; y <= hi + step / 2; y += step) out.push(Math.abs(y) < step / 1e6 ? 0 : +y.toPrecision(12));
+      return out; },
     bandPoints() {
       const [a, b] = this.band.map(k => this.series[k].values), days = [];
       a.forEach((y, x) => { if (y !== null && b[x] !== null && b[x] !== undefined) days.push(x); });
