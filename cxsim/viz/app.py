@@ -58,7 +58,7 @@ SETTING_LABELS = {
     **{f"{d}_budget": f"{d} budget / year" for d in DEPARTMENTS},
 }
 FIRST_SETTING = "promise_markup=0.3"  # what "one setting moved" starts with: the broken promise
-PLAY_INTERVAL_MS = 20  # Mesa's pause between days during Play (its default, 100 ms, holds a pair below 5 days/s)
+PLAY_INTERVAL_MS = 50  # Mesa's pause between days during Play (its default, 100 ms, holds a pair below 5 days/s)
 
 
 def setting_slider(name: str, scenario, value: float | None = None) -> dict:
