@@ -107,7 +107,7 @@ def describe_event(ev) -> str:
         "promise": f"the promise is raised by {ev.size:.0%}"
         if ev.size >= 0
         else f"the promise is lowered by {-ev.size:.0%}",
-    }.get(ev.kind, f"{ev.kind} at {where}, size {ev.size:g}")
+    }[ev.kind]
     return f"day {ev.day}: {what}{until}"
 
 
