@@ -112,9 +112,10 @@ def budget_warnings(s: Scenario) -> list[str]:
 
 
 def diff_parameters(a: Scenario, b: Scenario) -> dict[str, tuple]:
-    """Dotted keys whose values differ between two scenarios, mapped to (a_value, b_value)."""
+    """Dotted keys whose values differ between two scenarios, mapped to (a_value, b_value); a key only one of
+    them has (a lesson's `lesson.*` against its control's `lesson = None`) is None in the other."""
     fa, fb = flatten(a.model_dump(mode="json")), flatten(b.model_dump(mode="json"))
-    return {k: (fa[k], fb[k]) for k in fa if fa[k] != fb[k]}
+    return {k: (fa.get(k), fb.get(k)) for k in dict.fromkeys([*fa, *fb]) if fa.get(k) != fb.get(k)}
 
 
 def _locate(path: str | Path, directory: Path | None = None, where: str = "") -> Path:

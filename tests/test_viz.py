@@ -14,7 +14,7 @@ from conftest import required_module
 
 from cxsim import kernel as K
 from cxsim import metrics
-from cxsim.cli import _load, _varied, main, parser
+from cxsim.cli import _load, main, parser
 from cxsim.domain import ACTIVE, CHURNED, NO_DEPT
 from cxsim.model import CXModel
 from cxsim.scenario import ScenarioError
@@ -187,16 +187,17 @@ def test_the_sides_share_their_luck_and_differ_only_in_the_contrast():
         (OUTAGE, "handoff_consistency=0.4", {"handoff_consistency": 0.6, "sales_budget": 1e6}),
     ],
 )
-def test_pair_prints_the_compare_command_whose_first_replicate_it_is(lesson, spec, sliders):
-    pair = PairModel(lesson=lesson, compare=spec, **sliders)
+def test_pair_prints_the_compare_command_whose_first_replicate_it_is(lesson, spec, sliders, capsys):
+    pair = stepped(PairModel(lesson=lesson, compare=spec, **sliders), 20)  # agents: the page's engine
     command = shlex.split(pair.compare_command())
     assert command[:2] == ["cxsim", "compare"] and command[-2:] == ["--replicates", "10"]
-    args = parser().parse_args(command[1:])
-    scenarios = _varied(args)
-    assert len(scenarios) == 2
-    for side, scenario in zip(pair.sides, scenarios, strict=True):
-        skip = {"name", "description", "replicates", "engine"}
-        assert scenario.model_dump(exclude=skip) == side.config.model_dump(exclude=skip)
+    assert main([*command[1:-2], "--replicates", "1", "--days", "20", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert len(result["scenarios"]) == 2
+    for side, label in zip(pair.sides, result["scenarios"], strict=True):
+        kpis = metrics.run_kpis(side)
+        for kpi in ("active_customers", "acquisitions", "churned", "complaints", "revenue", "cost"):
+            assert result["kpis"][kpi][label]["mean"] == pytest.approx(kpis[kpi], rel=1e-12), (label, kpi)
 
 
 def test_bad_contrasts_are_refused_with_what_was_expected(capsys):
