@@ -233,7 +233,7 @@ def _kpi_list(text: str) -> list[str]:
 def cmd_viz(args) -> int:
     from cxsim.viz import serve
 
-    return serve(args.port, args.lesson, args.lessons)
+    return serve(args.port, args.lesson, args.lessons, args.compare)
 
 
 def cmd_bench(args) -> int:
@@ -317,6 +317,12 @@ def parser() -> argparse.ArgumentParser:
     viz.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765)")
     viz.add_argument("--lesson", help="lesson to open with: its file name without .toml (see cxsim lesson)")
     viz.add_argument("--lessons", help="directory of lesson files (default the bundled lessons)")
+    viz.add_argument(
+        "--compare",
+        metavar="A,B|control|SETTING=VALUE",
+        help="open side by side: two ownership models (e.g. cco_led,siloed), the lesson against its control, "
+        "or one setting moved on the second side (e.g. handoff_consistency=0.4); same customers, same luck",
+    )
     viz.set_defaults(func=cmd_viz)
     return p
 

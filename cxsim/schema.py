@@ -277,10 +277,15 @@ class Event(Strict):
 
 
 class Lesson(Strict):
-    """A teaching scenario's claim: against `control`, each KPI in `expect` comes out higher or lower."""
+    """A teaching scenario's claim: against `control`, each KPI in `expect` comes out higher or lower.
+
+    `notice` and `try_this` are the page's guide beside the run: what to watch, and what to change next.
+    """
 
     control: str
     expect: dict[str, Literal["higher", "lower"]]
+    notice: tuple[str, ...] = ()
+    try_this: tuple[str, ...] = ()
 
 
 class Scenario(Strict):

@@ -173,10 +173,19 @@ def test_compare_bad_input_exits_2_with_a_clear_message(args, message, capsys, t
 
 def test_lesson_files_are_complete():
     found = lessons.available()
-    assert {"broken_promise", "billing_ripple", "silos_and_ai_agent", "budget_cut_spiral", "start_small"} <= set(found)
+    assert {
+        "broken_promise",
+        "billing_ripple",
+        "silos_and_ai_agent",
+        "budget_cut_spiral",
+        "start_small",
+        "cx_leader_above_silos",
+        "customer_owns_experience",
+    } <= set(found)
     for path in found.values():
         lesson, control = lessons.load(path)
         assert lesson.description and lesson.lesson.expect and lesson.name != control.name
+        assert lesson.lesson.notice and lesson.lesson.try_this  # the page's guide beside the run
 
 
 @pytest.mark.parametrize("name", sorted(lessons.available()))

@@ -3,6 +3,9 @@
 import json
 import re
 import shlex
+import socket
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -12,15 +15,15 @@ from conftest import required_module
 from cxsim import kernel as K
 from cxsim import metrics
 from cxsim.cli import _load, main, parser
-from cxsim.domain import ACTIVE, NO_DEPT
+from cxsim.domain import ACTIVE, CHURNED, NO_DEPT
 from cxsim.model import CXModel
 from cxsim.scenario import ScenarioError
 
 solara = required_module("solara", "the viz extra: make setup installs it")
 import ipyvuetify as v  # noqa: E402
 
-from cxsim.viz import app, check, components  # noqa: E402
-from cxsim.viz.teaching import FREE_PLAY, SHOWN, TeachingModel, lessons  # noqa: E402
+from cxsim.viz import app, check, compare, components  # noqa: E402
+from cxsim.viz.teaching import FREE_PLAY, SHOWN, PairModel, TeachingModel, lessons, prepare  # noqa: E402
 from cxsim.viz.widgets import CustomerGridWidget, LineChartWidget  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "lessons"
@@ -32,7 +35,15 @@ def fixture_lessons(monkeypatch):
     monkeypatch.setenv("CXSIM_LESSONS", str(FIXTURES))
     app.chosen_lesson.set(FREE_PLAY)
     app.chosen_ownership.set(None)
+    app.chosen_compare.set(None)
     components.selected_customer.set(-1)
+    prepare()  # the page shows "compiling" until the simulator is ready
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def stepped(model, days):
@@ -125,13 +136,102 @@ def test_viz_command_rejects_bad_input_before_starting(capsys):
     assert main(["viz", "--lessons", str(FIXTURES / "silo_start.toml")]) == 2
     assert "expected a directory" in capsys.readouterr().err
     assert main(["viz", "--port", "0"]) == 2
-    import socket
-
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         with pytest.raises(ScenarioError, match="cannot listen"):
             check(busy.getsockname()[1], None, None)
+
+
+# --- side by side: two organisations, the same customers and luck
+
+
+def same_run(a, b):
+    """Two organisations gave identical numbers: tallies, ledger, every customer and the journey records."""
+    np.testing.assert_array_equal(a.history, b.history)
+    np.testing.assert_array_equal(a.ledger, b.ledger)
+    for field_a, field_b in zip(a.population, b.population, strict=True):
+        np.testing.assert_array_equal(field_a, field_b)
+    np.testing.assert_array_equal(a.journey_attitude, b.journey_attitude)
+    np.testing.assert_array_equal(a.journey_events, b.journey_events)
+
+
+@pytest.mark.parametrize("spec", ["cco_led,cco_led", "billing_budget=800000"])
+def test_with_nothing_differing_both_sides_give_identical_numbers(spec):
+    pair = stepped(PairModel(compare=spec, population=300), 25)
+    a, b = pair.sides
+    assert a.config == b.config
+    same_run(a, b)
+    assert all(not f for f in compare.fates(pair))
+
+
+def test_the_sides_share_their_luck_and_differ_only_in_the_contrast():
+    pair = stepped(PairModel(compare="cco_led,siloed", population=300, seed=5, service_budget=2e6), 25)
+    a, b = pair.sides
+    assert (a.config.ownership.model, b.config.ownership.model) == ("cco_led", "siloed")
+    assert a.config.departments.service.budget == b.config.departments.service.budget  # a moved slider: both
+    alone = stepped(TeachingModel(ownership="siloed", population=300, seed=5, service_budget=2e6), 25)
+    same_run(alone, b)  # each side is the run it would be on its own
+    assert not np.array_equal(a.history, b.history)
+    np.testing.assert_array_equal(a.shown, b.shown)  # the same customers drawn in the same places
+    control = stepped(PairModel(lesson=OUTAGE, compare="control", population=300), 6)
+    np.testing.assert_array_equal(control.sides[0].history[:3], control.sides[1].history[:3])  # until the outage
+    assert not np.array_equal(control.sides[0].history[3:6], control.sides[1].history[3:6])
+
+
+@pytest.mark.parametrize(
+    "lesson, spec, sliders",
+    [
+        (FREE_PLAY, "cco_led,siloed", {"billing_budget": 9e5}),
+        (OUTAGE, "control", {"promise_markup": 0.2}),
+        (OUTAGE, "handoff_consistency=0.4", {"handoff_consistency": 0.6, "sales_budget": 1e6}),
+    ],
+)
+def test_pair_prints_the_compare_command_whose_first_replicate_it_is(lesson, spec, sliders, capsys):
+    pair = stepped(PairModel(lesson=lesson, compare=spec, **sliders), 20)  # agents: the page's engine
+    command = shlex.split(pair.compare_command())
+    assert command[:2] == ["cxsim", "compare"] and command[-2:] == ["--replicates", "10"]
+    assert main([*command[1:-2], "--replicates", "1", "--days", "20", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert len(result["scenarios"]) == 2
+    for side, label in zip(pair.sides, result["scenarios"], strict=True):
+        kpis = metrics.run_kpis(side)
+        for kpi in ("active_customers", "acquisitions", "churned", "complaints", "revenue", "cost"):
+            assert result["kpis"][kpi][label]["mean"] == pytest.approx(kpis[kpi], rel=1e-12), (label, kpi)
+
+
+def test_bad_contrasts_are_refused_with_what_was_expected(capsys):
+    for spec, words in [
+        ("cco_led,nobody", "expected two ownership models A,B"),
+        ("cco_led", "expected two ownership models A,B"),
+        ("control", "base is not a lesson with a [lesson] control"),
+        ("no_setting=1", "settings: promise_markup, handoff_consistency"),
+        ("handoff_consistency=3", "key ownership.handoff_consistency: expected a number <= 1.0"),
+    ]:
+        assert main(["viz", "--compare", spec]) == 2
+        err = capsys.readouterr().err
+        assert f"--compare {spec}:" in err and words in err and "Traceback" not in err
+    check(free_port(), "billing_outage", FIXTURES, "control")  # a lesson with a control: fine
+
+
+def test_customers_whose_fate_differs_are_marked_and_told():
+    pair = stepped(PairModel(compare="cco_led,siloed", population=400, engine="numba"), 200)
+    told = compare.fates(pair)
+    a, b = (side.population.state[side.shown] for side in pair.sides)
+    kept = [j for j in range(len(told)) if a[j] == ACTIVE and b[j] == CHURNED]
+    assert kept and all(told[j] == "kept by cco_led, lost by siloed" for j in kept)
+    assert [bool(f) for f in told] == list(a != b)
+    cells = components.customer_cells(pair.sides[1], told)
+    assert all(cells[j][3] == 1 and cells[j][2].endswith("kept by cco_led, lost by siloed") for j in kept)
+    assert sum(c[3] for c in cells) == np.count_nonzero(a != b)
+
+
+def test_lessons_carry_a_guide_and_a_control():
+    found = lessons(FIXTURES)
+    outage = found["billing_outage"]
+    assert outage.notice == ("Complaints queue at service while billing fails.",) and outage.try_this
+    assert outage.control.resolve() == lessons()[FREE_PLAY].path
+    assert found["silo_start"].control is None and found["silo_start"].notice == ()
 
 
 # --- the page rendered by solara (no browser)
@@ -147,6 +247,10 @@ def html_texts(rc, css_class):
 
 def kpi_values(rc):
     return re.findall(r'class="cx-kpi-value"[^>]*>([^<]*)<', "".join(html_texts(rc, "")))
+
+
+def series(chart) -> list[dict]:
+    return json.loads(chart.series_json)
 
 
 def grid_cells(rc):
@@ -175,8 +279,8 @@ def test_page_steps_and_every_panel_draws(page):
     charts = rc.find(LineChartWidget).widgets
     assert len(charts) == len(components.CHARTS)
     for chart in charts:
-        assert chart.series and all(len(s["values"]) == 3 for s in chart.series)
-    active = next(c for c in charts if c.title == "Active customers").series[0]["values"]
+        assert series(chart) and all(len(s["values"]) == 3 for s in series(chart))
+    active = series(next(c for c in charts if c.title == "Active customers"))[0]["values"]
     reference = stepped(TeachingModel(lesson=str(lessons()[FREE_PLAY].path)), 3)  # the page's own defaults
     assert active == [float(x) for x in reference.history[:3, K.TALLY.active]]
     departments = html_texts(rc, "")
@@ -192,7 +296,7 @@ def test_clicking_a_customer_shows_their_journey(page):
     head = html_texts(rc, "cx-journey-head")
     assert len(head) == 1 and "<b>Customer" in head[0] and "attitude" in head[0]
     journey = next(c for c in rc.find(LineChartWidget).widgets if c.title == "attitude day by day")
-    assert len(journey.series[0]["values"]) == 5
+    assert len(series(journey)[0]["values"]) == 5
     assert rc.find(CustomerGridWidget).widget.selected == active
 
 
@@ -219,16 +323,12 @@ def test_sigterm_to_cxsim_viz_stops_its_server_and_frees_the_port():
     import contextlib
     import os
     import signal
-    import socket
     import subprocess
     import sys
-    import time
 
     from conftest import stop
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     viz = subprocess.Popen(
         [sys.executable, "-m", "cxsim", "viz", "--port", str(port)],
         stdout=subprocess.DEVNULL,
@@ -254,3 +354,111 @@ def test_sigterm_to_cxsim_viz_stops_its_server_and_frees_the_port():
     finally:
         with contextlib.suppress(ProcessLookupError):  # the whole process group, if any of it is left
             stop(viz)
+
+
+def pair_numbers(rc) -> list[tuple[str, str, str]]:
+    """(A, B, B - A) as shown on each side-by-side KPI card."""
+    text = "".join(html_texts(rc, ""))
+    a = re.findall(r'class="cx-pair-a"[^>]*>([^<]*)<', text)
+    b = re.findall(r'class="cx-pair-b"[^>]*>([^<]*)<', text)
+    d = re.findall(r'class="cx-pair-diff"[^>]*>B - A ([^<]*)<', text)
+    return list(zip(a, b, d, strict=True))
+
+
+def render_pair(spec):
+    app.chosen_compare.set(spec)
+    return solara.render(app.Page(), handle_error=False)[1]
+
+
+def test_side_by_side_page_steps_both_and_shows_their_difference():
+    rc = render_pair("cco_led,siloed")
+    try:
+        day = html_texts(rc, "cx-day")[0]
+        assert "Day 0 of 365" in day and "<b>cco_led</b>" in day and "<b>siloed</b>" in day
+        grids = rc.find(CustomerGridWidget).widgets
+        assert len(grids) == 2 and all(len(json.loads(g.cells_json)) == 500 for g in grids)
+        assert not rc.find(v.Tab).widgets  # no stray "Page 0" tab
+        for _ in range(3):
+            rc.find(v.Btn, children=["Step"]).widget.click()
+        assert "Day 3 of 365" in html_texts(rc, "cx-day")[0]
+        numbers = pair_numbers(rc)
+        assert len(numbers) == 8
+        reference = stepped(PairModel(compare="cco_led,siloed"), 3)
+        active = [f"{side.history[2, K.TALLY.active]:,.0f}" for side in reference.sides]
+        assert numbers[0][:2] == tuple(active)
+        charts = [c for c in rc.find(LineChartWidget).widgets if c.band]
+        assert len(charts) == len(compare.PAIR_CHARTS)
+        for chart in charts:
+            assert chart.band == [0, 1] and [s["name"] for s in series(chart)] == ["cco_led", "siloed"]
+            assert all(len(s["values"]) == 3 for s in series(chart))
+        departments = [t for t in html_texts(rc, "") if "<b>Departments</b>" in t]
+        assert len(departments) == 1 and departments[0].count("<tr>") == 8 and departments[0].count(" / ") >= 21
+        command = html_texts(rc, "cx-command")[0]
+        assert "cxsim compare base --vary ownership.model=cco_led,siloed --population 500 --seed 42" in command
+        j = next(j for j, c in enumerate(json.loads(grids[0].cells_json)) if "customer for" in c[2])
+        grids[0].vue_pick(j)
+        assert [g.selected for g in rc.find(CustomerGridWidget).widgets] == [j, j]
+        heads = html_texts(rc, "cx-journey-head")
+        assert len(heads) == 2 and "cco_led" in heads[0] and "siloed" in heads[1]
+        journeys = [c for c in rc.find(LineChartWidget).widgets if c.title == "attitude day by day"]
+        assert len(journeys) == 2 and journeys[0].ylim == journeys[1].ylim and len(journeys[0].ylim) == 2
+    finally:
+        rc.close()
+
+
+def test_side_by_side_page_with_nothing_differing_shows_no_difference():
+    rc = render_pair("shared,shared")
+    try:
+        for _ in range(4):
+            rc.find(v.Btn, children=["Step"]).widget.click()
+        numbers = pair_numbers(rc)
+        assert all(a == b for a, b, _ in numbers)
+        assert {d for a, _, d in numbers if a != "-"} <= {"+0", "+0.0"}
+        for chart in (c for c in rc.find(LineChartWidget).widgets if c.band):
+            assert series(chart)[0]["values"] == series(chart)[1]["values"]
+        assert "<b class='cx-differ-count'>0</b>" in "".join(html_texts(rc, ""))
+    finally:
+        rc.close()
+
+
+def test_switching_between_one_organisation_and_two(page):
+    rc = page
+    assert not rc.find(v.Tab).widgets
+    rc.find(v.Switch).widget.v_model = True
+    assert "<b>cco_led</b>" in html_texts(rc, "cx-day")[0] and len(rc.find(CustomerGridWidget).widgets) == 2
+    rc.find(v.Select, label="lesson").widget.v_model = "billing_outage"
+    assert "Billing outage (test lesson)" in html_texts(rc, "cx-day")[0]
+    guide = [t for t in html_texts(rc, "") if "<b>Things to notice</b>" in t]
+    assert len(guide) == 1 and "Complaints queue at service" in guide[0] and "<b>Try this</b>" in guide[0]
+    rc.find(v.Select, label="what differs").widget.v_model = "the lesson against its control"
+    day = html_texts(rc, "cx-day")[0]
+    assert "<b>base</b>" in day and "<b>Billing outage (test lesson)</b>" in day
+    assert re.search(r"cxsim compare base \S*billing_outage.toml --population 500 ", html_texts(rc, "cx-command")[0])
+    rc.find(v.Select, label="what differs").widget.v_model = "one setting moved on side B"
+    assert "promise markup +0.30" in html_texts(rc, "cx-day")[0]
+    rc.find(v.Select, label="setting").widget.v_model = "service budget / year"
+    assert app.chosen_compare.value == "service_budget=1700000"
+    rc.find(v.Slider, label="side B: service budget / year").widget.v_model = 1_000_000
+    assert app.chosen_compare.value == "service_budget=1000000"
+    assert "--vary departments.billing.budget" not in html_texts(rc, "cx-command")[0]
+    assert "--vary departments.service.budget=1700000.0,1000000.0" in html_texts(rc, "cx-command")[0]
+    rc.find(v.Switch).widget.v_model = False
+    assert len(rc.find(CustomerGridWidget).widgets) == 1 and "Day 0" in html_texts(rc, "cx-day")[0]
+
+
+def test_page_says_it_is_compiling_until_the_simulator_is_ready(monkeypatch):
+    release = threading.Event()
+    monkeypatch.setattr(app, "prepared", lambda: False)
+    monkeypatch.setattr(app, "prepare", lambda: release.wait(30))
+    box, rc = solara.render(app.Page(), handle_error=False)
+    try:
+        assert any("numba is compiling the simulator" in t for t in html_texts(rc, ""))
+        assert not rc.find(CustomerGridWidget).widgets
+        release.set()
+        deadline = time.monotonic() + 30
+        while not rc.find(CustomerGridWidget).widgets:
+            assert time.monotonic() < deadline, "the page did not appear after compiling"
+            time.sleep(0.2)
+        assert "Day 0 of 365" in html_texts(rc, "cx-day")[0]
+    finally:
+        rc.close()

@@ -5,6 +5,7 @@ when /usr/bin/chromium is missing; in CI (CI=true) that is a failure.
 Screenshots go to out/test-artifacts/ (scripts/viz-screenshot makes the README's docs/viz.png).
 """
 
+import contextlib
 import re
 import socket
 import subprocess
@@ -34,15 +35,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server():
-    """The page, as `cxsim viz` serves it, with the fixture lessons; killed afterwards."""
+@contextlib.contextmanager
+def serving(name: str, compare: str | None = None):
+    """The page, as `cxsim viz [--compare ...]` serves it, with the fixture lessons; killed afterwards."""
     port = free_port()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    log = open(ARTIFACTS / "server.log", "w")
+    log = open(ARTIFACTS / f"{name}.log", "w")
     proc = subprocess.Popen(
         server_command(port),
-        env=server_env(lessons=ROOT / "tests" / "lessons"),
+        env=server_env(lessons=ROOT / "tests" / "lessons", compare=compare),
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -56,7 +57,7 @@ def server():
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"the page server did not start; see {ARTIFACTS / 'server.log'}")
+                    pytest.fail(f"the page server did not start; see {ARTIFACTS / f'{name}.log'}")
                 time.sleep(0.5)
         yield url
     finally:
@@ -64,8 +65,22 @@ def server():
         log.close()
 
 
-@pytest.fixture
-def page(server):
+@pytest.fixture(scope="module")
+def server():
+    with serving("server") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def compare_server():
+    """`cxsim viz --compare cco_led,siloed`."""
+    with serving("compare-server", compare="cco_led,siloed") as url:
+        yield url
+
+
+@contextlib.contextmanager
+def browsing(url):
+    """A Chromium page on `url`; no page error, console error or failed request is allowed."""
     problems = []
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=HEADLESS)
@@ -74,10 +89,22 @@ def page(server):
         page.on("console", lambda m: problems.append(f"console error: {m.text}") if m.type == "error" else None)
         page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url} {r.failure}"))
         page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
-        page.goto(server)
+        page.goto(url)
         yield page
         browser.close()
     assert problems == [], "\n".join(problems)
+
+
+@pytest.fixture
+def page(server):
+    with browsing(server) as page:
+        yield page
+
+
+@pytest.fixture
+def compare_page(compare_server):
+    with browsing(compare_server) as page:
+        yield page
 
 
 def day(page) -> int:
@@ -103,7 +130,7 @@ def choose(page, select, option: str):
 
 def assert_drawn(page):
     """The customer view and every chart are SVG with real content, not blank boxes."""
-    grid = page.locator("svg.cx-customers")
+    grid = page.locator("svg.cx-customers").first
     grid.wait_for()
     box = grid.bounding_box()
     assert box["width"] > 200 and box["height"] > 200
@@ -125,9 +152,27 @@ def snap(page, name: str):
     page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
 
 
+def play_and_pause(page, until: int):
+    """Play until the day shown reaches `until`, pause, and check that the days stop."""
+    page.get_by_role("button", name="▶").click()
+    wait_for_day(page, lambda d: d >= until)
+    for _ in range(10):  # a click can land while the button is being redrawn for the next day
+        page.get_by_role("button", name="❚❚").click()
+        try:
+            page.get_by_role("button", name="▶").wait_for(timeout=3000)
+            break
+        except playwright.Error:
+            continue
+    page.wait_for_timeout(1000)  # a day already under way when Pause was pressed may still finish
+    paused = day(page)
+    page.wait_for_timeout(1500)
+    assert day(page) == paused, "the model kept running after Pause"
+
+
 def test_teaching_page_end_to_end(page):
     page.locator(".cx-day").wait_for(timeout=60_000)
     assert day(page) == 0
+    expect(page.get_by_role("tab")).to_have_count(0)  # no stray "Page 0" tab
     snap(page, "1-loaded")
 
     choose(page, page.locator(".cx-ownership-select"), "siloed")
@@ -147,14 +192,7 @@ def test_teaching_page_end_to_end(page):
     page.locator("svg.cx-customers rect[fill]:not([fill='#e8eaf0']):not([fill='#8d8d8d'])").first.click()
     expect(page.locator(".cx-journey-head")).to_contain_text("Customer")
 
-    page.get_by_role("button", name="▶").click()
-    wait_for_day(page, lambda d: d >= 6)
-    page.get_by_role("button", name="❚❚").click()
-    page.get_by_role("button", name="▶").wait_for()
-    page.wait_for_timeout(1000)  # a day already under way when Pause was pressed may still finish
-    paused = day(page)
-    page.wait_for_timeout(1500)
-    assert day(page) == paused, "the model kept running after Pause"
+    play_and_pause(page, 6)
     assert len(page.locator(".cx-journey svg polyline.cx-line").first.get_attribute("points").split()) >= 6
     snap(page, "3-played")
 
@@ -176,3 +214,48 @@ def test_teaching_page_end_to_end(page):
         wait_for_day(page, lambda d, n=n: d >= n)
     assert_drawn(page)
     snap(page, "4-lesson")
+
+
+def test_side_by_side_end_to_end(compare_page):
+    page = compare_page
+    page.locator(".cx-day").wait_for(timeout=60_000)
+    assert day(page) == 0
+    expect(page.locator(".cx-day")).to_contain_text(re.compile(r"A \W*cco_led: base"))
+    expect(page.locator(".cx-day")).to_contain_text(re.compile(r"B \W*siloed: base"))
+    expect(page.get_by_role("tab")).to_have_count(0)
+    expect(page.locator("svg.cx-customers")).to_have_count(2)
+    expect(page.locator(".cx-pair-kpi")).to_have_count(8)
+
+    for n in range(1, 4):
+        page.get_by_role("button", name="Step").click()
+        wait_for_day(page, lambda d, n=n: d >= n)
+    assert_drawn(page)
+    expect(page.locator("polygon.cx-band")).to_have_count(6)  # every chart shades the difference
+    expect(page.locator(".cx-command")).to_contain_text(
+        "cxsim compare base --vary ownership.model=cco_led,siloed --population 500 --seed 42 --replicates 10"
+    )
+    snap(page, "5-side-by-side")
+
+    play_and_pause(page, 12)
+    # the same customer in the same place on both sides: click one, read both journeys
+    page.locator("svg.cx-customers").first.locator("rect[fill]:not([fill='#e8eaf0'])").first.click()
+    expect(page.locator(".cx-journey-head")).to_have_count(2)
+    expect(page.locator(".cx-journey-a .cx-journey-head")).to_contain_text("cco_led")
+    expect(page.locator(".cx-journey-b .cx-journey-head")).to_contain_text("siloed")
+    heads = page.locator(".cx-journey-head").all_inner_texts()
+    assert re.search(r"Customer (\d+)", heads[0]).group(1) == re.search(r"Customer (\d+)", heads[1]).group(1)
+    expect(page.locator("svg.cx-customers rect[stroke='#000']")).to_have_count(2)  # selected on both sides
+    snap(page, "6-two-journeys")
+
+    choose(page, page.locator(".cx-lesson-select"), "Billing outage (test lesson)")
+    page.locator(".cx-day", has_text="Billing outage").wait_for()
+    expect(page.locator("svg.cx-customers")).to_have_count(2)
+    expect(page.locator(".cx-guide")).to_contain_text("Complaints queue at service")
+    choose(page, page.locator(".cx-contrast-kind"), "the lesson against its control")
+    page.locator(".cx-day", has_text=re.compile(r"A \W*base: base")).wait_for()
+    expect(page.locator(".cx-day")).to_contain_text(re.compile(r"B \W*Billing outage \(test lesson\)"))
+    for n in range(1, 3):
+        page.get_by_role("button", name="Step").click()
+        wait_for_day(page, lambda d, n=n: d >= n)
+    assert_drawn(page)
+    snap(page, "7-lesson-against-control")

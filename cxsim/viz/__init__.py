@@ -32,17 +32,24 @@ def server_command(port: int) -> list[str]:
     ]
 
 
-def server_env(lesson: str | None = None, lessons: str | Path | None = None) -> dict[str, str]:
+def server_env(
+    lesson: str | None = None, lessons: str | Path | None = None, compare: str | None = None
+) -> dict[str, str]:
+    """The server's environment: what the page opens with (lesson, side-by-side contrast), where lessons are."""
     env = dict(os.environ, SOLARA_TELEMETRY_MIXPANEL_ENABLE="False", MPLBACKEND="Agg")
     if lesson:
         env["CXSIM_LESSON"] = lesson
     if lessons:
         env["CXSIM_LESSONS"] = str(Path(lessons).resolve())
+    if compare:
+        env["CXSIM_COMPARE"] = compare
     return env
 
 
-def check(port: int, lesson: str | None, lessons: str | Path | None) -> None:
-    """Bad input before the server starts: a port taken or out of range, an unknown lesson, a broken lesson file."""
+def check(port: int, lesson: str | None, lessons: str | Path | None, compare: str | None = None) -> None:
+    """Bad input before the server starts: a port taken or out of range, an unknown lesson, a broken lesson file,
+    a contrast that does not hold for the lesson."""
+    from cxsim.viz.teaching import FREE_PLAY, parse_contrast
     from cxsim.viz.teaching import lessons as catalogue
 
     if not 1 <= port <= 65535:
@@ -52,6 +59,8 @@ def check(port: int, lesson: str | None, lessons: str | Path | None) -> None:
     found = catalogue(None if lessons is None else Path(lessons))
     if lesson is not None and lesson not in found:
         raise ScenarioError(f"--lesson {lesson}: no such lesson; known: {', '.join(found)}")
+    if compare is not None:
+        parse_contrast(compare, found[lesson or FREE_PLAY].path)
     with socket.socket() as s:
         try:
             s.bind(("127.0.0.1", port))
@@ -59,16 +68,18 @@ def check(port: int, lesson: str | None, lessons: str | Path | None) -> None:
             raise ScenarioError(f"--port {port}: cannot listen on 127.0.0.1:{port} ({e.strerror})") from None
 
 
-def serve(port: int = 8765, lesson: str | None = None, lessons: str | Path | None = None) -> int:
-    """Run the page until interrupted; returns the server's exit code."""
-    check(port, lesson, lessons)
+def serve(
+    port: int = 8765, lesson: str | None = None, lessons: str | Path | None = None, compare: str | None = None
+) -> int:
+    """Run the page until interrupted (side by side if `compare` is given); returns the server's exit code."""
+    check(port, lesson, lessons, compare)
     if importlib.util.find_spec("solara") is None:
         print(
             "cxsim viz: the page needs the viz extra: pip install -e '.[viz]' (make setup installs it)", file=sys.stderr
         )
         return 1
     print(f"cxsim viz: open http://127.0.0.1:{port}/ (Ctrl-C stops)", file=sys.stderr)
-    with subprocess.Popen(server_command(port), env=server_env(lesson, lessons)) as server:
+    with subprocess.Popen(server_command(port), env=server_env(lesson, lessons, compare)) as server:
         previous = signal.signal(signal.SIGTERM, lambda signum, frame: server.terminate())  # it goes with us
         try:
             return server.wait()

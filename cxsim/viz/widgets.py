@@ -11,8 +11,9 @@ import traitlets
 class CustomerGridWidget(ipyvuetify.VuetifyTemplate):
     """Customers as squares laid along the network's ring, snaking row by row; hover tells, click picks one.
 
-    `cells`: JSON of one [colour, complaining (0/1), hover text] per customer (one string: a list trait of
-    thousands of lists costs ~0.1 s per redraw to validate and compare).
+    `cells`: JSON of one [colour, complaining (0/1), hover text, marked (0/1)] per customer (one string: a list
+    trait of thousands of lists costs ~0.1 s per redraw to validate and compare); a marked customer (whose fate
+    differs on the other side of a pair) gets a blue frame.
     """
 
     template = traitlets.Unicode("""
@@ -21,7 +22,9 @@ class CustomerGridWidget(ipyvuetify.VuetifyTemplate):
        style="max-height: 100%" preserveAspectRatio="xMidYMin meet">
     <g v-for="(c, i) in cells" :key="i" @click="pick(i)" style="cursor: pointer">
       <rect :x="col(i) + 0.06" :y="row(i) + 0.06" width="0.88" height="0.88" :fill="c[0]"
-            :stroke="i === selected ? '#000' : 'none'" stroke-width="0.25"><title>{{ c[2] }}</title></rect>
+            :class="c[3] ? 'cx-differs' : null"
+            :stroke="i === selected ? '#000' : c[3] ? '#1565c0' : 'none'"
+            :stroke-width="i === selected ? 0.25 : 0.16"><title>{{ c[2] }}</title></rect>
       <circle v-if="c[1]" :cx="col(i) + 0.5" :cy="row(i) + 0.5" r="0.2" fill="#1a1a1a" pointer-events="none"/>
     </g>
   </svg>
@@ -52,8 +55,11 @@ module.exports = {
 class LineChartWidget(ipyvuetify.VuetifyTemplate):
     """Lines over days, with optional markers.
 
-    `series`: [{"name", "color", "values": [number or None per day]}];
-    `markers`: [{"x": day, "y": value, "color", "label"}] drawn as dots with a hover label.
+    `series_json`: JSON of [{"name", "color", "values": [number or None per day]}];
+    `markers_json`: JSON of [{"x": day, "y": value, "color", "label"}] drawn as dots with a hover label
+    (JSON strings, like the grid's cells: list traits of a year of numbers cost a redraw its time in validation);
+    `band`: [i, j] shades the area between series i and j (a pair's difference);
+    `ylim`: [low, high] fixes the value axis (two charts to be read against each other), [] fits the data.
     """
 
     template = traitlets.Unicode("""
@@ -74,6 +80,8 @@ class LineChartWidget(ipyvuetify.VuetifyTemplate):
       <text :x="10" :y="T + (H - T - B) / 2" font-size="10" fill="#777" text-anchor="middle"
             :transform="'rotate(-90 10 ' + (T + (H - T - B) / 2) + ')'">{{ ylabel }}</text>
       <line :x1="L" :x2="L" :y1="T" :y2="H - B" stroke="#999"/>
+      <polygon v-if="band.length === 2" class="cx-band" :points="bandPoints" fill="#9e9e9e" fill-opacity="0.35"
+               stroke="none"/>
       <polyline v-for="s in series" :key="s.name" class="cx-line" :points="points(s.values)" fill="none"
                 :stroke="s.color" stroke-width="1.8" stroke-linejoin="round"/>
       <circle v-for="(m, i) in markers" :key="'m' + i" :cx="sx(m.x)" :cy="sy(m.y)" r="3.5" :fill="m.color"
@@ -85,17 +93,26 @@ class LineChartWidget(ipyvuetify.VuetifyTemplate):
 module.exports = {
   data() { return { W: 480, H: 200, L: 46, R: 10, T: 8, B: 26 }; },
   computed: {
+    series() { return JSON.parse(this.series_json); },
+    markers() { return JSON.parse(this.markers_json); },
     days() { return Math.max(2, ...this.series.map(s => s.values.length)); },
     range() {
-      const ys = this.series.flatMap(s => s.values).concat(this.markers.map(m => m.y))
-        .filter(y => y !== null && isFinite(y));
+      const ys = this.ylim.length === 2 ? this.ylim : this.series.flatMap(s => s.values)
+        .concat(this.markers.map(m => m.y)).filter(y => y !== null && isFinite(y));
       let lo = ys.length ? Math.min(...ys) : 0, hi = ys.length ? Math.max(...ys) : 1;
       if (hi - lo < 1e-9) { lo -= 1; hi += 1; }
       const step = this.nice((hi - lo) / 4);
       return [Math.floor(lo / step) * step, Math.ceil(hi / step) * step, step];
     },
     yticks() { const [lo, hi, step] = this.range, out = [];
-      for (let y = lo; y <= hi + step / 2; y += step) out.push(+y.toPrecision(12)); return out; },
+      for (let y = lo; y <= hi + step / 2; y += step) out.push(Math.abs(y) < step / 1e6 ? 0 : +y.toPrecision(12));
+      return out; },
+    bandPoints() {
+      const [a, b] = this.band.map(k => this.series[k].values), days = [];
+      a.forEach((y, x) => { if (y !== null && b[x] !== null && b[x] !== undefined) days.push(x); });
+      const edge = (v, xs) => xs.map(x => this.sx(x).toFixed(1) + ',' + this.sy(v[x]).toFixed(1));
+      return edge(a, days).concat(edge(b, days.slice().reverse())).join(' ');
+    },
     xticks() { const step = this.nice((this.days - 1) / 5), out = [];
       for (let x = 0; x <= this.days - 1; x += step) out.push(x); return out; },
   },
@@ -115,5 +132,7 @@ module.exports = {
 """).tag(sync=True)
     title = traitlets.Unicode().tag(sync=True)
     ylabel = traitlets.Unicode().tag(sync=True)
-    series = traitlets.List().tag(sync=True)
-    markers = traitlets.List().tag(sync=True)
+    series_json = traitlets.Unicode("[]").tag(sync=True)
+    markers_json = traitlets.Unicode("[]").tag(sync=True)
+    band = traitlets.List().tag(sync=True)
+    ylim = traitlets.List().tag(sync=True)
