@@ -212,13 +212,15 @@ def _outcome(o) -> str:
 
 
 def _horizons(text: str) -> tuple[float, ...]:
-    """`--horizons 1,3,5`: years, each > 0."""
+    """`--horizons 1,3,5`: years, each at least a day."""
     try:
         years = tuple(float(x) for x in text.split(","))
     except ValueError:
         years = ()
-    if not years or not all(0 < y <= 100 for y in years):
-        raise argparse.ArgumentTypeError(f"expected comma-separated years > 0 (at most 100), e.g. 1,3,5; got {text!r}")
+    if not years or not all(round(365 * y) >= 1 and y <= 100 for y in years):
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated years > 0, each at least a day (1/365) and at most 100, e.g. 1,3,5; got {text!r}"
+        )
     return years
 
 

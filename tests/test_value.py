@@ -76,7 +76,7 @@ def test_horizons_in_the_json_and_the_report(two_owners):
     assert "## Over the years" in text and "after 1 year (day 365)" in text and "after 3 years" not in text
 
 
-@pytest.mark.parametrize("value", ["0", "1,x", "", "200"])
+@pytest.mark.parametrize("value", ["0", "1,x", "", "200", "0.001"])  # 0.001 years: less than a day
 def test_bad_horizons_exit_2(value, capsys):
     with pytest.raises(SystemExit) as exit:
         main(["compare", "base", "--days", "5", "--population", "300", "--horizons", value])
