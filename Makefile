@@ -22,9 +22,12 @@ figures: run
 	cp out/ownership/budgets.png docs/ownership_budgets.png
 	cp out/base/trajectories.png docs/trajectories.png
 
-# everything: ruff, then every test (slow, browser and Dask ones too); CI runs this
+# everything: ruff, then every test (slow, browser and Dask ones too); CI runs this. The real-SLURM tests run in a
+# process of their own: after the whole suite in one process, their cancelled-job test timed out twice in CI
+# (each group of test files before it, then it, passes; the cause is not found yet)
 test: lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not slurm"
+	$(PY) -m pytest -q -m slurm
 
 # the inner loop: no test over about 5 s, no browser, no Dask cluster
 test-fast: $(STAMP)
