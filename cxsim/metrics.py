@@ -48,6 +48,16 @@ def daily_table(model) -> pd.DataFrame:
     return pd.DataFrame({"day": np.arange(model.day), **table})
 
 
+def yearly_table(days: pd.DataFrame) -> pd.DataFrame:
+    """Per year of a daily table, over its replicates: stocks as daily means, acquisitions and win-backs per
+    replicate, monthly churn per active customer-month."""
+    d = days.assign(year=days.day // 365 + 1)
+    g = d.groupby("year")
+    out = g[["active_customers", "market_share", "csat", "nps", "pool"]].mean()
+    out["monthly_churn"] = 100.0 * 30.0 * g["churned"].sum() / g["active_customers"].sum()
+    return out.join(g[["acquisitions", "winbacks"]].sum() / d.replicate.nunique())
+
+
 def discounted(flows, annual_rate: float) -> float:
     """The present value of daily flows, day t's at its end ((t + 1) / 365 years from the start)."""
     years = np.arange(1, len(flows) + 1) / 365.0

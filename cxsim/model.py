@@ -78,10 +78,10 @@ class Steps(NamedTuple):
 
     outage: np.ndarray
     cut: np.ndarray
-    promise: float = 1.0
-    price: float = 1.0
-    competitor_price: float = 1.0
-    competitor_quality: float = 0.0
+    promise: float
+    price: float
+    competitor_price: float
+    competitor_quality: float
 
 
 class CXModel(mesa.Model):
@@ -146,26 +146,33 @@ class CXModel(mesa.Model):
         initial = Population(*(f[:n0] for f in self.population))
         key = rng.stream_key(self.seed, rng.WARM_UP)
         agents = self.agents_by_type[Customer].select(lambda a: a.row < n0) if self.engine == "agents" else None
-        settled = self.config.ownership.settled
+        if not self.config.ownership.settled:
+            self.kernel_args = (key, params, self.D, self.today(self.market_day, stay=1.0, undeterred=1.0), initial)
+            if agents:
+                for t in range(days):
+                    self.day = t
+                    agents.do("step")
+                self.day = 0
+            else:  # the organisation does not change: every day in one call
+                kernel.step_population(0, days, *self.kernel_args, self.partial, False)
+            return
+        # settled: day by day, tallied, so that the owner can review what the customers' days show
         run_history, self.history = self.history, np.zeros((days, kernel.N_TALLIES))
         partial = np.zeros((kernel.n_chunks(n0), kernel.N_TALLIES))
-        # unsettled, the numba engine lives all the days in one call: the organisation does not change
-        for first_day, batch in [(t, 1) for t in range(days)] if settled or agents else [(0, days)]:
-            self.day = first_day
-            if settled:
-                for k, d in enumerate(self.departments):
-                    d.budget = self.pool * self.owner.shares[k]
-                    d.step(planning=False)
-                self.owner.step(warming_up=True)
+        for t in range(days):
+            self.day = t
+            for k, d in enumerate(self.departments):
+                d.budget = self.pool * self.owner.shares[k]
+                d.step(planning=False)
+            self.owner.step(warming_up=True)
             market = self.market.today(0, self.owner.promise, self.market.initial_share)
             self.kernel_args = (key, params, self.D, self.today(market, stay=1.0, undeterred=1.0), initial)
             if agents:
                 agents.do("step")
-                if settled:
-                    kernel.tally(initial, params, partial)
+                kernel.tally(initial, params, partial)
             else:
-                kernel.step_population(first_day, batch, *self.kernel_args, partial, settled)
-            self.history[first_day] = kernel.totals(partial)
+                kernel.step_population(t, 1, *self.kernel_args, partial, True)
+            self.history[t] = kernel.totals(partial)
         self.history, self.day = run_history, 0
         self.owner.settle()
 

@@ -97,3 +97,15 @@ def test_an_unbiased_survey_agrees_with_the_truth_over_the_same_window():
     assert responses > 10_000
     assert abs(n[0] - n[1]) < 3 * se_nps
     assert abs(kpis["csat_survey"] - kpis["csat_run"]) < 3 * se_csat
+
+
+def test_yearly_table_means_stocks_and_sums_flows_per_replicate():
+    s = small(population=2000, days=400)
+    days = compare([s], replicates=2, progress=False).results[0].days
+    table = metrics.yearly_table(days)
+    assert list(table.index) == [1, 2]
+    first = days[days.day < 365]
+    assert table.loc[1, "active_customers"] == pytest.approx(first.active_customers.mean())
+    assert table.loc[1, "acquisitions"] == pytest.approx(first.acquisitions.sum() / 2)
+    churn = 100 * 30 * first.churned.sum() / first.active_customers.sum()
+    assert table.loc[1, "monthly_churn"] == pytest.approx(churn)
