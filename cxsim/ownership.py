@@ -56,7 +56,7 @@ class Owner(mesa.Agent):
         # per review period: the first window may be shorter
         window = self.model.history[start:end].sum(axis=0) * c.review_every_days / (end - start)
         if c.objective != "fixed" and not (warming_up and c.objective in FUNNELS):
-            self.reallocate(self.needs(window))
+            self.reallocate(self.needs(window) * self.cost_factor())
         if c.promise_policy == "delivered_plus_markup":
             self.promise = min(1.0, max(0.0, self.delivered_quality(window) * (1.0 + c.promise_markup)))
 
@@ -84,7 +84,8 @@ class Owner(mesa.Agent):
         - acquisition / conversion: the funnel's departments need reference / observed
           acquisitions (resp. conversion rate, acquisitions per purchase attempt), at
           least 1; the rest need 1;
-        - service: the contact centre needs observed / reference contacts, at least 1;
+        - service: the contact centre needs observed / reference contacts (or, with another listening source than
+          operations, what that source hears in all), at least 1;
         - own_kpi: each department's observed failure rate over its own standard;
         - consensus: the geometric mean of the journey and own_kpi needs.
         """
@@ -97,12 +98,29 @@ class Owner(mesa.Agent):
             return np.sqrt(self.harm_per_budget(t) * self.own_failure(t))
         need = np.ones(N_DEPT)
         if o == "service":
-            need[SERVICE] = max(1.0, self.heard_ratio("contacts", t[kernel.TALLY.contacts]))
+            need[SERVICE] = max(1.0, self.heard_ratio("service", self.service_reading(t)))
         else:
             acquired = t[kernel.TALLY.acquisitions]
             reading = acquired if o == "acquisition" else acquired / max(1.0, acquired + t[kernel.TALLY.lost_sales])
             need[list(FUNNELS[o])] = max(1.0, 1.0 / max(self.heard_ratio(o, reading), 1e-9))
         return need
+
+    def service_reading(self, t: np.ndarray) -> float:
+        """What the service objective reads: contacts (operations), or all that its listening source hears (what is
+        blamed on no department is not heard)."""
+        source = self.config.listening_source
+        if source == "operations":
+            return t[kernel.TALLY.contacts]
+        start = getattr(kernel.TALLY, HEARD[source])
+        return t[start : start + N_DEPT].sum()
+
+    def cost_factor(self) -> np.ndarray:
+        """(spend per unit of load against plan) ** -cost_weight per department: an owner that weighs cost sees
+        less need where a unit of work costs more than planned (the departments' `spend_ratio`)."""
+        w = self.config.cost_weight
+        if w == 0.0:
+            return np.ones(N_DEPT)
+        return np.array([d.spend_ratio for d in self.model.departments]) ** -w
 
     def harm_per_budget(self, t: np.ndarray) -> np.ndarray:
         """Harm per department as heard through `listening_source`, noisy, per unit of base budget share."""

@@ -16,6 +16,7 @@ _OWNER = dict(
     listening_noise=0.2,
     listening_source="operations",
     reallocation_rate=0.3,
+    cost_weight=0.0,
     promise_policy="delivered_plus_markup",
     promise_markup=0.0,
 )
@@ -46,19 +47,20 @@ PRESETS: dict[str, dict] = {
         promise_markup=0.15,
         overhead=0.0,
     ),
-    # Service: money follows contact volume into the contact centre (speed of service),
-    # treating failure demand where it lands; the promise is left as it is.
+    # Service: money follows the complaints heard into the contact centre (speed of service),
+    # treating failure demand where it lands, at a watched cost per unit of work; the promise is left as it is.
     "service_led": dict(
         _OWNER,
         objective="service",
         listening_delay_days=7,
         listening_source="complaints",
+        cost_weight=0.5,
         handoff_consistency=0.7,
         promise_policy="fixed",
         overhead=0.0,
     ),
     # A council of department heads: a compromise between the journey's harm and each
-    # department's own KPI, decided quarterly and cautiously; meetings cost a little.
+    # department's own KPI, argued on unit cost, decided quarterly and cautiously; meetings cost a little.
     "shared": dict(
         _OWNER,
         objective="consensus",
@@ -66,6 +68,7 @@ PRESETS: dict[str, dict] = {
         listening_delay_days=21,
         listening_noise=0.3,
         reallocation_rate=0.2,
+        cost_weight=0.5,
         handoff_consistency=0.7,
         promise_markup=0.05,
         overhead=0.005,

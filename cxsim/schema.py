@@ -231,6 +231,7 @@ class Ownership(Strict):
     listening_scope: tuple[Literal[DEPARTMENTS], ...] = DEPARTMENTS
     reallocation_rate: Probability = 0.3
     reallocation_strength: NonNegative = 0.5
+    cost_weight: Annotated[float, Field(ge=0.0, le=2.0)] = 0.0  # need x (spend per unit of load / plan) ** -weight
     min_budget_fraction: Probability = 0.5
     handoff_consistency: Probability = 0.8
     promise_policy: Literal["fixed", "delivered_plus_markup"] = "delivered_plus_markup"

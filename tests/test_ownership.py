@@ -133,6 +133,23 @@ def test_service_objective_staffs_up_when_contacts_rise():
     assert np.all(np.delete(need, SERVICE) == 1.0)
 
 
+def test_service_objective_hears_its_listening_source():
+    owner = owner_for("service", listening_source='"complaints"')
+    t = window(contacts=100.0)
+    t[K.TALLY.complaints_by + BILLING] = 40.0
+    owner.needs(t)
+    t[K.TALLY.complaints_by + FULFILMENT] = 20.0  # complaints up by half; contacts unchanged
+    assert owner.needs(t)[SERVICE] == pytest.approx(1.5)
+
+
+def test_an_owner_that_weighs_cost_sees_less_need_where_work_costs_more_than_planned():
+    owner = owner_for("journey", cost_weight=0.5)
+    for d, ratio in zip(owner.model.departments, (4.0, 1.0, 1.0, 1.0, 0.25, 1.0, 1.0), strict=True):
+        d.spend_ratio = ratio
+    assert owner.cost_factor() == pytest.approx([0.5, 1, 1, 1, 2, 1, 1])
+    assert np.all(owner_for("journey").cost_factor() == 1.0)  # the default weighs no cost
+
+
 def test_silos_argue_from_their_own_failure_rate():
     owner = owner_for("own_kpi")
     t = window()
