@@ -27,6 +27,7 @@ PRESET_COLUMNS = {
     "noise": "listening_noise",
     "source": "listening_source",
     "rate": "reallocation_rate",
+    "cost": "cost_weight",
     "handoff": "handoff_consistency",
     "promise policy": "promise_policy",
     "markup": "promise_markup",
