@@ -35,6 +35,15 @@ def erlang_a(arrivals_per_hour: float, service_per_hour: float, agents: int, pat
     return queue / lam, min(1.0, theta * queue / lam)
 
 
+# How a department estimates the represented market's load from the sample's (`Department.represented`, docs/MODEL.md
+# §4.21): its slow level averages about k days (then the sample's counting noise weighs no more than one day of the
+# market's own), at most LEVEL_DAYS; its fast level averages FAST_DAYS; a departure of the fast level from the slow one
+# by more than CHANGE_SD standard deviations of the sample's counting noise is a change in load, passed on at once
+LEVEL_DAYS = 30.0
+FAST_DAYS = 3.0
+CHANGE_SD = 3.0
+
+
 class Department(mesa.Agent):
     """A department: its budget pays for capacity and buys quality, with a lag and diminishing returns.
 
@@ -62,6 +71,8 @@ class Department(mesa.Agent):
         self.plans: list[tuple[int, float, float]] = []  # (day in place, capacity, load) of plans to come
         self.period_loads: list[float] = []  # each day's encounters since the last plan
         self.load = reference_load  # yesterday's encounters
+        self.slow = self.fast = reference_load  # at a represented scale: mean loads over a month and a few days
+        self.market_load = reference_load  # yesterday's load as the represented market has it, per sample person
         self.outage = 0.0
         self.spend_ratio = 1.0  # r: the budget per unit of load planned for, against the reference
         gain, loss = KANO_WEIGHTS[config.kano]
@@ -78,21 +89,49 @@ class Department(mesa.Agent):
         """Today's quality and failure rate; with `planning`, capacity is planned (not in the warm-up)."""
         self.effective_budget += (self.budget - self.effective_budget) / self.config.lag_days
         c = self.config
+        load = self.market_load = self.observe(self.load)
         if planning:
             self.plan_capacity(self.model.day)
         r = self.spend_ratio = max(self.ratio * self.reference_load / self.planned_load, 1e-6)
         quality = min(1.0, c.quality * r**c.quality_elasticity)
         failure = min(0.95, c.failure_rate * r**-c.failure_elasticity)
-        overload = max(0.0, 1.0 - self.capacity / self.load) if self.load > 0 else 0.0
+        overload = max(0.0, 1.0 - self.capacity / load) if load > 0 else 0.0
         failure = max(failure + (1.0 - failure) * overload, self.outage)
         row = self.model.D[self.index]
         row[COL.quality], row[COL.failure] = quality, failure
+
+    def observe(self, load: float) -> float:
+        """Yesterday's load `load` (the sample's encounters) as the represented market has it, in the sample's
+        units (per k people, k = market.scale); without `market.represents` it is `load` itself.
+
+        The sample's count is its expected load plus counting noise of variance about the load; the market's is k
+        times the expected load plus noise of variance k times it. k times the sample's count would carry k times
+        the market's variance, which a convex queue turns into waits that grow as the sample shrinks. So the
+        expected load is estimated without the counting noise and scaled by k, and the day's deviation from it by
+        sqrt(k) only. The estimate is a slow level (an exponentially weighted mean over (k + 1) / 2 days, at most
+        LEVEL_DAYS: about k days' weight, so that its counting noise is no larger than one day's of the market),
+        unless a fast level (FAST_DAYS) departs from it by more than CHANGE_SD standard deviations of the fast
+        level's counting noise: then the load has changed, and the departure beyond that threshold counts at once
+        (soft thresholding). Both levels take in `load`.
+        """
+        k = self.model.config.market.scale
+        if k == 1.0:
+            return load
+        slow_days = min(LEVEL_DAYS, (k + 1.0) / 2.0)  # an EWMA over T days weighs about 2T - 1 days
+        fast_days = min(FAST_DAYS, slow_days)
+        self.slow += (load - self.slow) / slow_days
+        self.fast += (load - self.fast) / fast_days
+        gain = 1.0 / fast_days
+        threshold = CHANGE_SD * math.sqrt(max(self.slow, 0.0) * gain / (2.0 - gain))
+        departure = self.fast - self.slow
+        level = self.slow + math.copysign(max(0.0, abs(departure) - threshold), departure)
+        return max(0.0, level + (load - level) / math.sqrt(k))
 
     def plan_capacity(self, day: int):
         """Yesterday's load joins the period's; at the period's end a plan is made; plans due today arrive."""
         c = self.config
         if day > 0:
-            self.period_loads.append(self.load)
+            self.period_loads.append(self.market_load)
             if day % c.planning_days == 0:
                 typical = max(float(np.median(self.period_loads)), 1e-9)
                 affordable = c.capacity_headroom * self.reference_load * max(self.ratio, 0.0)
@@ -109,9 +148,10 @@ class ServiceDepartment(Department):
         super().step(planning)
         cc = self.model.config.contact_centre
         hours = cc.hours_per_day
-        agents = max(1, round(self.capacity / (cc.contacts_per_agent_hour * hours)))
+        k = self.model.config.market.scale  # the queue of the represented market: its contacts and its agents
+        self.staff = max(1, round(k * self.capacity / (cc.contacts_per_agent_hour * hours)))
         self.wait_hours, self.abandonment = erlang_a(
-            self.load / hours, cc.contacts_per_agent_hour, agents, cc.patience_minutes / 60.0
+            k * self.market_load / hours, cc.contacts_per_agent_hour, self.staff, cc.patience_minutes / 60.0
         )
         tolerance = cc.wait_tolerance_minutes / 60.0
         # what the wait is worth to a customer: a loss for every tolerated wait beyond the tolerated one
@@ -146,4 +186,5 @@ def reference_loads(scenario) -> dict[str, float]:
     loads["sales"] = purchases * (1.0 - j.digital_purchase_share)
     loads["digital"] += purchases * j.digital_purchase_share
     loads["service"] = n0 * j.support_per_day + complaints * min(j.max_contact_attempts, 1.0 / resolve)
-    return {k: max(1.0, v) for k, v in loads.items()}
+    least = 1.0 / m.scale  # at least one encounter a day in the represented market
+    return {k: max(least, v) for k, v in loads.items()}

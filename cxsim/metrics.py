@@ -5,6 +5,7 @@ import pandas as pd
 
 from cxsim import kernel as K
 from cxsim.domain import DEPARTMENTS, N_DEPT
+from cxsim.kpis import IDENTIFIERS, scaled
 from cxsim.model import LEDGER
 
 # the daily time series: column -> tally
@@ -21,6 +22,17 @@ DAILY_TALLIES = {
     "wom_negative": K.TALLY.wom_negative,
     "survey_responses": K.TALLY.surveyed,
 }
+
+
+def for_market(figures, scale: float):
+    """KPIs (a dict) or a table (a DataFrame) for the represented market: each count and amount (`cxsim.kpis`) times
+    `scale`, the people one simulated person stands for; rates as they are. At scale 1, `figures` itself."""
+    if scale == 1.0:
+        return figures
+    if isinstance(figures, pd.DataFrame):
+        columns = [c for c in figures.columns if c not in IDENTIFIERS and scaled(c)]
+        return figures.assign(**{c: figures[c] * scale for c in columns})
+    return {name: value * scale if scaled(name) else value for name, value in figures.items()}
 
 
 def _share(num, den):
@@ -45,7 +57,7 @@ def daily_table(model) -> pd.DataFrame:
     for j, name in enumerate(LEDGER):
         table[name] = ledger[:, j]
     table["profit"] = table["revenue"] - table["cost"]
-    return pd.DataFrame({"day": np.arange(model.day), **table})
+    return for_market(pd.DataFrame({"day": np.arange(model.day), **table}), model.config.market.scale)
 
 
 def yearly_table(days: pd.DataFrame) -> pd.DataFrame:
@@ -100,7 +112,7 @@ def run_kpis(model) -> dict[str, float]:
     unhappy = h[:, K.TALLY.unhappy]
     seen = unhappy > 0
     complaint_share = np.mean(h[seen, K.TALLY.unhappy_complained] / unhappy[seen]) if seen.any() else float("nan")
-    return {
+    kpis = {
         "active_customers": float(last[K.TALLY.active]),
         "acquisitions": float(total[K.TALLY.acquisitions]),
         "winbacks": float(total[K.TALLY.winbacks]),
@@ -128,6 +140,7 @@ def run_kpis(model) -> dict[str, float]:
         "wom_positive": float(total[K.TALLY.wom_positive]),
         "wom_negative": float(total[K.TALLY.wom_negative]),
     }
+    return for_market(kpis, model.config.market.scale)
 
 
 def department_table(model) -> pd.DataFrame:
@@ -157,4 +170,4 @@ def department_table(model) -> pd.DataFrame:
             "winbacks_after": float(total[K.TALLY.winbacks_by + N_DEPT]),
         }
     )
-    return pd.DataFrame(rows)
+    return for_market(pd.DataFrame(rows), model.config.market.scale)

@@ -13,6 +13,7 @@ from cxsim.domain import DEPARTMENTS, MARKETING, N_DEPT, SERVICE
 from cxsim.kernel import TALLY
 from cxsim.market import Market, MarketDay
 from cxsim.ownership import Owner
+from cxsim.scenario import sample_of
 from cxsim.schema import Scenario
 
 # daily book-keeping beside the customer tallies
@@ -93,6 +94,7 @@ class CXModel(mesa.Model):
     """
 
     def __init__(self, scenario: Scenario, seed: int | None = None, engine: str | None = None):
+        scenario = sample_of(scenario)  # with market.represents: the company's customers and budgets, sampled
         self.seed = scenario.seed if seed is None else seed
         super().__init__(rng=self.seed)
         self.config = scenario

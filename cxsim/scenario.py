@@ -139,11 +139,43 @@ def budget_warnings(s: Scenario) -> list[str]:
             out.append(
                 f"{s.name}: key departments.{name}.budget: {d.budget:,.0f} a year is {ratio:.3g} times its "
                 f"reference_budget {d.reference_budget:,.0f} (the budget at which it has its configured quality "
-                f"and failure rate, in this market of {s.market.population:,} people); the effects of budgets "
-                f"outside {lo:g}-{hi:g} times the reference are extrapolated. For a firm of another size, set "
+                f"and failure rate, in this market of {s.market.represents or s.market.population:,} people); the "
+                f"effects of budgets outside {lo:g}-{hi:g} times the reference are extrapolated. For a firm of "
+                "another size, set "
                 "reference_budget too (its spend per customer at the configured quality, times the customers)"
             )
     return out
+
+
+def sample_of(s: Scenario) -> Scenario:
+    """The scenario the simulation runs: with `market.represents`, the company's initial customers (rounded) and
+    its departments' budgets and reference budgets divided by k = represents / population, the people one simulated
+    person stands for; without it (or given a sample already), `s` itself."""
+    if s.market.represents is None or s.is_sample:
+        return s
+    k = s.market.scale
+    market = s.market.model_copy(update={"initial_customers": round(s.market.initial_customers / k)})
+    departments = s.departments.model_copy(
+        update={
+            name: d.model_copy(update={"budget": d.budget / k, "reference_budget": d.reference_budget / k})
+            for name, d in s.departments
+        }
+    )
+    sample = s.model_copy(update={"market": market, "departments": departments})
+    sample._sample = True
+    return sample
+
+
+def represents_note(s: Scenario) -> str | None:
+    """What one simulated person stands for, in words; None when the sample stands for itself."""
+    m = s.market
+    if m.represents is None:
+        return None
+    return (
+        f"{m.population:,} simulated people stand for the {m.represents:,} people of the market "
+        f"(market.represents): one for every {m.scale:,.4g}; counts and money are reported for the whole market, "
+        f"from {m.initial_customers:,} customers on day 0 ({sample_of(s).market.initial_customers:,} simulated)"
+    )
 
 
 def diff_parameters(a: Scenario, b: Scenario) -> dict[str, tuple]:
@@ -300,7 +332,8 @@ def _population_layer(merged: dict, population: int) -> dict:
     market = merged.get("market") if isinstance(merged.get("market"), dict) else {}
     old = market.get("population", Market().population)
     layer: dict = {"market": {"population": population}}
-    if not (_finite(old) and old > 0):
+    if market.get("represents") is not None or not (_finite(old) and old > 0):
+        # with market.represents the file speaks for the company: only the sample grows or shrinks
         return layer
     try:
         factor = population / old

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from cxsim.domain import DEPARTMENTS
 from cxsim.presets import OBJECTIVES, PRESETS
@@ -43,6 +43,9 @@ MIN_POPULATION = 3  # the fewest people whose small world has any links (a ring 
 
 class Market(Strict):
     population: Annotated[int, Field(ge=MIN_POPULATION)] = 100_000
+    # people of the real market the simulated population stands for; None: the sample stands for itself. When set,
+    # initial_customers and the departments' budgets are the company's, and counts and money are reported for it
+    represents: Annotated[int, Field(ge=MIN_POPULATION)] | None = None
     initial_customers: Annotated[int, Field(ge=0)] = 40_000
     warm_up_days: Annotated[int, Field(ge=0, le=3650)] = 180
     price_per_month: NonNegative = 50.0
@@ -61,13 +64,35 @@ class Market(Strict):
     wom_deterrence: Probability = 0.05
     broadcast_reach: NonNegative = 50.0
 
+    @field_validator("represents")
+    @classmethod
+    def _represents_the_sample(cls, represents, info):
+        population = info.data.get("population")
+        if represents is not None and population is not None and represents < population:
+            raise ValueError(
+                f"expected at least market.population ({population:,} people): the simulated people are a sample "
+                f"of the {represents:,} people of the real market, so there cannot be more of them; got {represents}"
+            )
+        return represents
+
     @model_validator(mode="after")
     def _customers_fit(self):
-        if self.initial_customers > self.population:
+        if self.represents is not None:
+            if self.initial_customers > self.represents:
+                raise ValueError(
+                    f"initial_customers ({self.initial_customers:,}) must not exceed represents "
+                    f"({self.represents:,}), the people of the real market whose customers they are"
+                )
+        elif self.initial_customers > self.population:
             raise ValueError(
                 f"initial_customers ({self.initial_customers}) must not exceed population ({self.population})"
             )
         return self
+
+    @property
+    def scale(self) -> float:
+        """k: the people of the real market one simulated person stands for (1 without `represents`)."""
+        return self.represents / self.population if self.represents is not None else 1.0
 
 
 class Customers(Strict):
@@ -305,3 +330,10 @@ class Scenario(Strict):
     ownership: Ownership = Ownership()
     events: tuple[Event, ...] = ()
     lesson: Lesson | None = None
+    # set by `scenario.sample_of` on the scenario a simulation runs: its counts and money are the sample's
+    _sample: bool = PrivateAttr(default=False)
+
+    @property
+    def is_sample(self) -> bool:
+        """Whether this is the simulated sample of a represented market (`scenario.sample_of`), not the company's."""
+        return self._sample
