@@ -8,7 +8,15 @@ import sys
 
 from cxsim.files import OUTPUT_NAMES, OutputError, check_folder
 from cxsim.kpis import KPIS
-from cxsim.scenario import ScenarioError, budget_warnings, late_events, load_scenario, trace_scenario
+from cxsim.scenario import (
+    ScenarioError,
+    budget_warnings,
+    late_events,
+    load_scenario,
+    represents_note,
+    sample_warnings,
+    trace_scenario,
+)
 
 
 def _scenario_options(p: argparse.ArgumentParser, many: bool = False):
@@ -100,10 +108,21 @@ def _wrote(paths):
 
 def _warn(scenarios, notes=()) -> None:
     """Valid but doubtful settings, on stderr, each once: `notes`, events after the last day, budgets far
-    from their reference."""
+    from their reference; and what one simulated person stands for, where the market is represented."""
     late = [f"{line}: it never happens" for line in notes]
-    for line in dict.fromkeys(late + [line for s in scenarios for line in budget_warnings(s)]):
+    doubts = [line for s in scenarios for line in budget_warnings(s) + sample_warnings(s)]
+    for line in dict.fromkeys(late + doubts):
         print(f"cxsim: warning: {line}", file=sys.stderr)
+    for line in dict.fromkeys(filter(None, (represents_note(s) for s in scenarios))):
+        print(f"cxsim: note: {line}", file=sys.stderr)
+
+
+def _people(s) -> str:
+    """The market's size as a header says it: the simulated people, and whom they stand for."""
+    m = s.market
+    if m.represents is None:
+        return f"{m.population} people in the market"
+    return f"{m.population:,} simulated people standing for {m.represents:,} in the market"
 
 
 def cmd_check(args) -> int:
@@ -120,7 +139,7 @@ def cmd_check(args) -> int:
     _warn(checked, notes)
     against = f", a lesson against {checked[1].name}" if s.lesson is not None else ""
     print(
-        f"{args.scenario}: ok ({s.name}: {s.market.population} people in the market, {s.days} days, "
+        f"{args.scenario}: ok ({s.name}: {_people(s)}, {s.days} days, "
         f"{s.replicates} replicates, ownership {s.ownership.model}{against})"
     )
     return 0
@@ -137,7 +156,7 @@ def cmd_run(args) -> int:
         print(json.dumps(results.to_dict(), indent=1, allow_nan=False))
     else:
         print(
-            f"{s.name}: {s.market.population} people in the market, {s.days} days, "
+            f"{s.name}: {_people(s)}, {s.days} days, "
             f"{len(results.runs)} replicates, engine {results.engine}, ownership {s.ownership.model}\n"
         )
         print(results.table())
@@ -168,7 +187,7 @@ def cmd_compare(args) -> int:
     else:
         b = scenarios[0]
         print(
-            f"{len(scenarios)} scenarios, {b.market.population} people in the market, {b.days} days, "
+            f"{len(scenarios)} scenarios, {_people(b)}, {b.days} days, "
             f"{len(comparison.baseline.runs)} paired replicates (seeds from {b.seed}), baseline {b.name}"
         )
         for kpi in args.kpis or KPIS:

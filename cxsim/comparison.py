@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from cxsim import metrics
-from cxsim.experiment import Results, run
+from cxsim.experiment import Results, represented, run
 from cxsim.kpis import KPIS
 from cxsim.scenario import ScenarioError, diff_parameters
 from cxsim.schema import Scenario
@@ -137,6 +137,7 @@ class Comparison:
             "seed": b.seed,
             "days": b.days,
             "population": b.market.population,
+            **represented(b),
             "replicates": int(len(self.baseline.runs)),
             "kpis": self.kpis,
             "horizons": {str(years): kpis for years, kpis in self.horizons.items()},

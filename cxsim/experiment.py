@@ -56,6 +56,7 @@ class Results:
             "seed": self.scenario.seed,
             "days": self.scenario.days,
             "population": self.scenario.market.population,
+            **represented(self.scenario),
             "replicates": int(len(self.runs)),
             "kpis": self.kpis(),
             "departments": {name: {k: float(v) for k, v in row.items()} for name, row in dept.iterrows()},
@@ -83,6 +84,13 @@ class Results:
             self.plot(folder / "trajectories.png")
 
         return write_folder(out_dir, write)
+
+
+def represented(scenario: Scenario) -> dict:
+    """The JSON's `represents` (with `market.represents`: the people of the market whom the counts and money are
+    for, the simulated `population` being their sample); nothing when the sample stands for itself."""
+    people = scenario.market.represents
+    return {} if people is None else {"represents": people}
 
 
 def run(

@@ -123,6 +123,14 @@ def render(c: Comparison, command: str | None) -> str:
         f"Baseline: **{b.name}**.",
         "",
     ]
+    if b.market.represents is not None:
+        lines += [
+            f"The {b.market.population:,} simulated people are a sample of the {b.market.represents:,} people of "
+            f"the market (`market.represents`): one simulated person stands for {b.market.scale:,.4g}. Counts "
+            "and money are the whole market's (the sample's times that); rates, shares, scores and waits are "
+            "as the sample has them.",
+            "",
+        ]
     if command:
         lines += ["Reproduce with:", "", f"    {command}", ""]
     lines += [

@@ -172,10 +172,22 @@ def represents_note(s: Scenario) -> str | None:
     if m.represents is None:
         return None
     return (
-        f"{m.population:,} simulated people stand for the {m.represents:,} people of the market "
-        f"(market.represents): one for every {m.scale:,.4g}; counts and money are reported for the whole market, "
-        f"from {m.initial_customers:,} customers on day 0 ({sample_of(s).market.initial_customers:,} simulated)"
+        f"one simulated person stands for {m.scale:,.4g} people: the {m.population:,} simulated are a sample of "
+        f"the market's {m.represents:,} (market.represents); counts and money are reported for the whole market, "
+        f"whose {m.initial_customers:,} customers on day 0 are {sample_of(s).market.initial_customers:,} simulated"
     )
+
+
+def sample_warnings(s: Scenario) -> list[str]:
+    """A line when the company's initial customers are too few to have a simulated one in the sample."""
+    m = s.market
+    if m.represents is None or not m.initial_customers or sample_of(s).market.initial_customers:
+        return []
+    return [
+        f"{s.name}: key market.initial_customers: {m.initial_customers:,} customers of the market's "
+        f"{m.represents:,} people are none of the {m.population:,} simulated (one for {m.scale:,.4g}); a larger "
+        "--population (market.population) samples them"
+    ]
 
 
 def diff_parameters(a: Scenario, b: Scenario) -> dict[str, tuple]:
