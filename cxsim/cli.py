@@ -44,7 +44,12 @@ def _options(p: argparse.ArgumentParser):
     p.add_argument("--replicates", type=int, help="replicates (seeds seed, seed+1, ...)")
     p.add_argument("--seed", type=int, help="seed of the first replicate")
     p.add_argument("--days", type=int, help="days to simulate")
-    p.add_argument("--population", type=int, help="market size; initial customers and budgets scale in proportion")
+    p.add_argument(
+        "--population",
+        type=int,
+        help="simulated people; initial customers and budgets scale in proportion, unless market.represents is set "
+        "(then the file's are the company's and only the sample changes)",
+    )
     p.add_argument("--engine", choices=["numba", "agents"], help="numba (fast) or agents (Mesa agents)")
 
 

@@ -37,9 +37,7 @@ DEFINITIONS: dict[str, KPI] = {
     "nps_survey": KPI("NPS measured by the self-selected survey over the run", RATE),
     "csat_survey": KPI("CSAT measured by the survey over the run", RATE),
     "nps_run": KPI("true NPS of every active customer-day over the run (the survey's window)", RATE),
-    "csat_run": KPI(
-        "% of active customer-days with a non-negative attitude over the run (the survey's window)", RATE
-    ),
+    "csat_run": KPI("% of active customer-days with a non-negative attitude over the run (the survey's window)", RATE),
     "complaints": KPI("complaints voiced over the run", COUNT),
     "complaint_share_unhappy": KPI("share of unhappy active customers who complained, averaged over days", RATE),
     "repeat_contacts": KPI("contacts on a complaint already raised before", COUNT),
@@ -49,8 +47,7 @@ DEFINITIONS: dict[str, KPI] = {
     "profit": KPI("revenue - cost", AMOUNT),
     "npv_profit": KPI("profit over the run discounted daily at finance.discount_rate (currency)", AMOUNT),
     "customer_equity": KPI(
-        "discounted expected margin of the customers active on the last day, each at its own "
-        "renewal hazard (currency)",
+        "discounted expected margin of the customers active on the last day, each at its own renewal hazard (currency)",
         AMOUNT,
     ),
     "wom_positive": KPI("positive word-of-mouth messages and posts", COUNT),

@@ -173,3 +173,10 @@ def test_check_and_run_say_what_one_simulated_person_stands_for(capsys, tmp_path
     assert main(["run", "base", "--population", "800", "--days", "5", "--replicates", "1", "--json"]) == 0
     out, err = capsys.readouterr()
     assert "represents" not in json.loads(out) and "stands for" not in err
+
+
+def test_model_md_gives_each_kpi_its_kind():
+    from test_docs import KEY, tables
+
+    documented = {KEY.match(c[0]).group(1): c[2] for h, rows in tables("7.") if "kind" in h for c in rows}
+    assert documented == {name: kpi.kind for name, kpi in DEFINITIONS.items()}
