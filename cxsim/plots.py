@@ -93,11 +93,23 @@ def compared_trajectories(days, path=None):
     return _save(fig, path)
 
 
+def _money_unit(largest) -> tuple[float, str]:
+    """The scale and axis label of amounts of currency up to `largest`: thousands until they reach 100,000 thousand,
+    then millions, then billions."""
+    for scale, name in ((1e-3, "thousand"), (1e-6, "million")):
+        if not largest >= 1e5 / scale:  # NaN (no intervals) stays in thousands
+            return scale, f"{name} (currency)"
+    return 1e-9, "billion (currency)"
+
+
 def effects(table, baseline: str, path=None):
     """Paired difference of each headline KPI against the baseline, with its 95% interval."""
     fig, axes = plt.subplots(2, 3, figsize=(16, 8), constrained_layout=True)
     for ax, (kpi, name, unit, scale) in zip(axes.flat, EFFECTS, strict=False):
         rows = table[(table.kpi == kpi) & (table.verdict != "baseline")]
+        if unit.startswith("thousand"):  # money in the unit its size needs (a represented market's millions)
+            bounds = np.abs(rows[["diff_low", "diff_high"]].to_numpy(float))
+            scale, unit = _money_unit(np.nanmax(bounds) if np.isfinite(bounds).any() else np.nan)
         y = np.arange(len(rows))
         diff = rows["diff"].to_numpy(float) * scale
         err = np.vstack([diff - rows.diff_low.to_numpy(float) * scale, rows.diff_high.to_numpy(float) * scale - diff])
