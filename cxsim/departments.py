@@ -35,7 +35,7 @@ def erlang_a(arrivals_per_hour: float, service_per_hour: float, agents: int, pat
     return queue / lam, min(1.0, theta * queue / lam)
 
 
-# How a department estimates the represented market's load from the sample's (`Department.represented`, docs/MODEL.md
+# How a department estimates the represented market's load from the sample's (`Department.observe`, docs/MODEL.md
 # §4.21): its slow level averages about k days (then the sample's counting noise weighs no more than one day of the
 # market's own), at most LEVEL_DAYS; its fast level averages FAST_DAYS; a departure of the fast level from the slow one
 # by more than CHANGE_SD standard deviations of the sample's counting noise is a change in load, passed on at once

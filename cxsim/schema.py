@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_serializer, model_validator
 
 from cxsim.domain import DEPARTMENTS
 from cxsim.presets import OBJECTIVES, PRESETS
@@ -88,6 +88,14 @@ class Market(Strict):
                 f"initial_customers ({self.initial_customers}) must not exceed population ({self.population})"
             )
         return self
+
+    @model_serializer(mode="wrap")
+    def _without_unset_represents(self, handler):
+        """A market that stands for itself dumps as it did before `represents` existed (sweep run ids hash it)."""
+        data = handler(self)
+        if self.represents is None and isinstance(data, dict):
+            data.pop("represents", None)
+        return data
 
     @property
     def scale(self) -> float:

@@ -47,6 +47,13 @@ def test_the_file_speaks_for_the_company_and_the_sample_divides_by_k():
     assert sample_of(plain) is plain
 
 
+def test_a_market_that_stands_for_itself_dumps_as_before_and_a_represented_one_round_trips():
+    assert "represents" not in load_scenario("base").model_dump()["market"]  # sweep run ids hash the dump
+    s = company(4000)
+    again = type(s).model_validate_json(s.model_dump_json())
+    assert again == s and again.market.represents == MILLION and not again.is_sample
+
+
 def test_a_sample_larger_than_its_market_or_customers_beyond_it_are_refused():
     with pytest.raises(ScenarioError, match=r"key market\.represents: expected at least market\.population"):
         company(2 * MILLION)
