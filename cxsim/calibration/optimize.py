@@ -1,0 +1,200 @@
+"""`method = "optimize"`: Optuna (TPE, or CMA-ES with `sampler = "cmaes"`) on the summed negative
+log-likelihood of the targets at the replicate mean.
+
+- Every trial runs `replicates` runs on the same seeds (seed, seed + 1, ...): common random numbers, so two
+  trials differ by their parameters, not by their luck.
+- Trials are asked in batches of `batch` (fixed by the file, not by the workers) with a sampler seeded per
+  batch, and told in order: the same file and seed give the same trials with any number of workers.
+- The best `rerun_top` trials are re-run on fresh seeds (seed + replicates, ...), the same for each, and
+  ranked by the NLL of their fresh mean; the winner is the best re-run (one lucky block of seeds must not win).
+- The 90 % interval of a parameter: the range of its values over the trials whose NLL lies within
+  chi2(0.9, 1) / 2 = 1.353 of the best trial's (a profile-likelihood interval read off the trials).
+- Trials live in Optuna's SQLite storage in DIR (optuna.db): `--resume` continues; a batch cut short by a kill
+  has its finished trials kept and its unfinished ones marked failed and asked anew.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from cxsim.calibration.fit import (
+    Fit,
+    mean_band,
+    nearest_of,
+    per_run_values,
+    target_summaries,
+)
+from cxsim.calibration.targets import NLL_90, flat_values, nll_of, observed_values, simulated
+
+STUDY = "cxsim-calibration"
+
+
+def _sampler(cal, batch_index: int):
+    import optuna
+
+    seed = int(np.random.SeedSequence([cal.file.seed, batch_index]).generate_state(1)[0])
+    if cal.file.sampler == "cmaes":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    startup = max(2, min(10, cal.file.trials // 4))
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup)
+
+
+def distributions(cal) -> dict:
+    from optuna.distributions import FloatDistribution, IntDistribution
+
+    return {
+        p.key: (
+            IntDistribution(int(p.low), int(p.high), log=p.log)
+            if p.integer
+            else FloatDistribution(p.low, p.high, log=p.log)
+        )
+        for p in cal.parameters
+    }
+
+
+def open_study(cal, storage_path):
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = optuna.storages.RDBStorage(f"sqlite:///{storage_path}")
+    return optuna.create_study(
+        storage=storage, study_name=STUDY, direction="minimize", load_if_exists=True, sampler=_sampler(cal, 0)
+    )
+
+
+def crn_seeds(cal) -> list[int]:
+    return [cal.file.seed + r for r in range(cal.file.replicates)]
+
+
+def fresh_seeds(cal) -> list[int]:
+    n = cal.file.rerun_replicates or cal.file.replicates
+    return [cal.file.seed + cal.file.replicates + r for r in range(n)]
+
+
+def run(cal, runner, storage_path) -> Fit:
+    """Run (or continue) the study, re-run the best candidates, and summarize."""
+    from optuna.trial import TrialState
+
+    study = open_study(cal, storage_path)
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
+        study.tell(t.number, state=TrialState.FAIL)  # cut short by a kill: asked anew below
+    dists = distributions(cal)
+    seeds = crn_seeds(cal)
+    done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    runner.expect((cal.file.trials - done) * len(seeds))
+    while done < cal.file.trials:
+        size = min(cal.file.batch, cal.file.trials - done)
+        study.sampler = _sampler(cal, done // cal.file.batch)
+        asked = [study.ask(dists) for _ in range(size)]
+        points = [dict(t.params) for t in asked]
+        results = runner.evaluate(points, seeds)
+        for trial, runs in zip(asked, results, strict=True):
+            sims = simulated(cal.targets, cal.scale, runs)
+            nll = nll_of(cal.targets, sims)
+            total = float(sum(nll.values()))
+            trial.set_user_attr("sim", flat_values(sims))
+            trial.set_user_attr("nll", nll)
+            if runs is None or not math.isfinite(total):
+                trial.set_user_attr("reason", "no valid scenario" if runs is None else "a target had no value")
+                study.tell(trial, state=TrialState.FAIL)
+            else:
+                study.tell(trial, total)
+        done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    return summarize(cal, runner, study)
+
+
+def trials_table(cal, study) -> pd.DataFrame:
+    """One row per trial: number, state, NLL, the dotted parameter keys, `nll.TARGET` and `sim.KEY` columns."""
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        row = {"trial": t.number, "state": t.state.name, "nll": t.value}
+        row |= {p.key: t.params.get(p.key) for p in cal.parameters}
+        row |= {f"nll.{k}": v for k, v in t.user_attrs.get("nll", {}).items()}
+        row |= {f"sim.{k}": v for k, v in t.user_attrs.get("sim", {}).items()}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def summarize(cal, runner, study) -> Fit:
+    table = trials_table(cal, study)
+    complete = table[table.state == "COMPLETE"].sort_values("nll", kind="stable")
+    if complete.empty:
+        from cxsim.scenario import ScenarioError
+
+        raise ScenarioError("no trial gave a finite likelihood: every target must be reachable by some trial")
+    keys = [p.key for p in cal.parameters]
+    # the best few distinct candidates, re-run on fresh seeds
+    candidates = complete.drop_duplicates(subset=keys).head(cal.file.rerun_top)
+    points = [{p.key: p.clip(row[p.key]) for p in cal.parameters} for _, row in candidates.iterrows()]
+    seeds = fresh_seeds(cal)
+    runner.expect(len(points) * len(seeds))
+    reruns = runner.evaluate(points, seeds)
+    best_rows = []
+    for (_, row), point, runs in zip(candidates.iterrows(), points, reruns, strict=True):
+        sims = simulated(cal.targets, cal.scale, runs)
+        nll = nll_of(cal.targets, sims)
+        best_rows.append(
+            {
+                "trial": int(row["trial"]),
+                "nll_trial": float(row["nll"]),
+                "nll": float(sum(nll.values())),
+                **point,
+                **{f"nll.{k}": v for k, v in nll.items()},
+                **{f"sim.{k}": v for k, v in flat_values(sims).items()},
+                "_sims": sims,
+                "_runs": runs,
+                "_nll": nll,
+            }
+        )
+    best_rows.sort(key=lambda r: (r["nll"], r["trial"]))
+    winner = best_rows[0]
+    best = pd.DataFrame([{k: v for k, v in r.items() if not k.startswith("_")} for r in best_rows])
+    best.insert(0, "rank", range(1, len(best) + 1))
+    # the 90 % profile-likelihood set of the trials
+    threshold = float(complete.nll.min()) + NLL_90
+    inside = complete[complete.nll <= threshold]
+    parameters = {}
+    for p in cal.parameters:
+        lo, hi = float(inside[p.key].min()), float(inside[p.key].max())
+        width = p.high - p.low
+        parameters[p.key] = {
+            "estimate": p.clip(winner[p.key]),
+            "interval": [lo, hi],
+            "prior": [p.low, p.high],
+            "log": p.log,
+            "at_prior_bound": bool(lo <= p.low + 0.02 * width or hi >= p.high - 0.02 * width),
+        }
+    observed = observed_values(cal.targets)
+    spread = per_run_values(cal, winner["_runs"])
+    intervals = {}
+    for key in observed:
+        col = inside.get(f"sim.{key}")
+        values = [] if col is None else list(col.dropna())
+        a, b = mean_band(spread.get(key, []))
+        values += [x for x in (a, b) if x is not None]
+        intervals[key] = (min(values), max(values)) if values else (None, None)
+    nearest = nearest_of(observed, complete)
+    targets = target_summaries(cal, winner["_sims"], intervals, nearest, winner["_nll"])
+    _holdout_nll(cal, targets, winner["_sims"])
+    notes = [
+        f"{len(complete)} trials of {cal.file.replicates} runs each on the same seeds ({cal.file.sampler.upper()}); "
+        f"the best {len(points)} re-run on {len(seeds)} fresh seeds; the winner is trial {winner['trial']} "
+        f"(re-run NLL {winner['nll']:.4g}, its trial NLL {winner['nll_trial']:.4g})",
+        f"90 % intervals: the parameter's range over the {len(inside)} trials whose NLL is within "
+        f"{NLL_90:.3f} of the best trial's ({complete.nll.min():.4g}); an interval that reaches a prior bound "
+        "is not identified on that side by these targets",
+    ]
+    return Fit("optimize", parameters, targets, {"trials": table, "best": best}, notes)
+
+
+def _holdout_nll(cal, targets: dict, sims: dict) -> None:
+    held = nll_of(cal.targets, sims, months="holdout")
+    for name, value in held.items():
+        if "holdout" in targets.get(name, {}):
+            targets[name]["holdout"]["nll"] = value
