@@ -136,7 +136,7 @@ def test_resume_of_a_finished_calibration_runs_no_trial_again(fitted, capsys):
 
 def test_resume_of_another_file_is_refused(fitted, tmp_path, capsys):
     path, out = fitted
-    other = write(tmp_path, path.read_text().replace("trials = 16", "trials = 17"))
+    other = write(tmp_path, path.read_text().replace("replicates = 2", "replicates = 3"))
     assert cli.main(["calibrate", str(other), "--out", str(out), "--resume", "--workers", "1"]) == 2
     assert "another file" in capsys.readouterr().err
 

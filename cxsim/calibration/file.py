@@ -161,8 +161,10 @@ class Calibration:
 
     def identity(self) -> str:
         """What decides the calibration's results: a resumed calibration must have the same."""
+        # how long it runs and how it is summed up may change on --resume: more trials or generations extend it
+        extend = {"trials", "generations", "min_epsilon", "rerun_top", "rerun_replicates", "name", "description"}
         what = {
-            "file": self.file.model_dump(mode="json"),
+            "file": self.file.model_dump(mode="json", exclude=extend),
             "scenario": self.scenario.model_dump(mode="json"),
             "series": {t.name: [o.value for o in t.monthly] for t in self.targets if t.monthly},
         }
