@@ -158,10 +158,14 @@ def summarize(cal, runner, study) -> Fit:
     best.insert(0, "rank", range(1, len(best) + 1))
     # the 90 % profile-likelihood set of the trials
     threshold = float(complete.nll.min()) + NLL_90
-    inside = complete[complete.nll <= threshold]
+    # the winner belongs to the set even when its block of seeds was less lucky than the best trial's
+    inside = complete[(complete.nll <= threshold) | (complete.trial == winner["trial"])]
+    # and so do the re-run candidates within the threshold of the winner's re-run (fresh seeds, the same for each)
+    close = best[best.nll <= winner["nll"] + NLL_90]
     parameters = {}
     for p in cal.parameters:
-        lo, hi = float(inside[p.key].min()), float(inside[p.key].max())
+        values = np.concatenate([inside[p.key].to_numpy(float), close[p.key].to_numpy(float)])
+        lo, hi = float(values.min()), float(values.max())
         width = p.high - p.low
         parameters[p.key] = {
             "estimate": p.clip(winner[p.key]),
@@ -187,9 +191,16 @@ def summarize(cal, runner, study) -> Fit:
         f"the best {len(points)} re-run on {len(seeds)} fresh seeds; the winner is trial {winner['trial']} "
         f"(re-run NLL {winner['nll']:.4g}, its trial NLL {winner['nll_trial']:.4g})",
         f"90 % intervals: the parameter's range over the {len(inside)} trials whose NLL is within "
-        f"{NLL_90:.3f} of the best trial's ({complete.nll.min():.4g}); an interval that reaches a prior bound "
+        f"{NLL_90:.3f} of the best trial's ({complete.nll.min():.4g}), the winner and the {len(close)} re-run "
+        "candidates within as much of the winner's re-run NLL; an interval that reaches a prior bound "
         "is not identified on that side by these targets",
     ]
+    if len(inside) + len(close) < 6:
+        notes.append(
+            f"only {len(inside)} trials and {len(close)} re-runs lie within the threshold: the intervals are as "
+            "coarse as the trials near the best (too narrow, if anything); more trials, or targets the model can "
+            "reach, widen the set"
+        )
     return Fit("optimize", parameters, targets, {"trials": table, "best": best}, notes)
 
 

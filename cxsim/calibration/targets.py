@@ -348,7 +348,8 @@ def mean_of(rows: list[list], scale: float = 1.0) -> Simulated:
 def verdict(observed: float, sd: float, estimate: float | None, interval: tuple, nearest: float | None) -> str:
     """`fitted`: the simulated estimate lies within the observation's 90 % error band (observed +- 1.645 sd);
     `within error`: it does not, but the simulated 90 % interval reaches the band; `out of reach`: neither,
-    with the nearest value the model reached in any trial (or particle)."""
+    with the nearest value the model reached in any trial (or particle): when that one lies within the band,
+    the target is out of reach only together with the others."""
     if estimate is None:
         return "out of reach: the model gave no value"
     lo, hi = observed - Z90 * sd, observed + Z90 * sd
@@ -357,6 +358,8 @@ def verdict(observed: float, sd: float, estimate: float | None, interval: tuple,
     a, b = interval
     if a is not None and b is not None and a <= hi and b >= lo:
         return "within error"
+    if nearest is not None and lo <= nearest <= hi:
+        return f"out of reach together with the other targets (alone, a trial reached {nearest:.4g})"
     near = "none" if nearest is None else f"{nearest:.4g}"
     return f"out of reach: nearest the model reached {near}"
 
