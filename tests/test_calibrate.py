@@ -305,3 +305,22 @@ def test_likelihoods_are_smallest_at_the_observed_value():
     # a normal target's NLL is the textbook one
     normal = Observation(TARGETS["market_share"], "normal", 0.4, sigma=0.02)
     assert normal.nll(Simulated(0.42)) == pytest.approx(0.5 + math.log(0.02) + 0.5 * math.log(2 * math.pi))
+
+
+def test_the_documented_file_is_valid(tmp_path):
+    """docs/CALIBRATION.md's example file, every key of it, passes validation (with a CSV for its series)."""
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "CALIBRATION.md").read_text()
+    block = doc.split("## The file", 1)[1].split("```toml", 1)[1].split("```", 1)[0]
+    path = write(tmp_path, block)
+    (tmp_path / "csat.csv").write_text("month,value\n" + "".join(f"{m},{70 + m % 3}\n" for m in range(1, 13)))
+    with pytest.raises(Exception, match="only for method"):  # it lists the keys of both methods
+        load_calibration(path)
+    lines = [
+        ln for ln in block.splitlines() if ln.split("=")[0].strip() not in ("particles", "generations", "min_epsilon")
+    ]
+    path.write_text("\n".join(lines))
+    cal = load_calibration(path)
+    assert {t.name for t in cal.targets} >= {"monthly_churn", "nps_survey", "complaints", "csat_survey"}
+    assert cal.scale == pytest.approx(2_000_000 / 20_000)

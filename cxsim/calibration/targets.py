@@ -177,7 +177,7 @@ def _measures(h: np.ndarray, ledger: np.ndarray, population: int, n0: float) -> 
 
 def month_bounds(days: int) -> list[tuple[int, int]]:
     """The whole calendar months (of 365/12 days) a run of `days` days covers, as [first, end) day ranges."""
-    n = int(days // MONTH_DAYS + 1e-9)
+    n = (int(days) * 12) // 365  # in whole numbers: 365 days are exactly 12 months
     return [(int(round(m * MONTH_DAYS)), int(round((m + 1) * MONTH_DAYS))) for m in range(n)]
 
 
