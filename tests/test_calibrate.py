@@ -141,11 +141,15 @@ def test_resume_of_another_file_is_refused(fitted, tmp_path, capsys):
     assert "another file" in capsys.readouterr().err
 
 
-def test_a_series_with_holdout(tmp_path):
+def test_a_series_with_holdout_on_a_scenario_file(tmp_path):
     (tmp_path / "churn.csv").write_text("month,value\n1,0.012\n2,0.013\n3,0.012\n")
+    (tmp_path / "scenarios").mkdir()
+    (tmp_path / "scenarios" / "mine.toml").write_text('extends = "base"\n[market]\nswitching_cost = 0.4\n')
     path = write(
         tmp_path,
-        SMALL.replace("trials = 16", "trials = 4").replace("rerun_top = 3", "rerun_top = 1")
+        SMALL.replace("trials = 16", "trials = 4")
+        .replace("rerun_top = 3", "rerun_top = 1")
+        .replace('"base"', '"scenarios/mine.toml"')
         + """
 [targets.monthly_churn]
 series = "churn.csv"
@@ -158,6 +162,12 @@ holdout_months = 1
     assert t["months"] == [1, 2, 3] and len(t["simulated"]) == 3 and len(t["interval"]) == 3
     assert t["holdout"]["months"] == [3] and t["holdout"]["rmse"] is not None
     assert 0.0 < t["simulated"][0] < 0.1
+    # the scenario file is found beside the calibration file, and calibrated.toml extends it
+    calibrated = load_scenario(summary["calibrated"])
+    assert calibrated.market.switching_cost == 0.4
+    assert calibrated.customers.complaint_propensity == pytest.approx(
+        summary["parameters"]["customers.complaint_propensity"]["estimate"]
+    )
 
 
 # --- the file's validation: exit 2, the file, the key and what was expected named, nothing written ---
@@ -324,3 +334,49 @@ def test_the_documented_file_is_valid(tmp_path):
     cal = load_calibration(path)
     assert {t.name for t in cal.targets} >= {"monthly_churn", "nps_survey", "complaints", "csat_survey"}
     assert cal.scale == pytest.approx(2_000_000 / 20_000)
+
+
+def test_abc_sampler_accepts_the_same_particles_whatever_the_batch(tmp_path):
+    """What DeterministicSampler accepts depends on the proposals' order only: batches of 3 and of 8 (as
+    different numbers of workers would finish them) give the same posterior."""
+    pyabc = required_module("pyabc", "make setup installs the calibrate extra")
+    import logging
+
+    from cxsim.calibration.abc import DeterministicSampler
+
+    logging.getLogger("ABC").setLevel(logging.WARNING)
+
+    def posterior(batch: int):
+        def evaluate(proposals):  # a toy model, deterministic in its parameter
+            return [{"y": p["x"] ** 2 + 0.1 * math.sin(40 * p["x"])} for p in proposals]
+
+        sampler = DeterministicSampler(evaluate, seed=7, batch=batch)
+        sampler.observed = {"y": 0.25}
+        sampler.show_progress = False
+        abc = pyabc.ABCSMC(
+            sampler.model,
+            pyabc.Distribution(x=pyabc.RV("uniform", 0, 1)),
+            pyabc.distance.AdaptivePNormDistance(p=2),
+            population_size=10,
+            sampler=sampler,
+        )
+        abc.new(f"sqlite:///{tmp_path / f'b{batch}.db'}", {"y": 0.25})
+        history = abc.run(max_nr_populations=3)
+        df, w = history.get_distribution()
+        return sorted(zip(df["x"].round(12), np.round(w, 12), strict=True))
+
+    assert posterior(3) == posterior(8)
+
+
+def test_tallied_targets_equal_the_kpis_of_cxsim_run():
+    """The targets read off the tallies are the KPIs `cxsim run` reports, at the simulated scale."""
+    from cxsim import metrics
+    from cxsim.calibration.targets import summarize
+
+    s = load_scenario("base", population=2000, days=90)
+    model = CXModel(s, seed=3).run()
+    kpis = metrics.run_kpis(model)
+    names = [k for k in KPIS if k in TARGETS]
+    scalar = summarize(model, names, [])["scalar"]
+    for name in names:
+        assert scalar[name][0] == pytest.approx(kpis[name], nan_ok=True), name

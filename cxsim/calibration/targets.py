@@ -205,11 +205,9 @@ def summarize(model, names: list[str], series: list[str]) -> dict:
     shares = {"nps_run": (_div(tot[T.promoters], tot[T.active]), _div(tot[T.detractors], tot[T.active]))}
     scalar = {}
     for name in names:
-        if name in whole:
+        if name in whole:  # from the tallies at the sample's scale (equal to run_kpis' values: a test holds it)
             row = list(whole[name])
-            if name in KPIS:  # the KPI exactly as `cxsim run` reports it
-                row[0] = kpis[name]
-        else:
+        else:  # from run_kpis; counts and money in it must be at the sample's scale too (they scale once, later)
             den = denominators[name]
             row = [kpis[name], None if den is None else float(den), *shares.get(name, ())]
         scalar[name] = _clean(row)
