@@ -83,7 +83,7 @@ def _complete(db) -> list[tuple]:
 
 @pytest.mark.slow
 def test_resume_after_a_kill_keeps_every_finished_trial_and_repeats_none(tmp_path):
-    path = write(tmp_path, "trials = 40\nbatch = 2\nrerun_top = 2\n", days=60, population=2000)
+    path = write(tmp_path, "trials = 60\nbatch = 2\nrerun_top = 2\n", days=60, population=2000)
     out = tmp_path / "out"
     command = [sys.executable, "-m", "cxsim", "calibrate", str(path), "--out", str(out), "--workers", "1"]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
@@ -108,7 +108,7 @@ def test_resume_after_a_kill_keeps_every_finished_trial_and_repeats_none(tmp_pat
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     before = _complete(db)
-    assert 6 <= len(before) < 40
+    assert 6 <= len(before) < 60
     assert not (out / "summary.json").exists()
     # without --resume the folder is refused; with it the calibration goes on
     again = subprocess.run(command, capture_output=True, text=True)
@@ -117,11 +117,11 @@ def test_resume_after_a_kill_keeps_every_finished_trial_and_repeats_none(tmp_pat
     assert resumed.returncode == 0, resumed.stderr
     summary = json.loads(resumed.stdout)
     after = _complete(db)
-    assert len(after) == 40, "exactly the trials asked for: none repeated, none lost"
+    assert len(after) == 60, "exactly the trials asked for: none repeated, none lost"
     assert set(before) <= set(after), "every trial finished before the kill is kept, with its value"
-    assert summary["runs"] == (40 - len(before)) * 2 + 2 * 2  # the remaining trials, then the re-runs
+    assert summary["runs"] == (60 - len(before)) * 2 + 2 * 2  # the remaining trials, then the re-runs
     trials = pd.read_parquet(out / "trials.parquet")
-    assert (trials.state == "COMPLETE").sum() == 40
+    assert (trials.state == "COMPLETE").sum() == 60
 
 
 @pytest.mark.slow
