@@ -5,21 +5,26 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from pathlib import Path
 
 import markdown
 import numpy as np
 
-from cxsim.calibration.targets import TARGETS
+from cxsim.calibration.targets import NLL_90, TARGETS
 from cxsim.files import atomic_write
 from cxsim.kpis import number
 from cxsim.report import markdown_table
 
 FIGURES = (
     ("fit.png", "Each target: observed with its 90 % error band, simulated with its 90 % interval"),
-    ("marginals.png", "Parameters: NLL of every trial against the value (optimize) or the weighted posterior (abc)"),
-    ("pairs.png", "Pairs of parameters over the trials or posterior particles"),
-    ("convergence.png", "Convergence: best NLL by trial (optimize) or epsilon by generation (abc)"),
+    (
+        "marginals.png",
+        "Parameters: every trial's NLL above the best against its value, the 90 % threshold dashed, the estimate and "
+        "interval in orange (optimize); the weighted posterior (abc)",
+    ),
+    ("pairs.png", "Pairs of parameters over the trials (yellow: near the best) or the posterior particles"),
+    ("convergence.png", "Convergence: NLL by trial and the best so far (optimize) or epsilon by generation (abc)"),
 )
 
 
@@ -162,6 +167,7 @@ def figures(cal, fit, folder: Path) -> list[Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     written = []
 
@@ -203,7 +209,7 @@ def figures(cal, fit, folder: Path) -> list[Path]:
                 )
             ax.set_yticks([0, 1], ["simulated", "observed"])
             ax.set_ylim(-0.7, 1.7)
-        ax.set_title(f"{name} ({TARGETS[name].unit}): {t['verdict']}", fontsize=9)
+        ax.set_title(textwrap.fill(f"{name} ({TARGETS[name].unit}): {t['verdict']}", 90), fontsize=9)
     fig.tight_layout()
     save(fig, "fit.png")
 
@@ -215,10 +221,11 @@ def figures(cal, fit, folder: Path) -> list[Path]:
     for ax, key in zip(axes[0], keys, strict=True):
         p = fit.parameters[key]
         if fit.method == "optimize":
-            ax.scatter(table[key], table["nll"], s=8, alpha=0.6)
-            ax.set_ylabel("NLL (lower is better)")
-            best = table["nll"].min()
-            ax.set_ylim(best - 1, best + max(20.0, 0.1 * abs(best)))
+            ax.scatter(table[key], table["nll"] - table["nll"].min(), s=8, alpha=0.6)
+            ax.axhline(NLL_90, color="grey", ls="--", lw=0.8)
+            ax.set_yscale("symlog", linthresh=2 * NLL_90)
+            ax.set_ylim(bottom=0)
+            ax.set_ylabel("NLL above the best (--: 90 % threshold)", fontsize=8)
         else:
             ax.hist(table[key], weights=table["weight"], bins=20, alpha=0.7)
             ax.set_ylabel("posterior weight")
@@ -226,13 +233,15 @@ def figures(cal, fit, folder: Path) -> list[Path]:
         ax.axvline(p["estimate"], color="C1")
         if p["log"]:
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(key, fontsize=8)
     fig.tight_layout()
     save(fig, "marginals.png")
 
     n = len(keys)
     fig, axes = plt.subplots(max(n, 1), max(n, 1), figsize=(2.6 * n + 1, 2.6 * n + 0.5), squeeze=False)
-    color = table["nll"] if fit.method == "optimize" else table["weight"]
+    # optimize: the NLL above the best, on a log scale (a few bad trials must not wash out the rest)
+    color = np.log1p(table["nll"] - table["nll"].min()) if fit.method == "optimize" else table["weight"]
     for i, a in enumerate(keys):
         for j, b in enumerate(keys):
             ax = axes[i, j]
@@ -242,6 +251,12 @@ def figures(cal, fit, folder: Path) -> list[Path]:
                 ax.scatter(
                     table[b], table[a], c=color, s=6, cmap="viridis_r" if fit.method == "optimize" else "viridis"
                 )
+            if fit.parameters[b]["log"]:
+                ax.set_xscale("log")
+                ax.xaxis.set_minor_formatter(NullFormatter())
+            if i != j and fit.parameters[a]["log"]:
+                ax.set_yscale("log")
+                ax.yaxis.set_minor_formatter(NullFormatter())
             if i == n - 1:
                 ax.set_xlabel(b, fontsize=7)
             if j == 0:
@@ -253,12 +268,13 @@ def figures(cal, fit, folder: Path) -> list[Path]:
     if fit.method == "optimize":
         t = fit.tables["trials"]
         t = t[t.state == "COMPLETE"].sort_values("trial")
-        ax.plot(t["trial"], t["nll"], ".", alpha=0.5, label="trial")
-        ax.plot(t["trial"], t["nll"].cummin(), "-", color="C1", label="best so far")
         best = t["nll"].min()
-        ax.set_ylim(best - 1, best + max(50.0, 0.2 * abs(best)))
+        ax.plot(t["trial"], t["nll"] - best, ".", alpha=0.5, label="trial")
+        ax.plot(t["trial"], t["nll"].cummin() - best, "-", color="C1", label="best so far")
+        ax.set_yscale("symlog", linthresh=2 * NLL_90)
+        ax.set_ylim(bottom=0)
         ax.set_xlabel("trial")
-        ax.set_ylabel("NLL")
+        ax.set_ylabel(f"NLL above the best ({best:.4g})")
         ax.legend()
     else:
         g = fit.tables["generations"]
