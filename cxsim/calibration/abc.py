@@ -22,7 +22,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from cxsim.calibration.fit import Fit, mean_band, nearest_of, per_run_values, target_summaries
+from cxsim.calibration.fit import Fit, at_prior_bound, mean_band, nearest_of, per_run_values, target_summaries
 from cxsim.calibration.targets import flat_values, nll_of, observed_values, simulated
 
 
@@ -86,11 +86,6 @@ class DeterministicSampler:
                 return sample
 
         return _Sampler(*args, **kwargs)
-
-
-def _names(cal) -> dict[str, str]:
-    """pyabc's parameter names (p0, p1, ...) -> dotted keys."""
-    return {f"p{i}": p.key for i, p in enumerate(cal.parameters)}
 
 
 def _prior(cal):
@@ -183,13 +178,12 @@ def summarize(cal, runner, history) -> Fit:
         x = posterior[p.key].to_numpy(float)
         estimate[p.key] = p.clip(weighted_quantile(x, w, 0.5))
         lo, hi = weighted_quantile(x, w, 0.05), weighted_quantile(x, w, 0.95)
-        width = p.high - p.low
         parameters[p.key] = {
             "estimate": estimate[p.key],
             "interval": [lo, hi],
             "prior": [p.low, p.high],
             "log": p.log,
-            "at_prior_bound": bool(lo <= p.low + 0.02 * width or hi >= p.high - 0.02 * width),
+            "at_prior_bound": at_prior_bound(p, lo, hi),
         }
     # the estimate re-run on fresh seeds: the simulated value of each target, its denominators and NPS shares
     seeds = [cal.file.seed + cal.file.replicates + r for r in range(cal.file.replicates)]

@@ -41,6 +41,13 @@ class Fit:
         }
 
 
+def at_prior_bound(p, lo: float, hi: float) -> bool:
+    """Does the interval [lo, hi] reach within 2 % of the prior's width (in log10 for a log prior) of a bound?"""
+    f = math.log10 if p.log else float
+    a, b, width = f(p.low), f(p.high), f(p.high) - f(p.low)
+    return bool(f(max(lo, p.low)) <= a + 0.02 * width or f(min(hi, p.high)) >= b - 0.02 * width)
+
+
 def _num(x):
     return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else float(x)
 

@@ -23,6 +23,7 @@ import pandas as pd
 
 from cxsim.calibration.fit import (
     Fit,
+    at_prior_bound,
     mean_band,
     nearest_of,
     per_run_values,
@@ -166,13 +167,12 @@ def summarize(cal, runner, study) -> Fit:
     for p in cal.parameters:
         values = np.concatenate([inside[p.key].to_numpy(float), close[p.key].to_numpy(float)])
         lo, hi = float(values.min()), float(values.max())
-        width = p.high - p.low
         parameters[p.key] = {
             "estimate": p.clip(winner[p.key]),
             "interval": [lo, hi],
             "prior": [p.low, p.high],
             "log": p.log,
-            "at_prior_bound": bool(lo <= p.low + 0.02 * width or hi >= p.high - 0.02 * width),
+            "at_prior_bound": at_prior_bound(p, lo, hi),
         }
     observed = observed_values(cal.targets)
     spread = per_run_values(cal, winner["_runs"])

@@ -229,6 +229,7 @@ def figures(cal, fit, folder: Path) -> list[Path]:
         else:
             ax.hist(table[key], weights=table["weight"], bins=20, alpha=0.7)
             ax.set_ylabel("posterior weight")
+        ax.set_xlim(*p["prior"])
         ax.axvspan(*p["interval"], color="C1", alpha=0.2)
         ax.axvline(p["estimate"], color="C1")
         if p["log"]:
