@@ -259,6 +259,8 @@ def cmd_calibrate(args) -> int:
     from cxsim.sweepfile import Cluster
 
     cal = load_calibration(args.file, population=args.population)
+    for line in cal.warnings:
+        print(f"cxsim: warning: {line}", file=sys.stderr)
     out = args.out or calibration.default_out(args.file)
     flags = {k: getattr(args, k) for k in ("queue", "account", "cores", "memory", "walltime", "jobs", "interface")}
     try:

@@ -380,3 +380,12 @@ def test_tallied_targets_equal_the_kpis_of_cxsim_run():
     scalar = summarize(model, names, [])["scalar"]
     for name in names:
         assert scalar[name][0] == pytest.approx(kpis[name], nan_ok=True), name
+
+
+def test_a_count_without_a_represented_market_is_warned_of(tmp_path):
+    path = write(tmp_path, SMALL + '[targets.complaints]\nvalue = 600000\nkind = "count"\n')
+    (warning,) = load_calibration(path).warnings
+    assert "targets.complaints" in warning and "represents" in warning
+    path.write_text(path.read_text().replace("population = 3000", "population = 3000\nrepresents = 2000000"))
+    cal = load_calibration(path)
+    assert cal.warnings == [] and cal.scale == pytest.approx(2_000_000 / 3000)

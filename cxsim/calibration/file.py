@@ -25,7 +25,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from cxsim.calibration.targets import PER_YEAR, PERCENT, TARGETS, Observation, month_bounds
+from cxsim.calibration.targets import PER_YEAR, PERCENT, SCALES, TARGETS, Observation, month_bounds
 from cxsim.scenario import (
     EXPECTED,
     ScenarioError,
@@ -148,6 +148,7 @@ class Calibration:
     parameters: list[Parameter]
     targets: list[TargetData]
     population: int | None  # --population or the file's, as applied
+    warnings: list[str] = field(default_factory=list)  # valid but doubtful: said on stderr
 
     @property
     def scale(self) -> float:
@@ -218,6 +219,14 @@ def load_calibration(path: str | Path, population: int | None = None) -> Calibra
     parameters = [_parameter(label, key, prior, ref, pop, cf.days) for key, prior in cf.parameters.items()]
     cal = Calibration(file, cf, scenario, ref, parameters, [], pop)
     cal.targets = [_target(label, file, name, spec, cal) for name, spec in cf.targets.items()]
+    if cal.scale == 1.0:
+        for t in cal.targets:
+            if TARGETS[t.name].unit in SCALES:
+                cal.warnings.append(
+                    f"{label}: key targets.{t.name}: a {TARGETS[t.name].unit} over the run is compared at the "
+                    f"simulated scale ({cal.scenario.market.population:,} people): set represents = the people "
+                    "of your market to compare your own figure, or use a per-customer rate"
+                )
     return cal
 
 
