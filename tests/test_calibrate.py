@@ -84,6 +84,10 @@ def test_optimize_recovers_a_parameter_it_can_identify(fitted, capsys):
     assert lo <= TRUE_PROPENSITY <= hi, p
     assert hi - lo < 0.25, "the interval is narrower than the prior"
     assert lo <= p["estimate"] <= hi
+    # the interval joins the trials' range and the quadratic's
+    assert lo <= p["interval_trials"][0] and p["interval_trials"][1] <= hi
+    if p["interval_quadratic"] is not None:
+        assert lo <= p["interval_quadratic"][0] and p["interval_quadratic"][1] <= hi
     # the JSON contract
     assert set(summary) >= {"parameters", "targets", "calibrated"}
     for t in summary["targets"].values():

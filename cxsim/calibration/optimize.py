@@ -163,16 +163,22 @@ def summarize(cal, runner, study) -> Fit:
     inside = complete[(complete.nll <= threshold) | (complete.trial == winner["trial"])]
     # and so do the re-run candidates within the threshold of the winner's re-run (fresh seeds, the same for each)
     close = best[best.nll <= winner["nll"] + NLL_90]
+    quadratic = quadratic_intervals(cal, complete, {p.key: p.clip(winner[p.key]) for p in cal.parameters})
     parameters = {}
     for p in cal.parameters:
         values = np.concatenate([inside[p.key].to_numpy(float), close[p.key].to_numpy(float)])
         lo, hi = float(values.min()), float(values.max())
+        trials_interval = [lo, hi]
+        if quadratic is not None:  # the union: the trials' range is too narrow where they are sparse
+            lo, hi = min(lo, quadratic[p.key][0]), max(hi, quadratic[p.key][1])
         parameters[p.key] = {
             "estimate": p.clip(winner[p.key]),
             "interval": [lo, hi],
             "prior": [p.low, p.high],
             "log": p.log,
             "at_prior_bound": at_prior_bound(p, lo, hi),
+            "interval_trials": trials_interval,
+            "interval_quadratic": None if quadratic is None else list(quadratic[p.key]),
         }
     observed = observed_values(cal.targets)
     spread = per_run_values(cal, winner["_runs"])
@@ -192,8 +198,10 @@ def summarize(cal, runner, study) -> Fit:
         f"(re-run NLL {winner['nll']:.4g}, its trial NLL {winner['nll_trial']:.4g})",
         f"90 % intervals: the parameter's range over the {len(inside)} trials whose NLL is within "
         f"{NLL_90:.3f} of the best trial's ({complete.nll.min():.4g}), the winner and the {len(close)} re-run "
-        "candidates within as much of the winner's re-run NLL; an interval that reaches a prior bound "
-        "is not identified on that side by these targets",
+        "candidates within as much of the winner's re-run NLL, joined with the interval of a quadratic fitted "
+        "to the NLL of the trials nearest the best"
+        + ("" if quadratic is not None else " (none here: too few trials, or no bowl in the fitted quadratic)")
+        + "; an interval that reaches a prior bound is not identified on that side by these targets",
     ]
     if len(inside) + len(close) < 6:
         notes.append(
@@ -202,6 +210,51 @@ def summarize(cal, runner, study) -> Fit:
             "reach, widen the set"
         )
     return Fit("optimize", parameters, targets, {"trials": table, "best": best}, notes)
+
+
+def quadratic_intervals(cal, complete: pd.DataFrame, estimate: dict) -> dict[str, tuple[float, float]] | None:
+    """90 % intervals from the curvature of a quadratic fitted to the NLL of the trials nearest the best (each
+    parameter scaled to [0, 1] of its prior, log10 for a log prior; weights 1 / (1 + NLL above the best)): the
+    profile of a quadratic with Hessian H reaches the threshold at +- sqrt(2 * 1.353 * (H^-1)_ii), here around
+    the estimate (the fitted minimum wanders where the trials are few). None when there are too few trials
+    or the fitted Hessian is not positive definite (no bowl to read an interval off)."""
+    d = len(cal.parameters)
+    q = 1 + d + d * (d + 1) // 2
+    near = complete.sort_values("nll", kind="stable").head(max(3 * q, 10))
+    if len(near) < q + 2:
+        return None
+
+    def to_unit(p, x):
+        f = np.log10 if p.log else np.asarray
+        return (f(np.asarray(x, float)) - f(p.low)) / (f(p.high) - f(p.low))
+
+    def from_unit(p, u):
+        u = min(max(float(u), 0.0), 1.0)
+        if p.log:
+            return float(10 ** (np.log10(p.low) + u * (np.log10(p.high) - np.log10(p.low))))
+        return p.low + u * (p.high - p.low)
+
+    U = np.column_stack([to_unit(p, near[p.key]) for p in cal.parameters])
+    y = near["nll"].to_numpy(float)
+    pairs = [(i, j) for i in range(d) for j in range(i, d)]
+    X = np.column_stack([np.ones(len(U)), U, *[U[:, i] * U[:, j] for i, j in pairs]])
+    w = np.sqrt(1.0 / (1.0 + y - y.min()))
+    coef, *_ = np.linalg.lstsq(X * w[:, None], y * w, rcond=None)
+    H = np.zeros((d, d))
+    for c, (i, j) in zip(coef[1 + d :], pairs, strict=True):
+        if i == j:
+            H[i, i] = 2 * c
+        else:
+            H[i, j] = H[j, i] = c
+    if not np.all(np.isfinite(H)) or np.linalg.eigvalsh(H).min() <= 0:
+        return None
+    cov = np.linalg.inv(H)
+    centre = [float(to_unit(p, estimate[p.key])) for p in cal.parameters]
+    half = np.sqrt(2 * NLL_90 * np.diag(cov))
+    return {
+        p.key: (from_unit(p, centre[i] - half[i]), from_unit(p, centre[i] + half[i]))
+        for i, p in enumerate(cal.parameters)
+    }
 
 
 def _holdout_nll(cal, targets: dict, sims: dict) -> None:

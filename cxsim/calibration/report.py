@@ -144,17 +144,20 @@ def render(cal, fit, calibrated: str) -> str:
             ]
     lines += ["", "## Parameters", ""]
     prow = []
+    both = fit.method == "optimize"
+
+    def pair(x):
+        return "-" if x is None else f"[{x[0]:.4g}, {x[1]:.4g}]"
+
     for key, p in fit.parameters.items():
         bound = " (reaches a prior bound: not identified there)" if p["at_prior_bound"] else ""
-        prow.append(
-            [
-                key,
-                f"{p['estimate']:.4g}",
-                f"[{p['interval'][0]:.4g}, {p['interval'][1]:.4g}]{bound}",
-                f"[{p['prior'][0]:g}, {p['prior'][1]:g}]" + (" log" if p["log"] else ""),
-            ]
-        )
-    lines += [markdown_table(["parameter", "estimate", "90 % interval", "prior"], prow), ""]
+        row = [key, f"{p['estimate']:.4g}", pair(p["interval"]) + bound]
+        if both:
+            row += [pair(p.get("interval_trials")), pair(p.get("interval_quadratic"))]
+        prow.append(row + [f"[{p['prior'][0]:g}, {p['prior'][1]:g}]" + (" log" if p["log"] else "")])
+    header = ["parameter", "estimate", "90 % interval"]
+    header += ["from the trials", "from the quadratic"] if both else []
+    lines += [markdown_table(header + ["prior"], prow), ""]
     lines += ["## How these numbers came", ""] + [f"- {n}" for n in fit.notes] + [""]
     lines += ["## Figures", ""]
     for file, caption in FIGURES:
