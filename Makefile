@@ -53,7 +53,7 @@ $(STAMP): pyproject.toml Makefile
 	    $$base -m venv $(VENV); \
 	fi
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,cluster,viz]'
+	$(PY) -m pip install --quiet -e '.[dev,cluster,viz,calibrate]'
 	@touch $(STAMP)
 
 clean:

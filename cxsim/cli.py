@@ -276,6 +276,105 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_calibrate(args) -> int:
+    from cxsim import calibration
+    from cxsim.calibration.file import load_calibration
+    from cxsim.sweep import Cores
+    from cxsim.sweepfile import Cluster
+
+    cal = load_calibration(args.file, population=args.population)
+    for line in cal.warnings:
+        print(f"cxsim: warning: {line}", file=sys.stderr)
+    out = args.out or calibration.default_out(args.file)
+    flags = {k: getattr(args, k) for k in ("queue", "account", "cores", "memory", "walltime", "jobs", "interface")}
+    try:
+        cluster = Cluster.model_validate({k: v for k, v in flags.items() if v is not None})
+    except Exception as e:  # pydantic's ValidationError: a bad batch flag
+        raise ScenarioError(f"--cluster options: {e}") from None
+    if not args.worker_timeout > 0:
+        raise ScenarioError(f"--worker-timeout: expected a number of seconds > 0, got {args.worker_timeout}")
+    cores = Cores(
+        scheduler=None if args.scheduler == "local" else args.scheduler,
+        cluster=args.cluster,
+        workers=args.workers,
+        threads=args.threads,
+        worker_timeout=args.worker_timeout,
+        dashboard=args.dashboard,
+    )
+    summary = calibration.calibrate(
+        cal,
+        out,
+        cores,
+        resume=args.resume,
+        progress=False if args.json and args.progress is None else args.progress,
+        cluster=cluster,
+    )
+    if args.json:
+        print(json.dumps(summary, indent=1, allow_nan=False))
+        return 0
+    print(
+        f"{cal.path}: {summary['method']}, {summary['population']:,} people, {summary['days']} days, "
+        f"{summary['runs']} runs in {summary['seconds']:.1f} s"
+    )
+    print("\nparameter: estimate [90% interval]")
+    for key, p in summary["parameters"].items():
+        bound = "  (reaches a prior bound)" if p["at_prior_bound"] else ""
+        print(f"  {key}: {p['estimate']:.4g} [{p['interval'][0]:.4g}, {p['interval'][1]:.4g}]{bound}")
+    print("\ntarget: observed, simulated [90% interval]: verdict")
+    for name, t in summary["targets"].items():
+        if isinstance(t["observed"], list):
+            extra = f"; holdout RMSE {t['holdout']['rmse']:.4g}" if "holdout" in t else ""
+            print(f"  {name}: {len(t['observed'])} months, RMSE {t['rmse_fitted']:.4g}{extra}: {t['verdict']}")
+            continue
+        lo, hi = t["interval"]
+        sim = "-" if t["simulated"] is None else f"{t['simulated']:.4g}"
+        band = "" if lo is None else f" [{lo:.4g}, {hi:.4g}]"
+        print(f"  {name}: {t['observed']:.4g}, {sim}{band}: {t['verdict']}")
+    print(f"\ncalibrated scenario: {summary['calibrated']}; report: {os.path.join(out, 'report.md')}")
+    return 0
+
+
+def _calibrate_arguments(p: argparse.ArgumentParser) -> None:
+    from cxsim.sweep import BATCH
+
+    p.add_argument("file", help="calibration file (TOML): scenario, parameters with priors, targets")
+    p.add_argument(
+        "--population", type=int, help="people in the simulated market (initial customers and budgets scale)"
+    )
+    p.add_argument("--out", help="results directory (default: out/<file name>)")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.add_argument("--resume", action="store_true", help="continue the calibration in --out (its trials are kept)")
+    p.add_argument("--workers", type=int, help="local worker processes (default: the cores; 1: runs in this process)")
+    p.add_argument("--threads-per-worker", type=int, default=1, dest="threads", help="numba threads per worker")
+    p.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786")
+    p.add_argument(
+        "--worker-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="with --scheduler: wait this long for a worker",
+    )
+    p.add_argument(
+        "--cluster", choices=["local", *BATCH], default="local", help="this machine, or batch jobs (dask-jobqueue)"
+    )
+    p.add_argument(
+        "--dashboard-address", dest="dashboard", metavar="HOST:PORT", help="where the Dask dashboard listens"
+    )
+    for flag, kind, what in (
+        ("queue", str, "batch queue (SLURM partition)"),
+        ("account", str, "account charged for the jobs"),
+        ("cores", int, "cores per batch job"),
+        ("memory", str, "memory per batch job, e.g. 8GB"),
+        ("walltime", str, "time limit per batch job, e.g. 02:00:00"),
+        ("jobs", int, "batch jobs"),
+        ("interface", str, "network interface the workers reach the scheduler on"),
+    ):
+        p.add_argument(f"--{flag}", type=kind, help=what)
+    p.add_argument(
+        "--progress", action=argparse.BooleanOptionalAction, help="progress bar on stderr (default: on a terminal)"
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cxsim", description="Simulate who should own the customer experience.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -330,6 +429,13 @@ def parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate a scenario file and exit")
     _scenario_options(check)
     check.set_defaults(func=cmd_check)
+    calibrate = sub.add_parser(
+        "calibrate",
+        help="fit a scenario's parameters to your own numbers (Optuna or ABC-SMC): estimates with 90%% intervals, "
+        "a verdict per target, a calibrated scenario and a report",
+    )
+    _calibrate_arguments(calibrate)
+    calibrate.set_defaults(func=cmd_calibrate)
     from cxsim import sensitivity, sweep
 
     for module, what in (
