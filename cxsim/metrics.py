@@ -101,7 +101,12 @@ def at_horizon(days: pd.DataFrame, horizon_days: int, annual_rate: float) -> dic
 
 
 def run_kpis(model) -> dict[str, float]:
-    """The contract's KPIs for one finished run."""
+    """The contract's KPIs for one finished run, for the represented market (`for_market`)."""
+    return for_market(sample_kpis(model), model.config.market.scale)
+
+
+def sample_kpis(model) -> dict[str, float]:
+    """The contract's KPIs for one finished run, counts and money as the simulated sample has them."""
     h, ledger = model.history[: model.day], model.ledger[: model.day]
     total = h.sum(axis=0)
     last = h[-1]
@@ -112,7 +117,7 @@ def run_kpis(model) -> dict[str, float]:
     unhappy = h[:, K.TALLY.unhappy]
     seen = unhappy > 0
     complaint_share = np.mean(h[seen, K.TALLY.unhappy_complained] / unhappy[seen]) if seen.any() else float("nan")
-    kpis = {
+    return {
         "active_customers": float(last[K.TALLY.active]),
         "acquisitions": float(total[K.TALLY.acquisitions]),
         "winbacks": float(total[K.TALLY.winbacks]),
@@ -140,7 +145,6 @@ def run_kpis(model) -> dict[str, float]:
         "wom_positive": float(total[K.TALLY.wom_positive]),
         "wom_negative": float(total[K.TALLY.wom_negative]),
     }
-    return for_market(kpis, model.config.market.scale)
 
 
 def department_table(model) -> pd.DataFrame:

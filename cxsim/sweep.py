@@ -54,6 +54,7 @@ PRESENTATION = (
     "plots.py",  # figures
     "report.py",  # markdown and HTML reports
     "viz",  # the teaching page
+    "calibration",  # fits scenarios with runs of its own; no sweep run calls it
 )
 PACKAGE = Path(__file__).resolve().parent
 

@@ -390,6 +390,27 @@ def test_a_count_without_a_represented_market_is_warned_of(tmp_path):
     path = write(tmp_path, SMALL + '[targets.complaints]\nvalue = 600000\nkind = "count"\n')
     (warning,) = load_calibration(path).warnings
     assert "targets.complaints" in warning and "represents" in warning
-    path.write_text(path.read_text().replace("population = 3000", "population = 3000\nrepresents = 2000000"))
+    write(tmp_path, 'extends = "base"\n[market]\nrepresents = 2000000\ninitial_customers = 800000\n', "company.toml")
+    path.write_text(path.read_text().replace('scenario = "base"', 'scenario = "company.toml"'))
     cal = load_calibration(path)
     assert cal.warnings == [] and cal.scale == pytest.approx(2_000_000 / 3000)
+
+
+def test_counts_and_money_meet_the_users_figures_at_the_represented_scale():
+    """With market.represents, a count target is the sample's count times k, as `cxsim run` reports it."""
+    from cxsim import metrics
+    from cxsim.calibration.file import TargetData
+    from cxsim.calibration.targets import simulated, summarize
+
+    s = load_scenario(
+        "base", ["market.represents=2000000", "market.initial_customers=800000"], population=2000, days=60
+    )
+    model = CXModel(s, seed=3).run()
+    names = ("complaints", "npv_profit", "monthly_churn")
+    run = summarize(model, list(names), [])
+    targets = [TargetData(n, Observation(TARGETS[n], "normal", 1.0, sigma=1.0)) for n in names]
+    sims = simulated(targets, s.market.scale, [run])
+    kpis = metrics.run_kpis(model)
+    assert sims["complaints"].value == pytest.approx(kpis["complaints"])
+    assert sims["npv_profit"].value == pytest.approx(kpis["npv_profit"])
+    assert TARGETS["monthly_churn"].unit == "share" and 0 < sims["monthly_churn"].value < 0.1

@@ -94,7 +94,6 @@ class CalibrationFile(_Strict):
     method: Literal["optimize", "abc"] = "optimize"
     seed: Annotated[int, Field(ge=0, lt=2**62)] = 1
     population: Annotated[int, Field(ge=3)] | None = None
-    represents: Annotated[int, Field(ge=1)] | None = None  # people in the real market (counts and money scale)
     # optimize
     trials: Annotated[int, Field(ge=1, le=100_000)] = 100
     batch: Annotated[int, Field(ge=1, le=1000)] = 8
@@ -152,9 +151,8 @@ class Calibration:
 
     @property
     def scale(self) -> float:
-        """Counts and money of the sample times this are the represented market's."""
-        represents = self.file.represents or getattr(self.scenario.market, "represents", None)
-        return (represents or self.scenario.market.population) / self.scenario.market.population
+        """Counts and money of the sample times this are the represented market's (`market.represents`)."""
+        return self.scenario.market.scale
 
     @property
     def n_months(self) -> int:
@@ -224,8 +222,8 @@ def load_calibration(path: str | Path, population: int | None = None) -> Calibra
             if TARGETS[t.name].unit in SCALES:
                 cal.warnings.append(
                     f"{label}: key targets.{t.name}: a {TARGETS[t.name].unit} over the run is compared at the "
-                    f"simulated scale ({cal.scenario.market.population:,} people): set represents = the people "
-                    "of your market to compare your own figure, or use a per-customer rate"
+                    f"simulated scale ({cal.scenario.market.population:,} people): set market.represents in the "
+                    "scenario to the people of your market to compare your own figure, or use a per-customer rate"
                 )
     return cal
 

@@ -190,7 +190,7 @@ def summarize(model, names: list[str], series: list[str]) -> dict:
     h, ledger = model.history[: model.day], model.ledger[: model.day]
     m = model.config.market
     whole = _measures(h, ledger, m.population, m.initial_customers)
-    kpis = metrics.run_kpis(model)
+    kpis = metrics.sample_kpis(model)
     T, tot = K.TALLY, h.sum(axis=0)
     denominators = {
         "retention": m.initial_customers,
@@ -207,7 +207,7 @@ def summarize(model, names: list[str], series: list[str]) -> dict:
     for name in names:
         if name in whole:  # from the tallies at the sample's scale (equal to run_kpis' values: a test holds it)
             row = list(whole[name])
-        else:  # from run_kpis; counts and money in it must be at the sample's scale too (they scale once, later)
+        else:  # from the sample's KPIs: counts and money at the sample's scale too (they scale once, later)
             den = denominators[name]
             row = [kpis[name], None if den is None else float(den), *shares.get(name, ())]
         scalar[name] = _clean(row)
