@@ -285,7 +285,9 @@ def cmd_calibrate(args) -> int:
     cal = load_calibration(args.file, population=args.population)
     for line in cal.warnings:
         print(f"cxsim: warning: {line}", file=sys.stderr)
-    out = args.out or calibration.default_out(args.file)
+    if args.truths is not None and not args.synthetic:
+        raise ScenarioError("--truths: only with --synthetic (the true parameter sets of the identifiability check)")
+    out = args.out or calibration.default_out(args.file, args.synthetic)
     flags = {k: getattr(args, k) for k in ("queue", "account", "cores", "memory", "walltime", "jobs", "interface")}
     try:
         cluster = Cluster.model_validate({k: v for k, v in flags.items() if v is not None})
@@ -301,14 +303,16 @@ def cmd_calibrate(args) -> int:
         worker_timeout=args.worker_timeout,
         dashboard=args.dashboard,
     )
-    summary = calibration.calibrate(
-        cal,
-        out,
-        cores,
-        resume=args.resume,
-        progress=False if args.json and args.progress is None else args.progress,
-        cluster=cluster,
-    )
+    progress = False if args.json and args.progress is None else args.progress
+    if args.synthetic:
+        from cxsim.calibration.synthetic import DEFAULT_TRUTHS
+
+        truths = DEFAULT_TRUTHS if args.truths is None else args.truths
+        summary = calibration.synthetic_check(
+            cal, out, cores, truths=truths, resume=args.resume, progress=progress, cluster=cluster
+        )
+        return _print_synthetic(summary, out, args.json)
+    summary = calibration.calibrate(cal, out, cores, resume=args.resume, progress=progress, cluster=cluster)
     if args.json:
         print(json.dumps(summary, indent=1, allow_nan=False))
         return 0
@@ -334,6 +338,37 @@ def cmd_calibrate(args) -> int:
     return 0
 
 
+def _print_synthetic(summary: dict, out: str, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(summary, indent=1, allow_nan=False))
+        return 0
+    print(
+        f"{summary['file']}: synthetic check, {summary['method']}, {summary['population']:,} people, "
+        f"{summary['days']} days: {summary['fitted']} of {summary['truths']} truths fitted, "
+        f"{summary['runs']} runs in {summary['seconds']:.1f} s"
+    )
+    for failed in summary["failed"]:
+        print(f"  truth {failed['truth']} not fitted: {failed['reason']}")
+    print("\nparameter: verdict; coverage of the 90% intervals [95% interval]; median width and error of the prior")
+    for key, p in summary["parameters"].items():
+        if "coverage" not in p:
+            print(f"  {key}: {p['verdict']} ({p['why']})")
+            continue
+        lo, hi = p["coverage_interval"]
+        print(
+            f"  {key}: {p['verdict']}; {p['covered']}/{p['fits']} [{lo:.2f}, {hi:.2f}]; width {p['width_prior']:.0%}, "
+            f"error {p['error_prior']:.0%}, bias {p['bias']:.3g}"
+        )
+    low = [k for k, t in summary["targets"].items() if t["ratio"] is not None and t["ratio"] < 0.8]
+    if low:
+        print(
+            f"\nnote: the file states a smaller error than the sample's own noise for {', '.join(low)}: "
+            "the intervals come out too narrow (synthetic.md compares them)"
+        )
+    print(f"\nreport: {os.path.join(out, 'synthetic.md')}; table: {os.path.join(out, 'synthetic.parquet')}")
+    return 0
+
+
 def _calibrate_arguments(p: argparse.ArgumentParser) -> None:
     from cxsim.sweep import BATCH
 
@@ -344,6 +379,15 @@ def _calibrate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="results directory (default: out/<file name>)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.add_argument("--resume", action="store_true", help="continue the calibration in --out (its trials are kept)")
+    p.add_argument(
+        "--synthetic",
+        action="store_true",
+        help="identifiability check: fit targets simulated at parameters drawn from the priors and report "
+        "coverage, bias and a verdict per parameter (default --out out/<file name>-synthetic)",
+    )
+    p.add_argument(
+        "--truths", type=int, help="with --synthetic: true parameter sets drawn from the priors (default 20)"
+    )
     p.add_argument("--workers", type=int, help="local worker processes (default: the cores; 1: runs in this process)")
     p.add_argument("--threads-per-worker", type=int, default=1, dest="threads", help="numba threads per worker")
     p.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786")
