@@ -356,7 +356,8 @@ def _print_synthetic(summary: dict, out: str, as_json: bool) -> int:
             continue
         lo, hi = p["coverage_interval"]
         print(
-            f"  {key}: {p['verdict']}; {p['covered']}/{p['fits']} [{lo:.2f}, {hi:.2f}]; width {p['width_prior']:.0%}, "
+            f"  {key}: {p['verdict']}; {p['covered']}/{p['fits']} [{lo:.2f}, {hi:.2f}] ({p['intervals']}); "
+            f"width {p['width_prior']:.0%}, "
             f"error {p['error_prior']:.0%}, bias {p['bias']:.3g}"
         )
     low = [k for k, t in summary["targets"].items() if t["ratio"] is not None and t["ratio"] < 0.8]

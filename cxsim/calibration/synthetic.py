@@ -279,8 +279,22 @@ def verdict(width: float, error: float, covered: int, n: int, ci: tuple[float, f
         testable = "" if n >= MIN_COVERAGE_TRUTHS else f"; {n} fits cannot test the coverage"
         return "identified", f"{shape}; {cov}, consistent with 90 %{testable}"
     if not consistent and ci[1] < 0.9:
-        return "weakly identified", f"{shape}, but the intervals cover the truth too rarely: {cov}, below 90 %"
+        return "weakly identified", (
+            f"the estimates follow the truth ({shape}), but the 90 % intervals cover it too rarely ({cov}): "
+            "they are too narrow for these fits"
+        )
     return "weakly identified", f"the targets narrow the prior only partly ({shape}; {cov})"
+
+
+def intervals_verdict(covered: int, n: int, ci: tuple[float, float]) -> str:
+    """Do the 90 % intervals cover as they claim? From the coverage's 95 % Clopper-Pearson interval."""
+    if n < MIN_COVERAGE_TRUTHS:
+        return f"untestable with {n} fits"
+    if ci[1] < 0.9:
+        return "too narrow"
+    if ci[0] > 0.9:
+        return "too wide"
+    return "consistent with 90 %"
 
 
 def summarize(cal, records: list[dict]) -> dict:
@@ -311,6 +325,7 @@ def summarize(cal, records: list[dict]) -> dict:
         entry |= {
             "verdict": word,
             "why": why,
+            "intervals": intervals_verdict(covered, n, ci),
             "coverage": covered / n,
             "coverage_interval": list(ci),
             "bias": float(np.mean(est - truth)),
@@ -487,7 +502,8 @@ def render(cal, summary: dict) -> str:
         "",
         "## Parameters",
         "",
-        "Coverage: how many of the 90 % intervals held the truth, with its 95 % Clopper-Pearson interval; width: "
+        "Coverage: how many of the 90 % intervals held the truth, with its 95 % Clopper-Pearson interval "
+        "(intervals: whether that is consistent with 90 %); width: "
         "the median interval as a share of the prior's width (log10 for a log prior); error: the estimate's RMSE "
         "in the same units; bias: the mean of estimate - truth; relative error: the median |estimate - truth| / "
         "truth.",
@@ -498,7 +514,7 @@ def render(cal, summary: dict) -> str:
     rows = []
     for key, p in s["parameters"].items():
         if "coverage" not in p:
-            rows.append([key, p["verdict"], "-", "-", "-", "-", "-", "-", p["why"]])
+            rows.append([key, p["verdict"], "-", "-", "-", "-", "-", "-", "-", p["why"]])
             continue
         lo, hi = p["coverage_interval"]
         rows.append(
@@ -506,6 +522,7 @@ def render(cal, summary: dict) -> str:
                 key,
                 f"**{p['verdict']}**",
                 f"{p['covered']}/{p['fits']} [{lo:.2f}, {hi:.2f}]",
+                p["intervals"],
                 f"{p['width_prior']:.0%}",
                 f"{p['error_prior']:.0%}",
                 _g(p["bias"]),
@@ -514,7 +531,18 @@ def render(cal, summary: dict) -> str:
                 p["why"],
             ]
         )
-    header = ["parameter", "verdict", "coverage", "width", "error", "bias", "relative error", "corr.", "why"]
+    header = [
+        "parameter",
+        "verdict",
+        "coverage",
+        "intervals",
+        "width",
+        "error",
+        "bias",
+        "relative error",
+        "corr.",
+        "why",
+    ]
     lines += [markdown_table(header, rows), ""]
     parts = [
         (key, p["coverage_trials"], p["coverage_quadratic"])
