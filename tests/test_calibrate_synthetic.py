@@ -56,7 +56,7 @@ def test_a_parameter_its_target_sees_is_identified_with_coverage(tmp_path, capsy
     summary = check(capsys, path, out, 6)
     p = summary["parameters"]["customers.complaint_propensity"]
     assert summary["fitted"] == 6 and not summary["failed"]
-    assert p["verdict"] == "identified", p
+    assert p["verdict"] == "identified" and p["intervals"] == "consistent with 90 %", p
     assert p["fits"] == 6 and p["coverage"] == p["covered"] / 6
     lo, hi = p["coverage_interval"]
     assert lo <= 0.9 <= hi and p["width_prior"] <= 0.4 and p["correlation"] > 0.9, p
