@@ -8,7 +8,9 @@ Prints, per method and worker count: the runs, the wall time (cluster start incl
 the seconds of running alone (`Runner.evaluate`), and the speed-up against 1 worker; one run's time in this
 process; and the load average before and after (the machine may be shared). ABC with fewer generations than
 the file's 6 is a reduced run: the script prints the particles each generation needed and extrapolates the
-file's generations from the last measured one (an extrapolation, said so: acceptance falls as epsilon does).
+file's generations from the last measured one and the sampler's measured surplus (whole batches of
+particles / 2 proposals are run; pyabc counts those up to the last accepted): an extrapolation, said so, and a
+lower bound, as acceptance falls with epsilon.
 """
 
 import argparse
@@ -122,14 +124,20 @@ def main():
         gens = r["generations"]
         print(f"  particles simulated by generation (-1: pyabc's calibration sample): {gens}")
         if args.abc_generations < args.abc_full_generations:
+            # the sampler runs whole batches of particles / 2 proposals, so each generation simulates up to a
+            # batch more than pyabc counts: the measured surplus per generation is carried forward too
+            reps = cal.file.replicates
+            simulated = r["runs"] / reps - 1  # particles run (less the estimate's re-run)
+            surplus = (simulated - sum(gens.values())) / len(gens)
             last = gens[max(gens)]
-            particles = sum(gens.values()) + last * (args.abc_full_generations - args.abc_generations)
-            total = particles * cal.file.replicates + cal.file.replicates  # and the estimate's re-run
+            more = args.abc_full_generations - args.abc_generations
+            total = r["runs"] + more * (last + surplus) * reps
             rate = r["runs"] / r["wall"]
             print(
                 f"abc extrapolated to {args.abc_full_generations} generations, each further one as many particles "
-                f"as the last measured ({last}): about {total:.0f} runs, {total / rate / 60:.0f} min at "
-                f"{rate:.2f} runs/s on {max(rows)} worker(s) (a lower bound: later generations accept fewer)"
+                f"as the last measured ({last}) and the measured surplus of the sampler's batches ({surplus:.0f} "
+                f"per generation): about {total:.0f} runs, {total / rate / 60:.0f} min at {rate:.2f} runs/s on "
+                f"{max(rows)} worker(s) (a lower bound: later generations accept fewer)"
             )
 
 
