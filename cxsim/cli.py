@@ -131,10 +131,22 @@ def _people(s) -> str:
 
 
 def cmd_check(args) -> int:
-    """Validate a scenario as `run` would, and a lesson file as `lesson` would."""
+    """Validate a scenario as `run` would, a lesson file as `lesson` would, a calibration file as `calibrate`."""
     from cxsim import lessons
     from cxsim.memory import check_memory
 
+    if _is_calibration(args.scenario):
+        from cxsim.calibration import load_calibration
+
+        cal = load_calibration(args.scenario, population=args.population)
+        for line in cal.warnings:
+            print(f"cxsim: warning: {line}", file=sys.stderr)
+        _warn([cal.scenario])
+        print(
+            f"{args.scenario}: ok (a calibration, method {cal.file.method}: {len(cal.parameters)} parameters, "
+            f"{len(cal.targets)} targets, on {cal.scenario.name}: {_people(cal.scenario)}, {cal.file.days} days)"
+        )
+        return 0
     s, notes = _load(args)
     checked = [s]
     if s.lesson is not None:
@@ -148,6 +160,18 @@ def cmd_check(args) -> int:
         f"{s.replicates} replicates, ownership {s.ownership.model}{against})"
     )
     return 0
+
+
+def _is_calibration(path: str) -> bool:
+    """Whether `path` is a TOML file with a calibration's [parameters] or [targets] (no scenario has either)."""
+    import tomllib
+
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError):
+        return False  # a bundled name, or a file the scenario loader will explain
+    return "parameters" in data or "targets" in data
 
 
 def cmd_run(args) -> int:

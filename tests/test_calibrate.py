@@ -414,3 +414,13 @@ def test_counts_and_money_meet_the_users_figures_at_the_represented_scale():
     assert sims["complaints"].value == pytest.approx(kpis["complaints"])
     assert sims["npv_profit"].value == pytest.approx(kpis["npv_profit"])
     assert TARGETS["monthly_churn"].unit == "share" and 0 < sims["monthly_churn"].value < 0.1
+
+
+def test_check_validates_a_calibration_file_as_calibrate_would(tmp_path, capsys):
+    good = write(tmp_path, SMALL + '[targets.monthly_churn]\nvalue = 0.014\nkind = "rate"\n')
+    assert cli.main(["check", str(good)]) == 0
+    assert "a calibration, method optimize: 1 parameters, 1 targets" in capsys.readouterr().out
+    bad = write(tmp_path, good.read_text().replace("complaint_propensity", "complaint_propensty"), "bad.toml")
+    assert cli.main(["check", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "did you mean 'customers.complaint_propensity'" in err
