@@ -250,3 +250,34 @@ def test_compare_posterior_on_the_command_line_reports_the_split(tmp_path, capsy
         cli.main(["compare", "base", "--draws", "x"])
     assert cli.main(["compare", "base", "--draws", "3", "--population", "500", "--days", "5"]) == 2
     assert "only with --posterior" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["optimize", "abc"])
+def test_a_real_calibration_carries_into_a_comparison(tmp_path, capsys, method):
+    """The folder as `cxsim calibrate` writes it (not a hand-made one), at the smallest scale."""
+    from tests.conftest import required_module
+
+    required_module("optuna" if method == "optimize" else "pyabc", "make setup installs the calibrate extra")
+    head = (
+        'method = "optimize"\ntrials = 8\nbatch = 4\nrerun_top = 2\n'
+        if method == "optimize"
+        else ('method = "abc"\nparticles = 6\ngenerations = 1\n')
+    )
+    (tmp_path / "cal.toml").write_text(
+        head
+        + 'scenario = "base"\ndays = 40\nreplicates = 1\nseed = 2\npopulation = 800\n[parameters]\n'
+        + f'"{KEY}" = {{ low = 0.05, high = 0.6 }}\n'
+        + '[targets.complaints_per_customer_year]\nvalue = 0.6\nkind = "normal"\nsigma = 0.06\n'
+    )
+    out = tmp_path / "cal"
+    assert cli.main(["calibrate", str(tmp_path / "cal.toml"), "--out", str(out), "--workers", "1", "--json"]) == 0
+    capsys.readouterr()
+    post = read_posterior(out)
+    assert post.method == method and post.keys == [KEY] and post.distinct >= 1
+    args = ["compare", str(out / "calibrated.toml"), "--vary", "ownership.model=siloed,cco_led", "--population", "800"]
+    assert cli.main([*args, "--posterior", str(out), "--draws", "3", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["posterior"]["method"] == method and len(result["posterior"]["drawn"]) == 3
+    assert result["posterior"]["held"] == {"siloed": {}, "cco_led": {}}
+    assert result["kpis"]["complaints"]["cco_led"]["variance"]["total"] is not None
