@@ -349,6 +349,11 @@ def _compare_posterior(arms, folder, draws, replicates, engine, threads, progres
             + ("" if draws is not None else f" (from {given} of {first.name}; set --draws)")
         )
     table = posterior_draws(post, n, first.seed)
+    # per draw: the support point and its values, each key in its own type (a whole-number key stays an int)
+    drawn = [
+        {"draw": r, "point": int(table["point"].iloc[r]), **{k: _plain(table[k].iloc[r]) for k in post.keys}}
+        for r in range(n)
+    ]
     calibration = set(post.chain)
     scenario_file = post.chain[-2] if len(post.chain) > 1 else None  # the scenario calibrated.toml extends
     label = f"--posterior {folder}"
@@ -386,18 +391,16 @@ def _compare_posterior(arms, folder, draws, replicates, engine, threads, progres
         except ScenarioError as e:
             raise ScenarioError(f"{s.name} at the posterior's centre (summary.json's estimates): {e}") from None
         variants = []
-        for r, row in table.iterrows():
+        for r, row in enumerate(drawn):
             try:
                 variants.append(arm.load(layer(row)).model_copy(update=common))
             except ScenarioError as e:
-                raise ScenarioError(
-                    f"{s.name} with draw {r} (point {int(row['point'])} of {post.source}): {e}"
-                ) from None
+                raise ScenarioError(f"{s.name} with draw {r} (point {row['point']} of {post.source}): {e}") from None
         plans.append((at_centre, variants))
     for at_centre, variants in plans:
         columns = [
-            {"point": int(row["point"]), **{k: _value(v, k) for k in post.keys}}
-            for (_, row), v in zip(table.iterrows(), variants, strict=True)
+            {"point": row["point"], **{k: _value(v, k) for k in post.keys}}
+            for row, v in zip(drawn, variants, strict=True)
         ]
         results.append(
             run(at_centre, engine=engine, threads=threads, progress=progress, variants=variants, columns=columns)
@@ -413,10 +416,7 @@ def _compare_posterior(arms, folder, draws, replicates, engine, threads, progres
         "support": len(post.points),
         "distinct_drawn": int(table["point"].nunique()),
         "centre": {k: _plain(v) for k, v in post.central.items()},
-        "drawn": [
-            {"draw": int(row["draw"]), "point": int(row["point"]), **{k: _plain(row[k]) for k in post.keys}}
-            for _, row in table.iterrows()
-        ],
+        "drawn": drawn,
         "held": held,
         "notes": notes,
     }

@@ -281,3 +281,11 @@ def test_a_real_calibration_carries_into_a_comparison(tmp_path, capsys, method):
     assert result["posterior"]["method"] == method and len(result["posterior"]["drawn"]) == 3
     assert result["posterior"]["held"] == {"siloed": {}, "cco_led": {}}
     assert result["kpis"]["complaints"]["cco_led"]["variance"]["total"] is not None
+
+
+def test_a_whole_number_key_is_drawn_and_set_as_a_whole_number(tmp_path):
+    key = "ownership.review_every_days"
+    folder = calibration(tmp_path / "c", [30, 60, 90], [1, 1, 1], 60, key=key)
+    c = compare(arms(folder, 800, 20), posterior=folder, draws=3, progress=False)
+    assert all(isinstance(d[key], int) for d in c.posterior["drawn"])
+    assert set(c.results[1].runs[key]) <= {30, 60, 90} and c.central[0].runs[key].tolist() == [60] * 3
