@@ -85,25 +85,48 @@ def _check_output_options(args, names=OUTPUT_NAMES):
 def _varied(args) -> tuple[list, list[str]]:
     """The scenarios to compare (each file as it is, or once per value of `--vary KEY=V1,V2,...`) and the
     warnings about them."""
-    if not args.vary:
-        loaded = [_load(args, path) for path in args.scenarios]
-        return [s for s, _ in loaded], [line for _, notes in loaded for line in notes]
-    key, sep, values = args.vary.partition("=")
-    options = [v.strip() for v in values.split(",")]
-    if not sep or not key.strip() or not all(options):
-        raise ScenarioError(
-            f"--vary {args.vary}: expected KEY=VALUE1,VALUE2,... (e.g. ownership.model=cmo_led,cco_led)"
-        )
-    key, scenarios, warnings = key.strip(), [], []
-    for path in args.scenarios:
-        for value in options:
-            s, notes = _load(args, path, [("--vary", f"{key}={value}")])
-            warnings += notes
-            label = value if len(args.scenarios) == 1 else f"{s.name}/{value}"
-            varied = f"with {key} = {value}"
-            description = f"{s.description} — {varied}" if s.description else varied
-            scenarios.append(s.model_copy(update={"name": label, "description": description}))
+    _, scenarios, warnings = _arms(args)
     return scenarios, warnings
+
+
+def _arms(args) -> tuple[list, list, list[str]]:
+    """The scenarios to compare as `comparison.Arm`s (a file and its options, for --posterior), as loaded
+    scenarios, and the warnings about them."""
+    from cxsim.comparison import Arm
+
+    options = _load_options(args)
+    plain = [Arm(path, tuple(args.overrides), **options) for path in args.scenarios]
+    if not args.vary:
+        arms = plain
+    else:
+        key, sep, values = args.vary.partition("=")
+        choices = [v.strip() for v in values.split(",")]
+        if not sep or not key.strip() or not all(choices):
+            raise ScenarioError(
+                f"--vary {args.vary}: expected KEY=VALUE1,VALUE2,... (e.g. ownership.model=cmo_led,cco_led)"
+            )
+        key, arms = key.strip(), []
+        for arm in plain:
+            for value in choices:
+                varied = Arm(arm.path, (*arm.overrides, ("--vary", f"{key}={value}")), **options)
+                s = varied.load()
+                label = value if len(args.scenarios) == 1 else f"{s.name}/{value}"
+                what = f"with {key} = {value}"
+                arms.append(
+                    Arm(
+                        varied.path,
+                        varied.overrides,
+                        **options,
+                        name=label,
+                        description=f"{s.description} — {what}" if s.description else what,
+                    )
+                )
+    scenarios, warnings = [], []
+    for arm in arms:
+        s, traced = arm.trace()
+        scenarios.append(s)
+        warnings += late_events(s, traced)
+    return arms, scenarios, warnings
 
 
 def _wrote(paths):
@@ -131,10 +154,22 @@ def _people(s) -> str:
 
 
 def cmd_check(args) -> int:
-    """Validate a scenario as `run` would, and a lesson file as `lesson` would."""
+    """Validate a scenario as `run` would, a lesson file as `lesson` would, a calibration file as `calibrate`."""
     from cxsim import lessons
     from cxsim.memory import check_memory
 
+    if _is_calibration(args.scenario):
+        from cxsim.calibration import load_calibration
+
+        cal = load_calibration(args.scenario, population=args.population)
+        for line in cal.warnings:
+            print(f"cxsim: warning: {line}", file=sys.stderr)
+        _warn([cal.scenario])
+        print(
+            f"{args.scenario}: ok (a calibration, method {cal.file.method}: {len(cal.parameters)} parameters, "
+            f"{len(cal.targets)} targets, on {cal.scenario.name}: {_people(cal.scenario)}, {cal.file.days} days)"
+        )
+        return 0
     s, notes = _load(args)
     checked = [s]
     if s.lesson is not None:
@@ -148,6 +183,18 @@ def cmd_check(args) -> int:
         f"{s.replicates} replicates, ownership {s.ownership.model}{against})"
     )
     return 0
+
+
+def _is_calibration(path: str) -> bool:
+    """Whether `path` is a TOML file with a calibration's [parameters] or [targets] (no scenario has either)."""
+    import tomllib
+
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError):
+        return False  # a bundled name, or a file the scenario loader will explain
+    return "parameters" in data or "targets" in data
 
 
 def cmd_run(args) -> int:
@@ -182,11 +229,22 @@ def cmd_compare(args) -> int:
     from cxsim.comparison import compare
 
     _check_output_options(args)
-    scenarios, notes = _varied(args)
+    if args.draws is not None and args.posterior is None:
+        raise ScenarioError("--draws: only with --posterior DIR (the draws come from a calibration's posterior)")
+    arms, scenarios, notes = _arms(args)
     _warn(scenarios, notes)
     comparison = compare(
-        scenarios, threads=args.threads, progress=False if args.json else None, horizon_years=args.horizons
+        scenarios if args.posterior is None else arms,
+        threads=args.threads,
+        progress=False if args.json else None,
+        horizon_years=args.horizons,
+        posterior=args.posterior,
+        draws=args.draws,
+        replicates=args.replicates if args.posterior is not None else None,
     )
+    if comparison.posterior is not None:
+        for line in comparison.posterior["notes"][1:]:
+            print(f"cxsim: note: {line}", file=sys.stderr)
     if args.json:
         print(json.dumps(comparison.to_dict(), indent=1, allow_nan=False))
     else:
@@ -195,9 +253,11 @@ def cmd_compare(args) -> int:
             f"{len(scenarios)} scenarios, {_people(b)}, {b.days} days, "
             f"{len(comparison.baseline.runs)} paired replicates (seeds from {b.seed}), baseline {b.name}"
         )
+        if comparison.posterior is not None:
+            print(report.posterior_header(comparison))
         for kpi in args.kpis or KPIS:
             print(f"\n{kpi}: {KPIS[kpi]}")
-            print(report.text_table(report.COLUMNS, report.kpi_rows(comparison, kpi)))
+            print(report.text_table(report.columns(comparison), report.kpi_rows(comparison, kpi)))
         print("\nin short (95% paired intervals):")
         print("\n".join(f"  {line}" for line in report.digest(comparison, args.kpis or report.HEADLINE)))
         if len(scenarios) > 1 and comparison.horizons:
@@ -447,6 +507,15 @@ def parser() -> argparse.ArgumentParser:
         default=(1, 3, 5),
         metavar="Y1,Y2",
         help="years after which to show the paired differences, as far as the runs reach (default 1,3,5)",
+    )
+    cmp.add_argument(
+        "--posterior",
+        metavar="DIR",
+        help="a cxsim calibrate folder: replicate r of every scenario runs draw r of its posterior (and the "
+        "posterior's centre on the same seeds); the report splits each interval into parameter uncertainty and noise",
+    )
+    cmp.add_argument(
+        "--draws", type=int, metavar="N", help="posterior draws, one per replicate (>= 2; default: the replicates)"
     )
     cmp.add_argument("--threads", type=int, help="numba threads")
     cmp.add_argument("--out", help="directory for the report (markdown, HTML, PNG figures, Parquet, JSON)")

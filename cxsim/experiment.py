@@ -99,11 +99,20 @@ def run(
     engine: str | None = None,
     threads: int | None = None,
     progress: bool | None = None,
+    variants: list[Scenario] | None = None,
+    columns: list[dict] | None = None,
 ) -> Results:
-    """Run `replicates` replicates (seed, seed+1, ...) of a scenario and collect tidy results."""
-    check_memory(scenario)
+    """Run `replicates` replicates (seed, seed+1, ...) of a scenario and collect tidy results.
+
+    `variants` (one scenario per replicate, e.g. the scenario at each posterior draw): replicate r runs
+    `variants[r]` on seed `scenario.seed + r`, labelled as `scenario`; `columns` (one dict per replicate) adds
+    columns to the runs table (e.g. the draw's parameter values)."""
     engine = engine or scenario.engine
-    replicates = replicates or scenario.replicates
+    replicates = replicates or (len(variants) if variants is not None else scenario.replicates)
+    if variants is not None and len(variants) != replicates:
+        raise ValueError(f"run: {len(variants)} variants for {replicates} replicates")
+    for s in variants or [scenario]:
+        check_memory(s)
     if threads:
         numba.set_num_threads(threads)
     if progress is None:
@@ -120,12 +129,12 @@ def run(
     runs, days, depts = [], [], []
     for r in range(replicates):
         seed = scenario.seed + r
-        model = CXModel(scenario, seed=seed, engine=engine)
+        model = CXModel(scenario if variants is None else variants[r], seed=seed, engine=engine)
         for _ in range(scenario.days):
             model.step()
             bar.update(1)
         ids = {"scenario": scenario.name, "replicate": r, "seed": seed}
-        runs.append({**ids, "engine": engine, **metrics.run_kpis(model)})
+        runs.append({**ids, "engine": engine, **(columns[r] if columns else {}), **metrics.run_kpis(model)})
         days.append(metrics.daily_table(model).assign(**ids))
         depts.append(metrics.department_table(model).assign(**ids))
     bar.close()

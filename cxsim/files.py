@@ -12,6 +12,7 @@ from cxsim.scenario import ScenarioError
 OUTPUT_NAMES = frozenset(
     {
         "runs.parquet",
+        "central_runs.parquet",
         "days.parquet",
         "departments.parquet",
         "trajectories.png",

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import markdown
+import pandas as pd
 
 from cxsim import plots
 from cxsim.comparison import Comparison
@@ -50,19 +51,88 @@ def interval_text(lo, hi) -> str:
     return "-" if lo is None or lo != lo else f"[{number(lo)}, {number(hi)}]"
 
 
+def share_text(split: dict | None) -> str:
+    """The share of a paired difference's variance from parameter uncertainty, in per cent (`stats.variance_split`)."""
+    share = None if split is None else split.get("parameter_share")
+    return "n/a" if share is None else f"{100 * share:.0f} %"
+
+
 def kpi_rows(c: Comparison, kpi: str) -> list[list[str]]:
-    """One KPI's rows: scenario, mean, 95% interval, difference vs baseline, its interval, verdict."""
+    """One KPI's rows: scenario, mean, 95% interval, difference vs baseline, its interval, verdict; with a
+    posterior also the difference's interval at the posterior's centre and the share from the parameters."""
     rows = []
     for name, s in c.kpis[kpi].items():
         if "diff" in s:
             diff = [signed(s["diff"]), interval_text(*s["diff_ci95"]), s["verdict"]]
+            if c.posterior is not None:
+                diff += [interval_text(*s["diff_ci95_at_centre"]), share_text(s["variance"])]
         else:
-            diff = ["baseline", "", ""]
+            diff = ["baseline", "", ""] + (["", ""] if c.posterior is not None else [])
         rows.append([name, number(s["mean"]), interval_text(*s["ci95"]), *diff])
     return rows
 
 
 COLUMNS = ["scenario", "mean", "95% CI", "diff vs baseline", "95% CI of diff", "verdict"]
+POSTERIOR_COLUMNS = ["95% CI of diff at the centre", "from parameters"]
+
+
+def columns(c: Comparison) -> list[str]:
+    """The header of `kpi_rows`."""
+    return COLUMNS + (POSTERIOR_COLUMNS if c.posterior is not None else [])
+
+
+def posterior_header(c: Comparison) -> str:
+    """What the posterior columns mean, for the terminal and the report."""
+    p = c.posterior
+    return (
+        f"parameters drawn from the posterior of {p['folder']} ({p['method']}: {p['support']} support points; "
+        f"{', '.join(p['keys'])}): replicate r of every scenario runs draw r ({p['draws']} draws, "
+        f"{p['distinct_drawn']} distinct), and every scenario ran again with the parameters at the posterior's "
+        "centre on the same seeds. '95% CI of diff' carries the parameter uncertainty; 'at the centre' is the "
+        "interval without it; 'from parameters' is the share of the interval's variance that comes from the "
+        "parameters (the rest is the simulation's own noise)."
+    )
+
+
+def posterior_section(c: Comparison, kpis=HEADLINE) -> list[str]:
+    """The report's section on parameter uncertainty: the design, the shares, the draws, the notes."""
+    p = c.posterior
+    lines = [
+        "## Parameter uncertainty",
+        "",
+        posterior_header(c),
+        "",
+        "With the paired difference D of replicate r (draw θ_r, seed r) and D0 the same pair at the centre θ0 "
+        "on seed r, Var(D) = Var_θ(E[D | θ]) + E_θ[Var(D | θ)]: the replicates' variance of D is the total, "
+        "the variance of D0 estimates the simulation's noise (at most the total), the parameters' part is the "
+        "rest; the shares are the same for the interval of the mean (docs/CALIBRATION.md, "
+        '"Carrying the uncertainty into a comparison").',
+        "",
+        "Share of each paired interval's variance from parameter uncertainty:",
+        "",
+    ]
+    rows = [[name, *(share_text(c.kpis[k][name]["variance"]) for k in kpis)] for name in c.labels[1:]]
+    lines += [markdown_table(["scenario", *kpis], rows), ""]
+    drawn = pd.DataFrame(p["drawn"])
+    rows = [
+        [
+            f"`{k}`",
+            number(p["centre"][k]),
+            number(drawn[k].min()),
+            number(drawn[k].median()),
+            number(drawn[k].max()),
+        ]
+        for k in p["keys"]
+    ]
+    lines += [
+        f"The {p['draws']} draws ({p['distinct_drawn']} distinct of the posterior's {p['support']} points; seeded by "
+        f"numpy's SeedSequence({p['draw_seed']})):",
+        "",
+        markdown_table(["parameter", "centre", "draws' min", "median", "max"], rows),
+        "",
+    ]
+    lines += [f"- {line}" for line in p["notes"]] + [""]
+    return lines
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
@@ -131,6 +201,13 @@ def render(c: Comparison, command: str | None) -> str:
             "as the sample has them.",
             "",
         ]
+    if c.posterior is not None:
+        lines += [
+            f"Replicate r of every scenario also runs draw r of the posterior of `{c.posterior['folder']}` "
+            "(common random numbers on the parameters too): the intervals of the differences carry the "
+            "parameter uncertainty (see *Parameter uncertainty*).",
+            "",
+        ]
     if command:
         lines += ["Reproduce with:", "", f"    {command}", ""]
     lines += [
@@ -141,6 +218,8 @@ def render(c: Comparison, command: str | None) -> str:
         "",
     ]
     lines += [f"- {line}" for line in digest(c)]
+    if c.posterior is not None and len(c.labels) > 1:
+        lines += [""] + posterior_section(c)
     if c.horizons:
         lines += [
             "",
@@ -157,7 +236,7 @@ def render(c: Comparison, command: str | None) -> str:
         lines += ["", f"## {caption}", "", f"![{caption}]({file})"]
     lines += ["", "## KPIs", ""]
     for kpi, meaning in KPIS.items():
-        lines += [f"### {kpi}", "", meaning, "", markdown_table(COLUMNS, kpi_rows(c, kpi)), ""]
+        lines += [f"### {kpi}", "", meaning, "", markdown_table(columns(c), kpi_rows(c, kpi)), ""]
     lines += ["## Parameters that differ from the baseline", ""]
     for name, diff in c.parameter_differences().items():
         lines += [f"### {name}", ""]
@@ -182,6 +261,8 @@ def write(c: Comparison, out_dir, command: str | None = None) -> list[Path]:
     def write(folder: Path):
         for name, frame in (("runs", c.runs()), ("days", c.days()), ("departments", c.departments())):
             frame.to_parquet(folder / f"{name}.parquet", index=False)
+        if c.central is not None:
+            c.central_runs().to_parquet(folder / "central_runs.parquet", index=False)
         for file, _, draw in FIGURES:
             draw(c, folder / file)
         for file, content in (("report.md", text), ("report.html", page), ("comparison.json", body)):

@@ -372,10 +372,15 @@ def _finite(x) -> bool:
 
 def _describe(err: dict, prov: Provenance, top: str) -> str:
     """One line for one pydantic error: `FILE: key a.b.c: what was expected, got value`."""
+    return describe_error(err, f"{_source(prov, err['loc'], top)}: key {_dotted(err['loc'])}: ", _fields_at)
+
+
+def describe_error(err: dict, head: str, fields_at) -> str:
+    """`head` and what one pydantic error expected, got what; an unknown key gets a did-you-mean among
+    `fields_at(location of its table)`."""
     loc, kind = err["loc"], err["type"]
-    head = f"{_source(prov, loc, top)}: key {_dotted(loc)}: "
     if kind == "extra_forbidden":
-        return head + "unknown key" + _did_you_mean(str(loc[-1]), _fields_at(loc[:-1]))
+        return head + "unknown key" + _did_you_mean(str(loc[-1]), fields_at(loc[:-1]))
     if kind == "value_error":
         return head + str(err["ctx"]["error"])
     if kind == "missing":

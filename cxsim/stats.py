@@ -47,3 +47,30 @@ def verdict(ci) -> str:
     if ci[0] is None:
         return "n/a"
     return "clear" if shown(ci, "higher") or shown(ci, "lower") else "noise"
+
+
+def variance_split(diffs, central) -> dict:
+    """How much of a paired difference's variance comes from parameter uncertainty (docs/CALIBRATION.md).
+
+    `diffs[r]` is replicate r's paired difference with the parameters drawn from the posterior (draw r, seed r),
+    `central[r]` the same pair on the same seed with the parameters at the posterior's centre. By the law of total
+    variance, Var(diff) = Var_θ(E[diff | θ]) + E_θ[Var(diff | θ)]: the sample variance of `diffs` estimates the
+    total; the simulation's own noise E_θ[Var(diff | θ)] is estimated by the sample variance of `central` (the noise
+    at the centre, on the same seeds), capped at the total; the parameters' part is the rest. The parts sum to the
+    total, and so do their shares of the interval's variance (total / n for the mean). Pairs with a missing value
+    on either side are left out; None where fewer than two pairs remain (no variance) or the total is zero (no
+    share)."""
+    d, c = np.asarray(diffs, float), np.asarray(central, float)
+    keep = ~(np.isnan(d) | np.isnan(c))
+    d, c = d[keep], c[keep]
+    if len(d) < 2:
+        return {"total": None, "parameters": None, "noise": None, "noise_at_centre": None, "parameter_share": None}
+    total, at_centre = float(d.var(ddof=1)), float(c.var(ddof=1))
+    noise = min(at_centre, total)
+    return {
+        "total": total,
+        "parameters": total - noise,
+        "noise": noise,
+        "noise_at_centre": at_centre,
+        "parameter_share": (total - noise) / total if total > 0 else None,
+    }

@@ -337,7 +337,8 @@ def test_the_documented_file_is_valid(tmp_path):
     path.write_text("\n".join(lines))
     cal = load_calibration(path)
     assert {t.name for t in cal.targets} >= {"monthly_churn", "nps_survey", "complaints", "csat_survey"}
-    assert cal.scale == pytest.approx(2_000_000 / 20_000)
+    # the base stands for itself (no market.represents): its count target is compared at the sample's scale, said so
+    assert cal.scale == 1.0 and any("targets.complaints" in w for w in cal.warnings)
 
 
 def test_abc_sampler_accepts_the_same_particles_whatever_the_batch(tmp_path):
@@ -414,3 +415,13 @@ def test_counts_and_money_meet_the_users_figures_at_the_represented_scale():
     assert sims["complaints"].value == pytest.approx(kpis["complaints"])
     assert sims["npv_profit"].value == pytest.approx(kpis["npv_profit"])
     assert TARGETS["monthly_churn"].unit == "share" and 0 < sims["monthly_churn"].value < 0.1
+
+
+def test_check_validates_a_calibration_file_as_calibrate_would(tmp_path, capsys):
+    good = write(tmp_path, SMALL + '[targets.monthly_churn]\nvalue = 0.014\nkind = "rate"\n')
+    assert cli.main(["check", str(good)]) == 0
+    assert "a calibration, method optimize: 1 parameters, 1 targets" in capsys.readouterr().out
+    bad = write(tmp_path, good.read_text().replace("complaint_propensity", "complaint_propensty"), "bad.toml")
+    assert cli.main(["check", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "did you mean 'customers.complaint_propensity'" in err

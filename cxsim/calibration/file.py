@@ -27,11 +27,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from cxsim.calibration.targets import PER_YEAR, PERCENT, SCALES, TARGETS, Observation, month_bounds
 from cxsim.scenario import (
-    EXPECTED,
     ScenarioError,
     _did_you_mean,
     _locate,
-    _show,
+    describe_error,
     flatten,
     key_type,
     load_scenario,
@@ -386,27 +385,8 @@ def _read_series(path: Path, where: str, name: str, spec: TargetSpec) -> tuple[l
 
 
 def _describe(err: dict, label: str) -> str:
-    loc, kind = err["loc"], err["type"]
-    dotted = ".".join(f'"{p}"' if "." in str(p) else str(p) for p in loc) or "(top level)"
-    head = f"{label}: key {dotted}: "
-    if kind == "extra_forbidden":
-        options = _fields(loc[:-1])
-        return head + "unknown key" + _did_you_mean(str(loc[-1]), options)
-    if kind == "missing":
-        return head + "missing required key"
-    if kind == "value_error":
-        return head + str(err["ctx"]["error"])
-    bounds = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}
-    if kind in bounds:
-        ctx = err["ctx"]
-        expected = f"expected a number {bounds[kind]} {next(iter(ctx.values()))}"
-    elif kind == "literal_error":
-        options = re.findall(r"'([^']*)'", err["ctx"]["expected"])
-        hint = _did_you_mean(err["input"], options) if isinstance(err["input"], str) else ""
-        expected = f"expected one of {err['ctx']['expected']}{hint}"
-    else:
-        expected = EXPECTED.get(kind) or err["msg"].replace("Input should be", "expected")
-    return head + f"{expected}, got {_show(err['input'])}"
+    dotted = ".".join(f'"{p}"' if "." in str(p) else str(p) for p in err["loc"]) or "(top level)"
+    return describe_error(err, f"{label}: key {dotted}: ", _fields)
 
 
 def _fields(loc: tuple) -> list[str]:
