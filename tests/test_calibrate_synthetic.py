@@ -75,9 +75,14 @@ def test_a_parameter_its_target_sees_is_identified_with_coverage(tmp_path, capsy
     more = check(capsys, path, out, 7, "--resume")
     assert more["fitted"] == 7 and more["fits"][:6] == summary["fits"]
     assert more["runs"] - summary["runs"] == more["fits"][6]["runs"] == 2 + 8 * 2 + 2
-    # a normal calibration is refused in the synthetic check's folder
+    # a normal calibration is refused in the synthetic check's folder, and so is reading it as a posterior
     assert cli.main(["calibrate", str(path), "--out", str(out), "--workers", "1"]) == 2
     assert "holds a synthetic check" in capsys.readouterr().err
+    from cxsim.calibration.posterior import read_posterior
+    from cxsim.scenario import ScenarioError
+
+    with pytest.raises(ScenarioError, match="synthetic check"):
+        read_posterior(out)
 
 
 @pytest.mark.slow

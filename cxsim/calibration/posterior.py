@@ -76,6 +76,10 @@ def read_posterior(folder) -> Posterior:
     if not (path / SETUP).is_file():
         raise ScenarioError(f"--posterior {folder}: not a calibration (no {SETUP}); {WHAT}")
     setup = _json(path / SETUP)
+    if setup.get("synthetic"):
+        raise ScenarioError(
+            f"--posterior {folder}: holds a synthetic check (cxsim calibrate --synthetic), not a calibration; {WHAT}"
+        )
     method = setup.get("method")
     if method not in ("abc", "optimize"):
         raise ScenarioError(f'{path / SETUP}: key method: expected "abc" or "optimize", got {method!r}')
