@@ -192,7 +192,7 @@ def _is_calibration(path: str) -> bool:
     try:
         with open(path, "rb") as f:
             data = tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError):
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return False  # a bundled name, or a file the scenario loader will explain
     return "parameters" in data or "targets" in data
 
