@@ -374,14 +374,17 @@ def client_for(cores: Cores, sweep: Sweep):
                 ) from None
             yield client
         return
+    ours: dict[str, str | None] = {}  # this process's values of what the local nannies write into it
     if cores.cluster in BATCH:
         cluster = batch_cluster(cores.cluster, sweep.cluster, cores.threads, cores.dashboard)
         cluster.scale(jobs=sweep.cluster.jobs)
     else:
         workers = local_workers(cores)
-        with dask.config.set(
-            {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in worker_environment(cores.threads).items()}
-        ):
+        spawn = worker_environment(cores.threads)
+        # the nannies run in this process and write their pre-spawn environment into it (at every worker
+        # (re)start): it is put back on exit, or a numba compile here would later read the workers' thread count
+        ours = {k: os.environ.get(k) for k in spawn}
+        with dask.config.set({f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in spawn.items()}):
             cluster = LocalCluster(
                 n_workers=workers,
                 threads_per_worker=1,
@@ -391,8 +394,15 @@ def client_for(cores: Cores, sweep: Sweep):
                 silence_logs=logging.ERROR,
                 preload=["cxsim.sweep"],
             )
-    with cluster, Client(cluster) as client:
-        yield client
+    try:
+        with cluster, Client(cluster) as client:
+            yield client
+    finally:
+        for k, v in ours.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def dashboard_link(client, cores: Cores) -> str:

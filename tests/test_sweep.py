@@ -25,6 +25,7 @@ from cxsim.sweep import (
     PACKAGE,
     Cores,
     batch_cluster,
+    client_for,
     load,
     model_version,
     run_sweep,
@@ -263,6 +264,17 @@ def test_two_local_workers_give_the_serial_results(tmp_path):
     again = run_sweep(sweep, tmp_path / "out", Cores(workers=2))
     assert (again.done, again.skipped) == (0, 8)
     assert len(load(tmp_path / "out")) == 8
+
+
+@pytest.mark.dask
+def test_a_local_cluster_leaves_this_process_environment_as_it_was(tmp_path, monkeypatch):
+    """The nannies write NUMBA_NUM_THREADS=1 into the driver's environment; a numba compile here afterwards would
+    read it and refuse (its threads were launched with another count), so the driver's values come back."""
+    monkeypatch.delenv("NUMBA_NUM_THREADS", raising=False)
+    sweep = load_sweep(sweep_file(tmp_path, population=300, replicates=1))
+    with client_for(Cores(workers=1), sweep) as client:
+        assert client.run(lambda: os.environ["NUMBA_NUM_THREADS"]) and os.environ.get("NUMBA_NUM_THREADS") == "1"
+    assert "NUMBA_NUM_THREADS" not in os.environ
 
 
 @pytest.mark.dask
