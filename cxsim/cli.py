@@ -339,7 +339,7 @@ def cmd_bench(args) -> int:
 def cmd_calibrate(args) -> int:
     from cxsim import calibration
     from cxsim.calibration.file import load_calibration
-    from cxsim.sweep import Cores
+    from cxsim.sweep import cores_from
     from cxsim.sweepfile import Cluster
 
     cal = load_calibration(args.file, population=args.population)
@@ -348,21 +348,7 @@ def cmd_calibrate(args) -> int:
     if args.truths is not None and not args.synthetic:
         raise ScenarioError("--truths: only with --synthetic (the true parameter sets of the identifiability check)")
     out = args.out or calibration.default_out(args.file, args.synthetic)
-    flags = {k: getattr(args, k) for k in ("queue", "account", "cores", "memory", "walltime", "jobs", "interface")}
-    try:
-        cluster = Cluster.model_validate({k: v for k, v in flags.items() if v is not None})
-    except Exception as e:  # pydantic's ValidationError: a bad batch flag
-        raise ScenarioError(f"--cluster options: {e}") from None
-    if not args.worker_timeout > 0:
-        raise ScenarioError(f"--worker-timeout: expected a number of seconds > 0, got {args.worker_timeout}")
-    cores = Cores(
-        scheduler=None if args.scheduler == "local" else args.scheduler,
-        cluster=args.cluster,
-        workers=args.workers,
-        threads=args.threads,
-        worker_timeout=args.worker_timeout,
-        dashboard=args.dashboard,
-    )
+    cores, cluster = cores_from(args, Cluster())
     progress = False if args.json and args.progress is None else args.progress
     if args.synthetic:
         from cxsim.calibration.synthetic import DEFAULT_TRUTHS
@@ -431,7 +417,7 @@ def _print_synthetic(summary: dict, out: str, as_json: bool) -> int:
 
 
 def _calibrate_arguments(p: argparse.ArgumentParser) -> None:
-    from cxsim.sweep import BATCH
+    from cxsim.sweep import add_cluster_arguments
 
     p.add_argument("file", help="calibration file (TOML): scenario, parameters with priors, targets")
     p.add_argument(
@@ -449,32 +435,7 @@ def _calibrate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--truths", type=int, help="with --synthetic: true parameter sets drawn from the priors (default 20)"
     )
-    p.add_argument("--workers", type=int, help="local worker processes (default: the cores; 1: runs in this process)")
-    p.add_argument("--threads-per-worker", type=int, default=1, dest="threads", help="numba threads per worker")
-    p.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786")
-    p.add_argument(
-        "--worker-timeout",
-        type=float,
-        default=60.0,
-        metavar="SECONDS",
-        help="with --scheduler: wait this long for a worker",
-    )
-    p.add_argument(
-        "--cluster", choices=["local", *BATCH], default="local", help="this machine, or batch jobs (dask-jobqueue)"
-    )
-    p.add_argument(
-        "--dashboard-address", dest="dashboard", metavar="HOST:PORT", help="where the Dask dashboard listens"
-    )
-    for flag, kind, what in (
-        ("queue", str, "batch queue (SLURM partition)"),
-        ("account", str, "account charged for the jobs"),
-        ("cores", int, "cores per batch job"),
-        ("memory", str, "memory per batch job, e.g. 8GB"),
-        ("walltime", str, "time limit per batch job, e.g. 02:00:00"),
-        ("jobs", int, "batch jobs"),
-        ("interface", str, "network interface the workers reach the scheduler on"),
-    ):
-        p.add_argument(f"--{flag}", type=kind, help=what)
+    add_cluster_arguments(p)
     p.add_argument(
         "--progress", action=argparse.BooleanOptionalAction, help="progress bar on stderr (default: on a terminal)"
     )

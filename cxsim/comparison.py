@@ -86,11 +86,10 @@ class Comparison:
     @cached_property
     def kpis(self) -> dict[str, dict[str, dict]]:
         """KPI -> scenario -> mean, ci95, values, and (not for the baseline) the paired difference."""
-        central = self.central or [None] * len(self.results)
         return {
             k: self._paired(
                 [r.runs[k].to_numpy(float) for r in self.results],
-                None if self.central is None else [c.runs[k].to_numpy(float) for c in central],
+                None if self.central is None else [c.runs[k].to_numpy(float) for c in self.central],
             )
             for k in KPIS
         }

@@ -40,7 +40,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from cxsim.scenario import ScenarioError
-from cxsim.sweepfile import Run, Sweep, expand
+from cxsim.sweepfile import Cluster, Run, Sweep, expand
 from cxsim.sweepstore import Store, load  # noqa: F401  (load: a sweep's results in one call)
 from cxsim.sweepsummary import summarize  # noqa: F401  (per design point, and against another store)
 
@@ -646,24 +646,21 @@ def _progress(client, driver: str, workers: dict, jobs: Jobs | None, summary: Su
     return fields | {"failed": summary.failed}
 
 
-def add_arguments(p) -> None:
-    """The options of `cxsim sweep` (and `cxsim sensitivity`)."""
-    p.add_argument("sweep", help="sweep file (TOML)")
-    p.add_argument("--out", help="results directory (default: out/<sweep file name>)")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a key of the sweep file, e.g. design.samples=16 or "
-        'parameters.ownership.model=\'["cco_led","siloed"]\' (repeatable)',
-    )
-    p.add_argument(
-        "--resume",
-        action="store_true",
-        help="require an existing store and continue it (restarting with the same command resumes too)",
-    )
+BATCH_FLAGS = (
+    ("queue", str, "batch queue (SLURM partition)"),
+    ("account", str, "account (project) charged for the jobs"),
+    ("cores", int, "cores per batch job"),
+    ("memory", str, "memory per batch job, e.g. 8GB"),
+    ("walltime", str, "time limit per batch job, e.g. 02:00:00"),
+    ("jobs", int, "batch jobs (a lost one is replaced)"),
+    ("disk", str, "disk per batch job (HTCondor), e.g. 1GB"),
+    ("interface", str, "network interface the workers reach the scheduler on, e.g. ib0"),
+)
+
+
+def add_cluster_arguments(p, section: str | None = None) -> None:
+    """Where the runs go: local workers, a scheduler or batch jobs (`cores_from` reads them); the batch flags
+    override the file's `section` when it has one."""
     p.add_argument("--workers", type=int, help="local worker processes (default: cores / threads per worker)")
     p.add_argument("--threads-per-worker", type=int, default=1, dest="threads", help="numba threads per worker")
     p.add_argument(
@@ -692,17 +689,50 @@ def add_arguments(p) -> None:
         help="where the Dask dashboard listens (default 127.0.0.1 on a free port; with a batch --cluster: "
         "none unless given, e.g. 127.0.0.1:8787, reached through an SSH tunnel)",
     )
-    for flag, kind, what in (
-        ("queue", str, "batch queue (SLURM partition)"),
-        ("account", str, "account (project) charged for the jobs"),
-        ("cores", int, "cores per batch job"),
-        ("memory", str, "memory per batch job, e.g. 8GB"),
-        ("walltime", str, "time limit per batch job, e.g. 02:00:00"),
-        ("jobs", int, "batch jobs (a lost one is replaced)"),
-        ("disk", str, "disk per batch job (HTCondor), e.g. 1GB"),
-        ("interface", str, "network interface the workers reach the scheduler on, e.g. ib0"),
-    ):
-        p.add_argument(f"--{flag}", type=kind, help=f"{what} (overrides [cluster] {flag})")
+    for flag, kind, what in BATCH_FLAGS:
+        p.add_argument(f"--{flag}", type=kind, help=f"{what} (overrides {section} {flag})" if section else what)
+
+
+def cores_from(args, cluster: Cluster) -> tuple[Cores, Cluster]:
+    """The cores `add_cluster_arguments`' flags describe, and `cluster` with the batch flags given set on it."""
+    flags = {flag: getattr(args, flag) for flag, _, _ in BATCH_FLAGS}
+    try:
+        cluster = cluster.model_validate({**cluster.model_dump(), **{k: v for k, v in flags.items() if v is not None}})
+    except ValidationError as e:
+        err = e.errors(include_url=False)[0]
+        raise ScenarioError(f"--{err['loc'][0]}: {err['msg'].lower()}, got {err['input']!r}") from None
+    if not args.worker_timeout > 0:
+        raise ScenarioError(f"--worker-timeout: expected a number of seconds > 0, got {args.worker_timeout}")
+    cores = Cores(
+        scheduler=None if args.scheduler == "local" else args.scheduler,
+        cluster=args.cluster,
+        workers=args.workers,
+        threads=args.threads,
+        worker_timeout=args.worker_timeout,
+        dashboard=args.dashboard,
+    )
+    return cores, cluster
+
+
+def add_arguments(p) -> None:
+    """The options of `cxsim sweep` (and `cxsim sensitivity`)."""
+    p.add_argument("sweep", help="sweep file (TOML)")
+    p.add_argument("--out", help="results directory (default: out/<sweep file name>)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a key of the sweep file, e.g. design.samples=16 or "
+        'parameters.ownership.model=\'["cco_led","siloed"]\' (repeatable)',
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="require an existing store and continue it (restarting with the same command resumes too)",
+    )
+    add_cluster_arguments(p, "[cluster]")
     p.add_argument("--max-failures", type=int, help="stop after this many failed runs")
     p.add_argument("--batch", type=int, help="runs per Dask task (default: adaptive, about 1 s per task)")
     p.add_argument("--flush-seconds", type=float, default=5.0, help="commit results to the store this often")
@@ -732,32 +762,13 @@ def from_arguments(args) -> tuple[Sweep, str, Cores, dict]:
         population=args.population,
         days=args.days,
     )
-    names = ("queue", "account", "cores", "memory", "walltime", "jobs", "disk", "interface")
-    flags = {k: getattr(args, k) for k in names}
-    try:
-        cluster = sweep.cluster.model_validate(
-            {**sweep.cluster.model_dump(), **{k: v for k, v in flags.items() if v is not None}}
-        )
-    except ValidationError as e:
-        err = e.errors(include_url=False)[0]
-        raise ScenarioError(f"--{err['loc'][0]}: {err['msg'].lower()}, got {err['input']!r}") from None
+    cores, cluster = cores_from(args, sweep.cluster)
     sweep = sweep.model_copy(update={"cluster": cluster})
     out = args.out or os.path.join("out", Path(args.sweep).stem)
-    scheduler = None if args.scheduler == "local" else args.scheduler
-    cores = Cores(
-        scheduler=scheduler,
-        cluster=args.cluster,
-        workers=args.workers,
-        threads=args.threads,
-        worker_timeout=args.worker_timeout,
-        dashboard=args.dashboard,
-    )
     if args.max_failures is not None and args.max_failures < 1:
         raise ScenarioError(f"--max-failures: expected a whole number >= 1, got {args.max_failures}")
     if args.batch is not None and args.batch < 1:
         raise ScenarioError(f"--batch: expected a whole number >= 1, got {args.batch}")
-    if not args.worker_timeout > 0:
-        raise ScenarioError(f"--worker-timeout: expected a number of seconds > 0, got {args.worker_timeout}")
     if not args.flush_seconds > 0:
         raise ScenarioError(f"--flush-seconds: expected a number > 0, got {args.flush_seconds}")
     options = {

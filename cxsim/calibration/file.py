@@ -25,7 +25,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from cxsim.calibration.targets import PER_YEAR, PERCENT, SCALES, TARGETS, Observation, month_bounds
+from cxsim.calibration.targets import PER_YEAR, PERCENT, TARGETS, Observation, month_bounds
 from cxsim.scenario import (
     ScenarioError,
     _did_you_mean,
@@ -153,6 +153,20 @@ class Calibration:
         """Counts and money of the sample times this are the represented market's (`market.represents`)."""
         return self.scenario.market.scale
 
+    def header(self) -> dict:
+        """What every summary of this calibration starts with: the file, its scenario and its runs."""
+        m = self.scenario.market
+        return {
+            "method": self.file.method,
+            "file": str(self.path),
+            "scenario": self.scenario.name,
+            "population": m.population,
+            "represents": m.represents or m.population,
+            "days": self.file.days,
+            "replicates": self.file.replicates,
+            "seed": self.file.seed,
+        }
+
     @property
     def n_months(self) -> int:
         return len(month_bounds(self.file.days))
@@ -218,7 +232,7 @@ def load_calibration(path: str | Path, population: int | None = None) -> Calibra
     cal.targets = [_target(label, file, name, spec, cal) for name, spec in cf.targets.items()]
     if cal.scale == 1.0:
         for t in cal.targets:
-            if TARGETS[t.name].unit in SCALES:
+            if TARGETS[t.name].scaled:
                 cal.warnings.append(
                     f"{label}: key targets.{t.name}: a {TARGETS[t.name].unit} over the run is compared at the "
                     f"simulated scale ({cal.scenario.market.population:,} people): set market.represents in the "

@@ -24,14 +24,7 @@ class Fit:
 
     def to_dict(self, cal, calibrated: str) -> dict:
         return {
-            "method": self.method,
-            "file": str(cal.path),
-            "scenario": cal.scenario.name,
-            "population": cal.scenario.market.population,
-            "represents": cal.scenario.market.population * cal.scale,
-            "days": cal.file.days,
-            "replicates": cal.file.replicates,
-            "seed": cal.file.seed,
+            **cal.header(),
             "parameters": self.parameters,
             "targets": self.targets,
             "calibrated": calibrated,

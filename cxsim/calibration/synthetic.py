@@ -408,14 +408,7 @@ def run(cal, out, cores=None, *, truths: int = DEFAULT_TRUTHS, resume: bool = Fa
                 print(f"cxsim: synthetic truth {i + 1}/{truths} done", file=sys.stderr)
     summary = {
         "synthetic": True,
-        "method": cal.file.method,
-        "file": str(cal.path),
-        "scenario": cal.scenario.name,
-        "population": cal.scenario.market.population,
-        "represents": cal.scenario.market.population * cal.scale,
-        "days": cal.file.days,
-        "replicates": cal.file.replicates,
-        "seed": cal.file.seed,
+        **cal.header(),
         "truths": truths,
         "fitted": sum("failed" not in r for r in records),
         "failed": [{"truth": r["truth"], "reason": r["failed"]} for r in records if "failed" in r],

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import gammaln
 
-from cxsim.kpis import KPIS
+from cxsim.kpis import DEFINITIONS, KPIS, SCALED
 
 MONTH_DAYS = 365.0 / 12.0  # a calendar month on average: twelve make a year
 Z90 = 1.6448536269514722  # the standard normal's 95 % point: a two-sided 90 % band
@@ -53,7 +53,6 @@ KINDS_OF = {  # the error models that fit each unit
     AMOUNT: ("normal",),
     HOURS: ("normal",),
 }
-SCALES = (COUNT, MONEY)  # counts and money over the run grow with the market; rates do not
 
 
 @dataclass(frozen=True)
@@ -72,6 +71,12 @@ class Target:
     @property
     def kinds(self) -> tuple[str, ...]:
         return KINDS_OF[self.unit]
+
+    @property
+    def scaled(self) -> bool:
+        """Whether it grows with the represented market: a KPI as `cxsim.kpis` declares it (counts and amounts),
+        a derived count (contacts) too; a per-customer rate never."""
+        return DEFINITIONS[self.name].kind in SCALED if self.name in DEFINITIONS else self.unit == COUNT
 
 
 _KPI_UNITS = {
@@ -366,7 +371,7 @@ def verdict(observed: float, sd: float, estimate: float | None, interval: tuple,
 
 
 def scale_of(target: Target, scale: float) -> float:
-    return scale if target.unit in SCALES else 1.0
+    return scale if target.scaled else 1.0
 
 
 def simulated(targets, scale: float, runs: list[dict] | None) -> dict:
