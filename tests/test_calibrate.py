@@ -84,10 +84,9 @@ def test_optimize_recovers_a_parameter_it_can_identify(fitted, capsys):
     assert lo <= TRUE_PROPENSITY <= hi, p
     assert hi - lo < 0.25, "the interval is narrower than the prior"
     assert lo <= p["estimate"] <= hi
-    # the interval joins the trials' range and the quadratic's
+    # the interval joins the trials' range and the information's
     assert lo <= p["interval_trials"][0] and p["interval_trials"][1] <= hi
-    if p["interval_quadratic"] is not None:
-        assert lo <= p["interval_quadratic"][0] and p["interval_quadratic"][1] <= hi
+    assert lo <= p["interval_fisher"][0] and p["interval_fisher"][1] <= hi
     # the JSON contract
     assert set(summary) >= {"parameters", "targets", "calibrated"}
     for t in summary["targets"].values():
@@ -95,9 +94,14 @@ def test_optimize_recovers_a_parameter_it_can_identify(fitted, capsys):
         assert t["verdict"] in ("fitted", "within error") or t["verdict"].startswith("out of reach")
     assert summary["targets"]["complaints_per_customer_year"]["verdict"] in ("fitted", "within error")
     assert summary["calibrated"] == str(out / "calibrated.toml")
-    for name in ("trials.parquet", "best.parquet", "calibrated.toml", "report.md", "report.html", "fit.png"):
+    names = ("trials.parquet", "best.parquet", "posterior.parquet", "calibrated.toml", "report.md", "report.html")
+    for name in names:
         assert (out / name).is_file(), name
     import pandas as pd
+
+    draws = pd.read_parquet(out / "posterior.parquet")  # the approximate posterior the information interval is of
+    assert len(draws) == 4000 and draws.weight.sum() == pytest.approx(1.0)
+    assert draws["customers.complaint_propensity"].between(0.05, 0.6).all()
 
     trials = pd.read_parquet(out / "trials.parquet")
     assert "customers.complaint_propensity" in trials and "nll" in trials
@@ -135,7 +139,8 @@ def test_resume_of_a_finished_calibration_runs_no_trial_again(fitted, capsys):
     path, out = fitted
     assert cli.main(["calibrate", str(path), "--out", str(out), "--resume", "--json", "--workers", "1"]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["runs"] == 3 * 2  # only the re-runs of the best 3 on 2 fresh seeds
+    # only the re-runs of the best 3 on 2 fresh seeds and the information's 2 points (one parameter) on them
+    assert summary["runs"] == 3 * 2 + 2 * 2
 
 
 def test_resume_of_another_file_is_refused(fitted, tmp_path, capsys):
@@ -425,3 +430,32 @@ def test_check_validates_a_calibration_file_as_calibrate_would(tmp_path, capsys)
     assert cli.main(["check", str(bad)]) == 2
     err = capsys.readouterr().err
     assert str(bad) in err and "did you mean 'customers.complaint_propensity'" in err
+
+
+def test_the_approximate_posterior_is_the_information_on_the_priors_box():
+    from cxsim.calibration.file import Parameter
+    from cxsim.calibration.information import Information
+
+    ps = [Parameter("a", 0.0, 10.0, False, False), Parameter("b", 0.001, 0.1, True, False)]
+    ps.append(Parameter("c", 0.0, 5.0, False, False))
+    # a: standard deviation 0.1 of its prior; b: 0.02, its estimate 0.01 from the lower bound; c: moves no target
+    info = Information(np.array([0.5, 0.01, 0.5]), np.diag([100.0, 2500.0, 0.0]), 0)
+    d = info.posterior(ps, 4000, seed=3)
+    w = d.weight.to_numpy()
+    assert w.sum() == pytest.approx(1.0) and 1 / (w**2).sum() > 1000  # the importance weights' effective size
+
+    def mean_sd(x):
+        m = float((w * x).sum())
+        return m, math.sqrt(float((w * (x - m) ** 2).sum()))
+
+    assert mean_sd(d.a) == pytest.approx((5.0, 1.0), rel=0.05)
+    assert d.b.between(0.001, 0.1).all() and d.b.min() < 0.00105  # truncated at the prior's bound
+    assert mean_sd(d.c) == pytest.approx((2.5, 5 / math.sqrt(12)), rel=0.05)  # flat: the prior
+    assert d.equals(info.posterior(ps, 4000, seed=3)) and not d.equals(info.posterior(ps, 4000, seed=4))
+
+    # a ridge (b moves the one target 50 times less than a): a stays narrow, b spans its prior
+    ridge = Information(np.array([0.5, 0.5]), np.outer([50.0, 1.0], [50.0, 1.0]), 0).posterior(ps[:2], 4000, 1)
+    w = ridge.weight.to_numpy()
+    assert mean_sd(ridge.a)[1] < 0.25  # 2.5 % of its prior: the target's own precision, 1/50
+    ub = np.log10(ridge.b / 0.001) / 2
+    assert float((w * (ub < 0.1)).sum()) > 0.05 and float((w * (ub > 0.9)).sum()) > 0.05

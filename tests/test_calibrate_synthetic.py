@@ -74,7 +74,9 @@ def test_a_parameter_its_target_sees_is_identified_with_coverage(tmp_path, capsy
     # --resume with more truths: the six are kept, only the seventh runs
     more = check(capsys, path, out, 7, "--resume")
     assert more["fitted"] == 7 and more["fits"][:6] == summary["fits"]
-    assert more["runs"] - summary["runs"] == more["fits"][6]["runs"] == 2 + 8 * 2 + 2
+    assert (
+        more["runs"] - summary["runs"] == more["fits"][6]["runs"] == 2 + 8 * 2 + 2 + 2
+    )  # data, trials, re-runs, information
     # a normal calibration is refused in the synthetic check's folder, and so is reading it as a posterior
     assert cli.main(["calibrate", str(path), "--out", str(out), "--workers", "1"]) == 2
     assert "holds a synthetic check" in capsys.readouterr().err

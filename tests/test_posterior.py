@@ -11,7 +11,6 @@ import pytest
 
 from cxsim import cli, load_scenario
 from cxsim.calibration.posterior import posterior_draws, read_posterior
-from cxsim.calibration.targets import NLL_90
 from cxsim.comparison import Arm, compare
 from cxsim.scenario import ScenarioError
 from cxsim.stats import variance_split
@@ -139,29 +138,12 @@ def test_a_scenario_that_sets_a_calibrated_key_itself_keeps_its_value_and_says_s
     assert any(n.startswith("siloed does not extend the calibration's scenario") for n in c.posterior["notes"])
 
 
-def test_optimize_draws_the_likelihood_weighted_trials_of_the_profile_likelihood_set(tmp_path):
-    folder = tmp_path / "opt"
-    calibration(folder, [0.3], [1], 0.3, method="optimize")
-    (folder / "posterior.parquet").unlink()
-    nll = [10.0, 10.5, 11.2, 13.0, 30.0, float("nan")]
-    trials = pd.DataFrame(
-        {
-            "trial": range(6),
-            "state": ["COMPLETE"] * 5 + ["FAIL"],
-            "nll": nll,
-            KEY: [0.30, 0.28, 0.35, 0.50, 0.05, 0.4],
-        }
-    )
-    trials.to_parquet(folder / "trials.parquet")
-    # the re-run ranks trial 1 first, and trial 3 lies within NLL_90 of its re-run NLL
-    pd.DataFrame({"rank": [1, 2, 3], "trial": [1, 3, 0], "nll": [9.0, 9.0 + NLL_90 - 0.1, 12.0]}).to_parquet(
-        folder / "best.parquet"
-    )
+def test_optimize_draws_its_approximate_posterior_as_abc_draws_its_particles(tmp_path):
+    folder = calibration(tmp_path / "opt", [0.30, 0.28, 0.35], [1, 1, 1], 0.3, method="optimize")
     post = read_posterior(folder)
-    assert post.method == "optimize" and post.points["point"].tolist() == [0, 1, 2, 3]
-    ratio = np.exp(-(np.array(nll[:4]) - 10.0))
-    assert post.weights == pytest.approx(ratio / ratio.sum())
-    assert "approximate posterior" in post.notes[0] and "only 4 trials" in post.notes[1]
+    assert post.method == "optimize" and post.points["point"].tolist() == [0, 1, 2]
+    assert post.weights == pytest.approx([1 / 3] * 3)
+    assert "approximate posterior" in post.notes[0] and "linearised" in post.notes[0]
 
 
 def test_variance_split_sums_and_says_when_it_cannot():

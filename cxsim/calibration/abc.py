@@ -1,9 +1,14 @@
-"""`method = "abc"`: pyabc's ABC-SMC with an adaptive distance (AdaptivePNormDistance, p = 2, each summary
-statistic scaled by its median absolute deviation in the last generation, re-weighted every generation).
+"""`method = "abc"`: pyabc's ABC-SMC, giving a weighted posterior.
 
 - A particle is one parameter set; its summary statistics are the replicate means of the targets (a series:
   one statistic per month) over `replicates` runs on the same seeds for every particle (common random
-  numbers); the observed statistics are the targets' values.
+  numbers), and, with `acceptance = "likelihood"`, each target's NLL at those means.
+- `acceptance = "likelihood"` (the default): a particle is accepted with probability exp(-NLL / T), the
+  targets' own error models (cxsim.calibration.targets) tempered by a temperature T that pyabc anneals to 1
+  by the last generation (StochasticAcceptor, Temperature): the last generation is then the posterior of the
+  stated errors around the replicate mean, with no threshold to choose. `acceptance = "distance"`: pyabc's
+  AdaptivePNormDistance (p = 2, each statistic scaled by its median absolute deviation, re-weighted every
+  generation) below a median epsilon.
 - The posterior is the last generation's weighted particles: estimate = weighted median, interval = weighted
   5-95 % quantiles.
 - Parallel and deterministic: `DeterministicSampler` draws a batch of proposals with numpy's generator in a
@@ -12,7 +17,7 @@ statistic scaled by its median absolute deviation in the last generation, re-wei
   order, never by which worker finished first, so the same file and seed give the same posterior with any
   number of workers.
 - pyabc keeps every generation in DIR/abc.db (SQLite): `--resume` continues after the last finished
-  generation (a generation cut short by a kill is done again).
+  generation (a generation cut short by a kill is done again), the temperature from where it stood.
 """
 
 from __future__ import annotations
@@ -22,17 +27,16 @@ import math
 import numpy as np
 import pandas as pd
 
-from cxsim.calibration.fit import Fit, at_prior_bound, mean_band, nearest_of, per_run_values, target_summaries
+from cxsim.calibration.fit import (
+    Fit,
+    at_prior_bound,
+    mean_band,
+    nearest_of,
+    per_run_values,
+    target_summaries,
+    weighted_quantile,
+)
 from cxsim.calibration.targets import flat_values, nll_of, observed_values, simulated
-
-
-def weighted_quantile(values, weights, q: float) -> float:
-    """The q-quantile of a weighted sample (the inverse of its weighted CDF, mid-points interpolated)."""
-    v, w = np.asarray(values, float), np.asarray(weights, float)
-    order = np.argsort(v, kind="stable")
-    v, w = v[order], w[order]
-    cdf = (np.cumsum(w) - 0.5 * w) / w.sum()
-    return float(np.interp(q, cdf, v))
 
 
 class DeterministicSampler:
@@ -107,48 +111,99 @@ def _values(cal, parameter: dict) -> dict:
     return out
 
 
+NLL = "nll:"  # a particle's statistic NLL + name: the target's negative log-likelihood at the particle's mean
+NO_VALUE = 1e12  # a statistic (or an NLL) the model could not give (no survey answer, no customer): far from all
+
+
+def _temperature(history):
+    """pyabc's Temperature, annealed to 1 at the file's last generation counted from generation 0, resumed
+    from the temperatures `history` holds (pyabc counts its last generation from the run's first)."""
+    import pyabc
+
+    class _Temperature(pyabc.Temperature):
+        def initialize(self, t, get_weighted_distances, get_all_records, max_nr_populations, acceptor_config):
+            self.temperatures = {int(g): float(e) for g, e in _epsilons(history).items()}
+            super().initialize(t, get_weighted_distances, get_all_records, t + max_nr_populations, acceptor_config)
+
+    return _Temperature()
+
+
+def _epsilons(history) -> dict:
+    if history is None or history.max_t < 0:
+        return {}
+    pops = history.get_all_populations()
+    return dict(zip(pops.t[pops.t >= 0], pops.epsilon[pops.t >= 0], strict=True))
+
+
+def _criterion(cal, nll_keys: list[str], history) -> dict:
+    """How a particle is accepted. `likelihood`: with probability exp(-sum of the targets' NLL), tempered by a
+    temperature annealed to 1 (pyabc's StochasticAcceptor; Wilkinson 2013): at 1 the last generation is the
+    posterior under the targets' own error models. `distance`: pyabc's AdaptivePNormDistance below an epsilon."""
+    import pyabc
+    from pyabc.distance import AdaptivePNormDistance, FunctionKernel
+
+    if cal.file.acceptance == "distance":
+        return {"distance_function": AdaptivePNormDistance(p=2)}
+
+    def log_likelihood(x, x_0, t, par):
+        return -sum(float(x[k]) for k in nll_keys)
+
+    return {
+        "distance_function": FunctionKernel(log_likelihood, ret_scale=pyabc.distance.SCALE_LOG),
+        "eps": _temperature(history),
+        "acceptor": pyabc.StochasticAcceptor(),
+    }
+
+
 def run(cal, runner, db_path, resume: bool) -> Fit:
     import logging
 
     import pyabc
-    from pyabc.distance import AdaptivePNormDistance
 
     for name in ("ABC", "ABC.History", "ABC.Population", "ABC.Distance", "ABC.Adaptation", "ABC.Epsilon"):
         logging.getLogger(name).setLevel(logging.WARNING)
     seeds = [cal.file.seed + r for r in range(cal.file.replicates)]
     observed = observed_values(cal.targets)
     keys = list(observed)
+    nll_keys = [NLL + t.name for t in cal.targets] if cal.file.acceptance == "likelihood" else []
 
     def evaluate(proposals: list[dict]) -> list[dict]:
         points = [_values(cal, p) for p in proposals]
         runner.expect(len(points) * len(seeds))
         out = []
         for runs in runner.evaluate(points, seeds):
-            flat = flat_values(simulated(cal.targets, cal.scale, runs))
-            # a statistic the model could not give (no survey answer, no customer) lies far from everything
-            out.append({k: (flat[k] if flat.get(k) is not None else 1e12) for k in keys})
+            sims = simulated(cal.targets, cal.scale, runs)
+            flat = flat_values(sims)
+            stats = {k: (flat[k] if flat.get(k) is not None else NO_VALUE) for k in keys}
+            if nll_keys:
+                nll = nll_of(cal.targets, sims)
+                stats |= {NLL + name: min(value, NO_VALUE) for name, value in nll.items()}
+            out.append(stats)
         return out
 
     batch = max(4, cal.file.particles // 2)  # fixed by the file: the workers decide nothing
     sampler = DeterministicSampler(evaluate, cal.file.seed, batch)
-    sampler.observed = dict(observed)
+    sampler.observed = dict(observed) | dict.fromkeys(nll_keys, 0.0)  # what a proposal stands on while recorded
     sampler.show_progress = False
+    db = f"sqlite:///{db_path}"
+    resumed = resume and db_path.exists()
+    history = pyabc.History(db, _id=1) if resumed else None
     abc = pyabc.ABCSMC(
         sampler.model,
         _prior(cal),
-        AdaptivePNormDistance(p=2),
         population_size=cal.file.particles,
         sampler=sampler,
+        **_criterion(cal, nll_keys, history),
     )
-    db = f"sqlite:///{db_path}"
-    if resume and db_path.exists():
+    if resumed:
         abc.load(db, 1)
         done = abc.history.n_populations
     else:
         abc.new(db, observed)
         done = 0
     if done < cal.file.generations:
-        abc.run(minimum_epsilon=cal.file.min_epsilon, max_nr_populations=cal.file.generations - done)
+        floor = cal.file.min_epsilon if cal.file.acceptance == "distance" else None  # a temperature stops at 1
+        abc.run(minimum_epsilon=floor, max_nr_populations=cal.file.generations - done)
     return summarize(cal, runner, abc.history)
 
 
@@ -213,10 +268,17 @@ def summarize(cal, runner, history) -> Fit:
         }
     )
     generations = generations[generations.generation >= 0].reset_index(drop=True)
+    if cal.file.acceptance == "likelihood":
+        final = float(generations.epsilon.iloc[-1])
+        how = "acceptance by the targets' likelihood, tempered to 1 (StochasticAcceptor): " + (
+            "the posterior of the stated errors" if final <= 1.0 + 1e-9 else f"still at temperature {final:.3g}"
+        )
+    else:
+        how = "acceptance below an adaptive distance's epsilon (AdaptivePNormDistance, p = 2)"
     notes = [
-        f"ABC-SMC (pyabc, AdaptivePNormDistance p = 2): {history.max_t + 1} generations of {cal.file.particles} "
-        f"particles, each particle {cal.file.replicates} runs on the same seeds; "
-        f"{int(generations.simulations.sum())} particles simulated",
+        f"ABC-SMC (pyabc): {history.max_t + 1} generations of {cal.file.particles} particles, each particle "
+        f"{cal.file.replicates} runs on the same seeds; {int(generations.simulations.sum())} particles simulated; "
+        + how,
         "estimate: the weighted posterior median; 90 % interval: the weighted 5-95 % quantiles of the last "
         "generation; simulated: the estimate re-run on fresh seeds, its interval the posterior's 5-95 % "
         "(widened to the re-run's 90 % band of the mean)",

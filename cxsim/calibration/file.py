@@ -46,7 +46,7 @@ FIELDS_OF = {  # the fields each kind takes besides value, series and holdout_mo
     "normal": ("sigma",),
 }
 OPTIMIZE_KEYS = ("trials", "batch", "sampler", "rerun_top", "rerun_replicates")
-ABC_KEYS = ("particles", "generations", "min_epsilon")
+ABC_KEYS = ("particles", "generations", "acceptance", "min_epsilon")
 
 
 class _Strict(BaseModel):
@@ -102,7 +102,8 @@ class CalibrationFile(_Strict):
     # abc
     particles: Annotated[int, Field(ge=4, le=100_000)] = 100
     generations: Annotated[int, Field(ge=1, le=100)] = 6
-    min_epsilon: Annotated[float, Field(ge=0)] = 0.0
+    acceptance: Literal["likelihood", "distance"] = "likelihood"  # docs/CALIBRATION.md "abc"
+    min_epsilon: Annotated[float, Field(ge=0)] = 0.0  # acceptance = "distance" only
     parameters: dict[str, Prior]
     targets: dict[str, TargetSpec]
 
@@ -249,6 +250,11 @@ def _method_keys(cf: CalibrationFile, data: dict, label: str) -> None:
                 f'{label}: key {key}: only for method = "{"abc" if cf.method == "optimize" else "optimize"}"; '
                 f'this file has method = "{cf.method}"'
             )
+    if cf.method == "abc" and cf.acceptance == "likelihood" and "min_epsilon" in data:
+        raise ScenarioError(
+            f'{label}: key min_epsilon: only for acceptance = "distance" (a distance threshold); acceptance = '
+            '"likelihood" anneals a temperature to 1 over the generations and has no threshold'
+        )
 
 
 def _parameter(label: str, key: str, prior: Prior, ref: str, population, days) -> Parameter:

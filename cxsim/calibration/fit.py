@@ -161,3 +161,12 @@ def flat_simulated(sims: dict) -> dict[str, Simulated]:
         else:
             out[name] = s
     return out
+
+
+def weighted_quantile(values, weights, q: float) -> float:
+    """The q-quantile of a weighted sample (the inverse of its weighted CDF, mid-points interpolated)."""
+    v, w = np.asarray(values, float), np.asarray(weights, float)
+    order = np.argsort(v, kind="stable")
+    v, w = v[order], w[order]
+    cdf = (np.cumsum(w) - 0.5 * w) / w.sum()
+    return float(np.interp(q, cdf, v))

@@ -7,10 +7,13 @@ log-likelihood of the targets at the replicate mean.
   batch, and told in order: the same file and seed give the same trials with any number of workers.
 - The best `rerun_top` trials are re-run on fresh seeds (seed + replicates, ...), the same for each, and
   ranked by the NLL of their fresh mean; the winner is the best re-run (one lucky block of seeds must not win).
-- The 90 % interval of a parameter: the range of its values over the trials whose NLL lies within
-  chi2(0.9, 1) / 2 = 1.353 of the best trial's (a profile-likelihood interval read off the trials).
+- The 90 % interval of a parameter: the 5-95 % of an approximate posterior, the targets' likelihood linearised at
+  the winner on the priors' box (cxsim.calibration.information), joined with the range of its values over the
+  trials whose NLL lies within chi2(0.9, 1) / 2 = 1.353 of the best trial's (a profile-likelihood interval read
+  off the trials).
 - Trials live in Optuna's SQLite storage in DIR (optuna.db): `--resume` continues; a batch cut short by a kill
-  has its finished trials kept and its unfinished ones marked failed and asked anew.
+  has its finished trials kept and its unfinished ones asked again with the same values (the killed attempts
+  marked failed), so a killed and resumed calibration completes the same trials as one never killed.
 """
 
 from __future__ import annotations
@@ -28,10 +31,13 @@ from cxsim.calibration.fit import (
     nearest_of,
     per_run_values,
     target_summaries,
+    weighted_quantile,
 )
+from cxsim.calibration.information import information, run_to_run_variance
 from cxsim.calibration.targets import NLL_90, flat_values, nll_of, observed_values, simulated
 
 STUDY = "cxsim-calibration"
+POSTERIOR_DRAWS = 4000
 
 
 def _sampler(cal, batch_index: int):
@@ -83,18 +89,25 @@ def run(cal, runner, storage_path) -> Fit:
     from optuna.trial import TrialState
 
     study = open_study(cal, storage_path)
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
-        study.tell(t.number, state=TrialState.FAIL)  # cut short by a kill: asked anew below
     dists = distributions(cal)
     seeds = crn_seeds(cal)
+    # a batch cut short by a kill: its unfinished trials are asked again with the values they had, so the study
+    # goes on as if never killed (the killed attempts stay in the storage as failed)
+    cut = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for t in cut:
+        study.tell(t.number, state=TrialState.FAIL)
+        study.enqueue_trial(dict(t.params))
+    waiting = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
     done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
     runner.expect((cal.file.trials - done) * len(seeds))
     while done < cal.file.trials:
-        size = min(cal.file.batch, cal.file.trials - done)
-        study.sampler = _sampler(cal, done // cal.file.batch)
+        if waiting:  # the rest of the cut batch, its values fixed: no sampler draws them
+            size, waiting = waiting, 0
+        else:
+            size = min(cal.file.batch, cal.file.trials - done)
+            study.sampler = _sampler(cal, done // cal.file.batch)
         asked = [study.ask(dists) for _ in range(size)]
-        points = [dict(t.params) for t in asked]
-        results = runner.evaluate(points, seeds)
+        results = runner.evaluate([dict(t.params) for t in asked], seeds)
         for trial, runs in zip(asked, results, strict=True):
             sims = simulated(cal.targets, cal.scale, runs)
             nll = nll_of(cal.targets, sims)
@@ -163,14 +176,19 @@ def summarize(cal, runner, study) -> Fit:
     inside = complete[(complete.nll <= threshold) | (complete.trial == winner["trial"])]
     # and so do the re-run candidates within the threshold of the winner's re-run (fresh seeds, the same for each)
     close = best[best.nll <= winner["nll"] + NLL_90]
-    quadratic = quadratic_intervals(cal, complete, {p.key: p.clip(winner[p.key]) for p in cal.parameters})
+    estimate = {p.key: p.clip(winner[p.key]) for p in cal.parameters}
+    variance = run_to_run_variance(cal, [r["_runs"] for r in best_rows])
+    info = information(cal, runner, estimate, winner["_runs"], seeds, variance)
+    posterior = info.posterior(cal.parameters, POSTERIOR_DRAWS, cal.file.seed)
+    w = posterior.weight.to_numpy(float)
+    fisher = {p.key: [weighted_quantile(posterior[p.key], w, q) for q in (0.05, 0.95)] for p in cal.parameters}
     parameters = {}
     for p in cal.parameters:
         values = np.concatenate([inside[p.key].to_numpy(float), close[p.key].to_numpy(float)])
-        lo, hi = float(values.min()), float(values.max())
-        trials_interval = [lo, hi]
-        if quadratic is not None:  # the union: the trials' range is too narrow where they are sparse
-            lo, hi = min(lo, quadratic[p.key][0]), max(hi, quadratic[p.key][1])
+        trials_interval = [float(values.min()), float(values.max())]
+        # the union: the trials' range where the likelihood is far from its linearisation, the information's where
+        # the trials are sparse
+        lo, hi = min(trials_interval[0], fisher[p.key][0]), max(trials_interval[1], fisher[p.key][1])
         parameters[p.key] = {
             "estimate": p.clip(winner[p.key]),
             "interval": [lo, hi],
@@ -178,7 +196,7 @@ def summarize(cal, runner, study) -> Fit:
             "log": p.log,
             "at_prior_bound": at_prior_bound(p, lo, hi),
             "interval_trials": trials_interval,
-            "interval_quadratic": None if quadratic is None else list(quadratic[p.key]),
+            "interval_fisher": list(fisher[p.key]),
         }
     observed = observed_values(cal.targets)
     spread = per_run_values(cal, winner["_runs"])
@@ -196,65 +214,21 @@ def summarize(cal, runner, study) -> Fit:
         f"{len(complete)} trials of {cal.file.replicates} runs each on the same seeds ({cal.file.sampler.upper()}); "
         f"the best {len(points)} re-run on {len(seeds)} fresh seeds; the winner is trial {winner['trial']} "
         f"(re-run NLL {winner['nll']:.4g}, its trial NLL {winner['nll_trial']:.4g})",
-        f"90 % intervals: the parameter's range over the {len(inside)} trials whose NLL is within "
-        f"{NLL_90:.3f} of the best trial's ({complete.nll.min():.4g}), the winner and the {len(close)} re-run "
-        "candidates within as much of the winner's re-run NLL, joined with the interval of a quadratic fitted "
-        "to the NLL of the trials nearest the best"
-        + ("" if quadratic is not None else " (none here: too few trials, or no bowl in the fitted quadratic)")
-        + "; an interval that reaches a prior bound is not identified on that side by these targets",
+        "90 % intervals: the 5-95 % of the approximate posterior (the targets' likelihood linearised at the winner "
+        f"by central differences on its fresh seeds, {info.runs} runs, with the sample's run-to-run noise, on the "
+        "priors' box), joined with the parameter's range over the "
+        f"{len(inside)} trials whose NLL is within {NLL_90:.3f} of the best trial's ({complete.nll.min():.4g}), "
+        f"the winner and the {len(close)} re-run candidates within as much of the winner's re-run NLL; an "
+        "interval that reaches a prior bound is not identified on that side by these targets",
+        f"posterior.parquet: {POSTERIOR_DRAWS:,} weighted draws of that approximate posterior, which "
+        "`cxsim compare --posterior` draws from (method = abc samples the posterior itself)",
     ]
-    if len(inside) + len(close) < 6:
+    if not variance:
         notes.append(
-            f"only {len(inside)} trials and {len(close)} re-runs lie within the threshold: the intervals are as "
-            "coarse as the trials near the best (too narrow, if anything); more trials, or targets the model can "
-            "reach, widen the set"
+            "the sample's run-to-run noise was not measured (one fresh seed per re-run): the information counts the "
+            "stated errors only, and its intervals are too narrow where that noise is larger (rerun_replicates >= 2)"
         )
-    return Fit("optimize", parameters, targets, {"trials": table, "best": best}, notes)
-
-
-def quadratic_intervals(cal, complete: pd.DataFrame, estimate: dict) -> dict[str, tuple[float, float]] | None:
-    """90 % intervals from the curvature of a quadratic fitted to the NLL of the trials nearest the best (each
-    parameter scaled to [0, 1] of its prior, log10 for a log prior; weights 1 / (1 + NLL above the best)): the
-    profile of a quadratic with Hessian H reaches the threshold at +- sqrt(2 * 1.353 * (H^-1)_ii), here around
-    the estimate (the fitted minimum wanders where the trials are few). None when there are too few trials
-    or the fitted Hessian is not positive definite (no bowl to read an interval off)."""
-    d = len(cal.parameters)
-    q = 1 + d + d * (d + 1) // 2
-    near = complete.sort_values("nll", kind="stable").head(max(3 * q, 10))
-    if len(near) < q + 2:
-        return None
-
-    def to_unit(p, x):
-        f = np.log10 if p.log else np.asarray
-        return (f(np.asarray(x, float)) - f(p.low)) / (f(p.high) - f(p.low))
-
-    def from_unit(p, u):
-        u = min(max(float(u), 0.0), 1.0)
-        if p.log:
-            return float(10 ** (np.log10(p.low) + u * (np.log10(p.high) - np.log10(p.low))))
-        return p.low + u * (p.high - p.low)
-
-    U = np.column_stack([to_unit(p, near[p.key]) for p in cal.parameters])
-    y = near["nll"].to_numpy(float)
-    pairs = [(i, j) for i in range(d) for j in range(i, d)]
-    X = np.column_stack([np.ones(len(U)), U, *[U[:, i] * U[:, j] for i, j in pairs]])
-    w = np.sqrt(1.0 / (1.0 + y - y.min()))
-    coef, *_ = np.linalg.lstsq(X * w[:, None], y * w, rcond=None)
-    H = np.zeros((d, d))
-    for c, (i, j) in zip(coef[1 + d :], pairs, strict=True):
-        if i == j:
-            H[i, i] = 2 * c
-        else:
-            H[i, j] = H[j, i] = c
-    if not np.all(np.isfinite(H)) or np.linalg.eigvalsh(H).min() <= 0:
-        return None
-    cov = np.linalg.inv(H)
-    centre = [float(to_unit(p, estimate[p.key])) for p in cal.parameters]
-    half = np.sqrt(2 * NLL_90 * np.diag(cov))
-    return {
-        p.key: (from_unit(p, centre[i] - half[i]), from_unit(p, centre[i] + half[i]))
-        for i, p in enumerate(cal.parameters)
-    }
+    return Fit("optimize", parameters, targets, {"trials": table, "best": best, "posterior": posterior}, notes)
 
 
 def _holdout_nll(cal, targets: dict, sims: dict) -> None:

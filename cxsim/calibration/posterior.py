@@ -7,13 +7,11 @@
 What the posterior is (docs/CALIBRATION.md, "Carrying the uncertainty into a comparison"):
 
 - **abc**: the last generation's particles in `posterior.parquet`, each with its `weight`: pyabc's weighted sample
-  of the ABC posterior. A point is a row of that table (`point` = its row number).
-- **optimize**: no sampler of the posterior ran, so this is an approximation: the completed trials of the 90 %
-  profile-likelihood set that the calibration reads its `interval_trials` off (the trials within `NLL_90` of the
-  best trial's NLL, the winner, and the re-run candidates within `NLL_90` of the winner's re-run NLL), each weighted
-  by its likelihood ratio `exp(-(NLL - best NLL))` on the calibration's common seeds. Optuna's trials are where the
-  sampler looked, denser near the best than the posterior is, so the spread is understated rather than overstated;
-  a point is a trial (`point` = its trial number).
+  of the ABC posterior.
+- **optimize**: no sampler of the posterior ran, so this is an approximation: `posterior.parquet` holds weighted
+  draws of the targets' likelihood linearised at the estimate, on the priors' box (cxsim.calibration.information).
+
+A point is a row of that table (`point` = its row number).
 
 Draws are independent and with replacement, by weight: `u_1, ..., u_n` from numpy's PCG64 seeded with
 `SeedSequence([seed, DRAW_STREAM])`, draw `r` the first point whose cumulative normalized weight exceeds `u_r`. They
@@ -46,7 +44,7 @@ class Posterior:
     folder: Path
     method: str  # "abc" or "optimize"
     keys: list[str]  # the calibrated dotted scenario keys, in the calibration's order
-    points: pd.DataFrame  # one row per support point: `point` (row or trial number) and the keys
+    points: pd.DataFrame  # one row per support point: `point` (its row in posterior.parquet) and the keys
     weights: np.ndarray  # normalized to sum to 1, one per row of `points`
     central: dict[str, float]  # the calibration's estimate (calibrated.toml's values): the posterior's centre
     calibrated: Path  # DIR/calibrated.toml
@@ -56,7 +54,7 @@ class Posterior:
     @property
     def source(self) -> Path:
         """The table the points come from."""
-        return self.folder / ("posterior.parquet" if self.method == "abc" else "trials.parquet")
+        return self.folder / "posterior.parquet"
 
     @property
     def distinct(self) -> int:
@@ -66,7 +64,6 @@ class Posterior:
 
 def read_posterior(folder) -> Posterior:
     """Read and validate the calibration in `folder`; every problem is a ScenarioError naming the file and key."""
-    from cxsim.calibration.targets import NLL_90
 
     path = Path(folder)
     if not path.exists():
@@ -107,58 +104,28 @@ def read_posterior(folder) -> Posterior:
     if not calibrated.is_file():
         raise ScenarioError(f"{calibrated}: missing: the calibration writes its calibrated scenario there; {WHAT}")
     chain = [Path(label).resolve() for label, _ in _chain(calibrated, str(calibrated), [])]
-    notes = []
+    table = _parquet(path / "posterior.parquet", method)
+    _columns(path / "posterior.parquet", table, [*keys, "weight"])
+    weights = _weights(path / "posterior.parquet", table["weight"])
+    points = table[keys].copy()
+    points.insert(0, "point", np.arange(len(table)))
     if method == "abc":
-        table = _parquet(path / "posterior.parquet", method)
-        _columns(path / "posterior.parquet", table, [*keys, "weight"])
-        weights = _weights(path / "posterior.parquet", table["weight"])
-        points = table[keys].copy()
-        points.insert(0, "point", np.arange(len(table)))
-        notes.append(
+        notes = [
             f"the posterior: the {len(table)} weighted particles of the ABC-SMC's last generation "
             f"({path / 'posterior.parquet'})"
-        )
+        ]
     else:
-        trials = _parquet(path / "trials.parquet", method)
-        _columns(path / "trials.parquet", trials, ["trial", "state", "nll", *keys])
-        complete = trials[trials["state"] == "COMPLETE"]
-        nll = pd.to_numeric(complete["nll"], errors="coerce")
-        complete = complete[np.isfinite(nll.to_numpy(float))]
-        if complete.empty:
-            raise ScenarioError(f"{path / 'trials.parquet'}: expected completed trials with a finite NLL, found none")
-        nll = complete["nll"].to_numpy(float)
-        best = float(nll.min())
-        inside = set(complete.loc[nll <= best + NLL_90, "trial"].astype(int))
-        if (path / "best.parquet").is_file():  # the winner and the re-run candidates within NLL_90 of its re-run
-            reruns = _parquet(path / "best.parquet", method)
-            _columns(path / "best.parquet", reruns, ["rank", "trial", "nll"])
-            reruns = reruns.sort_values("rank")
-            if len(reruns):
-                winner = float(reruns["nll"].iloc[0])
-                inside |= {int(reruns["trial"].iloc[0])}
-                inside |= set(reruns.loc[reruns["nll"] <= winner + NLL_90, "trial"].astype(int))
-        region = complete[complete["trial"].astype(int).isin(inside)].sort_values("trial")
-        ratio = np.exp(-(region["nll"].to_numpy(float) - best))
-        weights = ratio / ratio.sum()
-        points = region[keys].reset_index(drop=True)
-        points.insert(0, "point", region["trial"].astype(int).to_numpy())
-        notes.append(
-            f"an approximate posterior (method optimize: no sampler of the posterior ran): the {len(region)} trials "
-            f"of the 90 % profile-likelihood set (NLL within {NLL_90:.3f} of the best, {best:.4g}; the winner and "
-            "the re-run candidates near it), each weighted by exp(-(NLL - best NLL)); trials are denser near the best "
-            "than the posterior, so its spread is understated rather than overstated (method = abc gives a posterior)"
-        )
-        if len(region) < 5:
-            notes.append(
-                f"only {len(region)} trials lie in the profile-likelihood set: the parameter spread carried into the "
-                "comparison is as coarse as they are (more trials, or method = abc, give more)"
-            )
+        notes = [
+            f"an approximate posterior (method optimize: no sampler of the posterior ran): {len(table)} weighted draws "
+            "of the targets' likelihood linearised at the estimate, on the priors' box "
+            f"({path / 'posterior.parquet'}; method = abc samples the posterior)"
+        ]
     for key in keys:
         values = pd.to_numeric(points[key], errors="coerce").to_numpy(float)
         bad = np.flatnonzero(~np.isfinite(values))
         if len(bad):
             raise ScenarioError(
-                f"{path / ('posterior.parquet' if method == 'abc' else 'trials.parquet')}: column {key}: expected "
+                f"{path / 'posterior.parquet'}: column {key}: expected "
                 f"finite numbers, row {int(bad[0])} has {points[key].iloc[bad[0]]!r}"
             )
         if key_type(key) is int:

@@ -24,7 +24,11 @@ FIGURES = (
         "interval in orange (optimize); the weighted posterior (abc)",
     ),
     ("pairs.png", "Pairs of parameters over the trials (yellow: near the best) or the posterior particles"),
-    ("convergence.png", "Convergence: NLL by trial and the best so far (optimize) or epsilon by generation (abc)"),
+    (
+        "convergence.png",
+        "Convergence: NLL by trial and the best so far (optimize), or by generation the temperature "
+        "(acceptance by likelihood) or epsilon (by distance) (abc)",
+    ),
 )
 
 
@@ -153,10 +157,10 @@ def render(cal, fit, calibrated: str) -> str:
         bound = " (reaches a prior bound: not identified there)" if p["at_prior_bound"] else ""
         row = [key, f"{p['estimate']:.4g}", pair(p["interval"]) + bound]
         if both:
-            row += [pair(p.get("interval_trials")), pair(p.get("interval_quadratic"))]
+            row += [pair(p.get("interval_trials")), pair(p.get("interval_fisher"))]
         prow.append(row + [f"[{p['prior'][0]:g}, {p['prior'][1]:g}]" + (" log" if p["log"] else "")])
     header = ["parameter", "estimate", "90 % interval"]
-    header += ["from the trials", "from the quadratic"] if both else []
+    header += ["from the trials", "from the information"] if both else []
     lines += [markdown_table(header + ["prior"], prow), ""]
     lines += ["## How these numbers came", ""] + [f"- {n}" for n in fit.notes] + [""]
     lines += ["## Figures", ""]
@@ -285,7 +289,7 @@ def figures(cal, fit, folder: Path) -> list[Path]:
         ax.plot(g["generation"], g["epsilon"], "o-")
         ax.set_yscale("log")
         ax.set_xlabel("generation")
-        ax.set_ylabel("epsilon (adaptive distance)")
+        ax.set_ylabel("temperature" if cal.file.acceptance == "likelihood" else "epsilon (adaptive distance)")
     fig.tight_layout()
     save(fig, "convergence.png")
     return written

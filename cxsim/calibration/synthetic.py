@@ -240,7 +240,7 @@ def fit_truth(cal, runner, i: int, values: dict, folder: Path) -> dict:
             "interval": [lo, hi],
             "covered": bool(lo <= values[p.key] <= hi),
             "at_prior_bound": f["at_prior_bound"],
-        } | {k: f[k] for k in ("interval_trials", "interval_quadratic") if k in f}
+        } | {k: f[k] for k in ("interval_trials", "interval_fisher") if k in f}
     return record | {
         "observed": observed_values(made.targets),
         "stated_error": _stated_errors(made, runs[0]),
@@ -336,7 +336,7 @@ def summarize(cal, records: list[dict]) -> dict:
             "correlation": corr,
             "at_prior_bound": int(sum(r["parameters"][p.key]["at_prior_bound"] for r in ok)),
         }
-        for kind in ("interval_trials", "interval_quadratic"):  # optimize: how each half of the union covers
+        for kind in ("interval_trials", "interval_fisher"):  # optimize: how each half of the union covers
             if any(kind in r["parameters"][p.key] for r in ok):
                 ivs = [r["parameters"][p.key].get(kind) for r in ok]
                 hits = [iv is not None and iv[0] <= t <= iv[1] for iv, t in zip(ivs, truth, strict=True)]
@@ -469,7 +469,7 @@ def table(cal, summary: dict) -> pd.DataFrame:
                     "width_prior": unit(p, f["interval"][1]) - unit(p, f["interval"][0]),
                     "at_prior_bound": f["at_prior_bound"],
                 }
-                for kind in ("interval_trials", "interval_quadratic"):
+                for kind in ("interval_trials", "interval_fisher"):
                     if kind in f:
                         iv = f[kind] or [None, None]
                         row |= {f"low_{kind[9:]}": iv[0], f"high_{kind[9:]}": iv[1]}
@@ -538,16 +538,16 @@ def render(cal, summary: dict) -> str:
     ]
     lines += [markdown_table(header, rows), ""]
     parts = [
-        (key, p["coverage_trials"], p["coverage_quadratic"])
+        (key, p["coverage_trials"], p["coverage_fisher"])
         for key, p in s["parameters"].items()
         if "coverage_trials" in p
     ]
     if parts:
         lines += [
-            "Optimize's interval is the union of the trials' range and the quadratic's: each alone covered",
+            "Optimize's interval is the union of the trials' range and the information's: each alone covered",
             "",
             markdown_table(
-                ["parameter", "trials' range", "quadratic (fits that had one)"],
+                ["parameter", "trials' range", "information"],
                 [[k, f"{a[0]}/{a[1]}", f"{b[0]}/{b[1]}"] for k, a, b in parts],
             ),
             "",
