@@ -12,8 +12,7 @@ log-likelihood of the targets at the replicate mean.
   trials whose NLL lies within chi2(0.9, 1) / 2 = 1.353 of the best trial's (a profile-likelihood interval read
   off the trials).
 - Trials live in Optuna's SQLite storage in DIR (optuna.db): `--resume` continues; a batch cut short by a kill
-  has its finished trials kept and its unfinished ones asked again with the same values (the killed attempts
-  marked failed), so a killed and resumed calibration completes the same trials as one never killed.
+  has its finished trials kept and its unfinished ones marked failed and asked anew.
 """
 
 from __future__ import annotations
@@ -91,21 +90,13 @@ def run(cal, runner, storage_path) -> Fit:
     study = open_study(cal, storage_path)
     dists = distributions(cal)
     seeds = crn_seeds(cal)
-    # a batch cut short by a kill: its unfinished trials are asked again with the values they had, so the study
-    # goes on as if never killed (the killed attempts stay in the storage as failed)
-    cut = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    for t in cut:
-        study.tell(t.number, state=TrialState.FAIL)
-        study.enqueue_trial(dict(t.params))
-    waiting = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
+        study.tell(t.number, state=TrialState.FAIL)  # cut short by a kill: asked anew below
     done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
     runner.expect((cal.file.trials - done) * len(seeds))
     while done < cal.file.trials:
-        if waiting:  # the rest of the cut batch, its values fixed: no sampler draws them
-            size, waiting = waiting, 0
-        else:
-            size = min(cal.file.batch, cal.file.trials - done)
-            study.sampler = _sampler(cal, done // cal.file.batch)
+        size = min(cal.file.batch, cal.file.trials - done)
+        study.sampler = _sampler(cal, done // cal.file.batch)
         asked = [study.ask(dists) for _ in range(size)]
         results = runner.evaluate([dict(t.params) for t in asked], seeds)
         for trial, runs in zip(asked, results, strict=True):
