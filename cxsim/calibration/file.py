@@ -120,6 +120,19 @@ class Parameter:
         x = min(max(float(x), self.low), self.high)
         return int(round(x)) if self.integer else x
 
+    def unit(self, x: float) -> float:
+        """A value as a share of the prior's width, on [0, 1] (log10 for a log prior)."""
+        f = math.log10 if self.log else float
+        x = min(max(float(x), self.low), self.high)
+        return (f(x) - f(self.low)) / (f(self.high) - f(self.low))
+
+    def from_unit(self, u: float) -> float | int:
+        """The value at share `u` of the prior's width (clipped to [0, 1]; rounded for a whole-number key)."""
+        u = min(max(float(u), 0.0), 1.0)
+        if self.log:
+            return self.clip(10 ** (math.log10(self.low) + u * (math.log10(self.high) - math.log10(self.low))))
+        return self.clip(self.low + u * (self.high - self.low))
+
 
 @dataclass
 class TargetData:

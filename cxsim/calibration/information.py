@@ -16,7 +16,6 @@ F + I (as wide as the box where F is flat), kept inside the box, weighted by exp
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,19 +26,6 @@ from cxsim.calibration.targets import simulated
 
 POSTERIOR_STREAM = 0x6C6170  # "lap": the draws' own stream of the calibration's seed
 STEP = 0.05  # the central difference's half-step, as a share of the prior's width (log10 for a log prior)
-
-
-def to_unit(p, x: float) -> float:
-    """A parameter's value as a share of its prior's width (log10 for a log prior)."""
-    f = math.log10 if p.log else float
-    return (f(x) - f(p.low)) / (f(p.high) - f(p.low))
-
-
-def from_unit(p, u: float) -> float | int:
-    u = min(max(float(u), 0.0), 1.0)
-    if p.log:
-        return p.clip(10 ** (math.log10(p.low) + u * (math.log10(p.high) - math.log10(p.low))))
-    return p.clip(p.low + u * (p.high - p.low))
 
 
 @dataclass
@@ -64,12 +50,12 @@ class Information:
                 break
         u = kept[:n]
         w = np.exp(0.5 * ((u - self.centre) ** 2).sum(axis=1))
-        frame = pd.DataFrame({p.key: [from_unit(p, x) for x in u[:, i]] for i, p in enumerate(parameters)})
+        frame = pd.DataFrame({p.key: [p.from_unit(x) for x in u[:, i]] for i, p in enumerate(parameters)})
         frame["weight"] = w / w.sum()
         return frame
 
 
-def _observations(cal, sims: dict) -> list[tuple[str, object]]:
+def _observations(cal) -> list[tuple[str, object]]:
     """(flat key, Observation) of every fitted observation: a scalar target, or each fitted month of a series."""
     out = []
     for t in cal.targets:
@@ -96,17 +82,17 @@ def run_to_run_variance(cal, groups: list[list[dict]]) -> dict[str, float]:
 def information(cal, runner, estimate: dict, runs: list[dict], seeds: list[int], variance: dict) -> Information:
     """Differentiate the targets' means at `estimate` (whose runs on `seeds` are `runs`) and form the covariance."""
     params = cal.parameters
-    centre = np.array([to_unit(p, estimate[p.key]) for p in params])
+    centre = np.array([p.unit(estimate[p.key]) for p in params])
     points, steps = [], []
     for i, p in enumerate(params):
         lo, hi = max(centre[i] - STEP, 0.0), min(centre[i] + STEP, 1.0)
-        a, b = from_unit(p, lo), from_unit(p, hi)  # rounded for a whole-number key
+        a, b = p.from_unit(lo), p.from_unit(hi)  # rounded for a whole-number key
         points += [{**estimate, p.key: a}, {**estimate, p.key: b}]
-        steps.append(to_unit(p, b) - to_unit(p, a))
+        steps.append(p.unit(b) - p.unit(a))
     runner.expect(len(points) * len(seeds))
     results = runner.evaluate(points, seeds)
     at = flat_simulated(simulated(cal.targets, cal.scale, runs))
-    obs = _observations(cal, at)
+    obs = _observations(cal)
     J = np.zeros((len(obs), len(params)))
     for i in range(len(params)):
         minus, plus = (flat_simulated(simulated(cal.targets, cal.scale, r)) for r in results[2 * i : 2 * i + 2])

@@ -56,20 +56,6 @@ NOT_IDENTIFIED_ERROR = 0.25  # an RMSE of the estimate this large is what a gues
 MIN_COVERAGE_TRUTHS = 5  # fewer fits than this cannot test the coverage
 
 
-def unit(p, x) -> float:
-    """A parameter value on [0, 1] of its prior (log10 for a log prior)."""
-    f = math.log10 if p.log else float
-    x = min(max(float(x), p.low), p.high)
-    return (f(x) - f(p.low)) / (f(p.high) - f(p.low))
-
-
-def from_unit(p, u: float) -> float:
-    u = min(max(float(u), 0.0), 1.0)
-    if p.log:
-        return float(10 ** (math.log10(p.low) + u * (math.log10(p.high) - math.log10(p.low))))
-    return p.low + u * (p.high - p.low)
-
-
 def draw_truths(cal, n: int) -> list[dict]:
     """N parameter sets from the file's priors; the i-th depends only on (seed, i)."""
     out = []
@@ -81,7 +67,7 @@ def draw_truths(cal, n: int) -> list[dict]:
             if p.integer and not p.log:  # every whole number equally likely, as Optuna's IntDistribution
                 values[p.key] = int(min(p.high, math.floor(p.low + u * (p.high - p.low + 1))))
             else:
-                values[p.key] = p.clip(from_unit(p, u))
+                values[p.key] = p.from_unit(u)
         out.append(values)
     return out
 
@@ -312,9 +298,9 @@ def summarize(cal, records: list[dict]) -> dict:
         if n == 0:
             out[p.key] = entry | {"verdict": "not measured", "why": "no truth could be fitted"}
             continue
-        u_t = np.array([unit(p, x) for x in truth])
-        u_e = np.array([unit(p, x) for x in est])
-        width = np.array([unit(p, b) - unit(p, a) for a, b in zip(lo, hi, strict=True)])
+        u_t = np.array([p.unit(x) for x in truth])
+        u_e = np.array([p.unit(x) for x in est])
+        width = np.array([p.unit(b) - p.unit(a) for a, b in zip(lo, hi, strict=True)])
         ci = clopper_pearson(covered, n)
         error = float(np.sqrt(np.mean((u_e - u_t) ** 2)))
         rel = np.abs(est - truth) / np.where(truth != 0, np.abs(truth), np.nan)
@@ -466,7 +452,7 @@ def table(cal, summary: dict) -> pd.DataFrame:
                     "low": f["interval"][0],
                     "high": f["interval"][1],
                     "covered": f["covered"],
-                    "width_prior": unit(p, f["interval"][1]) - unit(p, f["interval"][0]),
+                    "width_prior": p.unit(f["interval"][1]) - p.unit(f["interval"][0]),
                     "at_prior_bound": f["at_prior_bound"],
                 }
                 for kind in ("interval_trials", "interval_fisher"):
