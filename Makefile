@@ -23,8 +23,9 @@ figures: run
 	cp out/base/trajectories.png docs/trajectories.png
 
 # everything: ruff, then every test (slow, browser and Dask ones too); CI runs this. The real-SLURM tests run in a
-# process of their own: after the whole suite in one process, their cancelled-job test timed out twice in CI
-# (each group of test files before it, then it, passes; the cause is not found yet)
+# process of their own: their cancelled-job test timed out in CI twice after the whole suite in one process and
+# once in its own (each time with runs ten times slower than here; the cause is not found yet, the test now says
+# what SLURM and the sweep said when it times out)
 test: lint
 	$(PY) -m pytest -q -m "not slurm"
 	$(PY) -m pytest -q -m slurm
