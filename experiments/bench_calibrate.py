@@ -10,7 +10,8 @@ process; and the load average before and after (the machine may be shared). ABC 
 the file's 6 is a reduced run: the script prints the particles each generation needed and extrapolates the
 file's generations from the last measured one and the sampler's measured surplus (whole batches of
 particles / 2 proposals are run; pyabc counts those up to the last accepted): an extrapolation, said so, and a
-lower bound, as acceptance falls with epsilon.
+lower bound, as acceptance falls with epsilon. It also prints the temperatures (or epsilons), the last
+generation's effective sample size and the verdict on each target.
 """
 
 import argparse
@@ -62,12 +63,16 @@ def measure(cal, workers: int) -> dict:
             start = time.perf_counter()
             summary = calibrate(cal, out, Cores(workers=workers), progress=False)
             wall = time.perf_counter() - start
-            generations = None
+            generations = epsilons = ess = None
             if cal.file.method == "abc":  # particles simulated per generation (t = -1: pyabc's calibration sample)
                 import pyabc
 
-                pops = pyabc.History(f"sqlite:///{out}/abc.db").get_all_populations()
+                history = pyabc.History(f"sqlite:///{out}/abc.db")
+                pops = history.get_all_populations()
                 generations = {int(t): int(n) for t, n in zip(pops.t, pops.samples, strict=True)}
+                epsilons = [float(e) for t, e in zip(pops.t, pops.epsilon, strict=True) if t >= 0]
+                weights = history.get_weighted_distances().w.to_numpy(float)  # the last generation's
+                ess = weights.sum() ** 2 / (weights**2).sum()
     finally:
         Runner.evaluate = original
     return {
@@ -76,6 +81,9 @@ def measure(cal, workers: int) -> dict:
         "running": seconds.get("running", 0.0),
         "notes": summary["notes"],
         "generations": generations,
+        "epsilons": epsilons,
+        "ess": ess,
+        "verdicts": {name: t["verdict"] for name, t in summary["targets"].items()},
     }
 
 
@@ -123,6 +131,12 @@ def main():
         print(f"load average {load()} after abc")
         gens = r["generations"]
         print(f"  particles simulated by generation (-1: pyabc's calibration sample): {gens}")
+        print(
+            f"  epsilon (the temperature, with likelihood acceptance) by generation: "
+            f"{', '.join(f'{e:.3g}' for e in r['epsilons'])}; last generation's effective sample size "
+            f"{r['ess']:.1f} of {args.abc_particles}"
+        )
+        print(f"  verdicts: {r['verdicts']}")
         if args.abc_generations < args.abc_full_generations:
             # the sampler runs whole batches of particles / 2 proposals, so each generation simulates up to a
             # batch more than pyabc counts: the measured surplus per generation is carried forward too
